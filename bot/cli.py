@@ -1,0 +1,86 @@
+"""The command line: `campaign-bot [--config PATH] [--debug] COMMAND ...`.
+
+Each command parses its arguments, calls the library, prints the result, and turns a domain
+error into a one-line message and an exit code. Tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.commands import campaign_cmds, daemon_cmds, publishing_cmds
+from bot.config import config_path, load_settings
+from bot.errors import CampaignBotError, ConfigError
+from bot.logs import configure, redact
+from bot.wiring import App
+
+logger = logging.getLogger("bot")
+
+COMMAND_MODULES = (campaign_cmds, publishing_cmds, daemon_cmds)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"campaign-bot: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="campaign-bot",
+        description="Publish a planned series of Mastodon posts from YAML files, exactly once.",
+    )
+    parser.add_argument("--version", action="version", version=f"campaign-bot {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $CAMPAIGN_BOT_CONFIG or config/bot.yaml)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and request details")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log line format"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    configure(fmt=args.log_format, debug=args.debug, dry_run=bool(getattr(args, "dry_run", False)))
+    try:
+        if getattr(args, "needs_config", True):
+            settings = load_settings(config_path(args.config, os.environ))
+            args.app = App(settings)
+        return int(args.handler(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        return 1
+    except CampaignBotError as exc:
+        if args.debug:
+            logger.exception("failed")
+        print(f"campaign-bot: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"campaign-bot: unexpected error: {redact(repr(exc))} "
+            "(run again with --debug for details, and please report it)",
+            file=sys.stderr,
+        )
+        return 70

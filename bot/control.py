@@ -1,0 +1,65 @@
+"""Files in `data_dir` through which an operator and the daemon talk: the pause switch and the
+heartbeat. Plain files, so they work from a shell, a cron job or a Docker volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+PAUSE_FILE = "PAUSED"
+HEARTBEAT_FILE = "heartbeat.json"
+HEARTBEAT_EVERY = timedelta(seconds=15)
+# The daemon is unhealthy when its heartbeat is older than this.
+HEARTBEAT_STALE = timedelta(seconds=90)
+
+
+def pause_path(data_dir: Path) -> Path:
+    return data_dir / PAUSE_FILE
+
+
+def is_paused(data_dir: Path) -> bool:
+    return pause_path(data_dir).exists()
+
+
+def pause(data_dir: Path, reason: str, now: datetime) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pause_path(data_dir).write_text(f"paused at {now.isoformat()}: {reason}\n", encoding="utf-8")
+
+
+def resume(data_dir: Path) -> bool:
+    try:
+        pause_path(data_dir).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    at: str
+    pid: int
+    paused: bool
+    token_rejected: str | None
+    scheduled: int
+    next_post: str | None
+    dry_run: bool
+
+
+def write_heartbeat(data_dir: Path, beat: Heartbeat) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / HEARTBEAT_FILE
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(beat)), encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def read_heartbeat(data_dir: Path) -> Heartbeat | None:
+    try:
+        raw = json.loads((data_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+        return Heartbeat(**raw)
+    except (OSError, ValueError, TypeError):
+        return None

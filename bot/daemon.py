@@ -1,0 +1,388 @@
+"""`campaign-bot run`: the unattended bot.
+
+APScheduler holds one date job per planned occurrence; a single worker thread publishes, so posts
+go out one at a time in planned order. A second worker watches the posts folder (live reload),
+the pause switch and writes the heartbeat. Every decision is one log line carrying the post id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot import control
+from bot.alerts import Alerter
+from bot.clock import SystemClock
+from bot.compose import CampaignPost
+from bot.ledger import Ledger
+from bot.mastodon_api import AuthError, StatusRequest
+from bot.planner import Occurrence
+from bot.publisher import Publisher
+from bot.runner import DryRunPublisher, Publishes, Runner, RunSummary
+from bot.timespec import to_zone
+from bot.wiring import App, make_publisher
+
+logger = logging.getLogger(__name__)
+
+HORIZON = timedelta(days=35)  # occurrences further ahead are scheduled by a later re-plan
+REPLAN_EVERY = timedelta(hours=6)
+TOKEN_RECHECK = timedelta(minutes=5)
+STOP_GRACE = 5.0  # seconds a request in flight may take to finish after SIGTERM
+JOB_PREFIX = "post:"
+
+
+class Daemon:
+    def __init__(self, app: App, *, dry_run: bool = False, watch_interval: float = 2.0) -> None:
+        self.app = app
+        self.clock = app.clock if isinstance(app.clock, SystemClock) else SystemClock()
+        self.dry_run = dry_run
+        self.watch_interval = watch_interval
+        self.settings = app.settings
+        self.stopping = threading.Event()
+        self.busy = threading.Lock()  # held while publishing
+        self.posts: Sequence[CampaignPost] = ()
+        self.planned: dict[str, Occurrence] = {}
+        self.token_rejected: str | None = None
+        self.paused = False
+        self.publisher: Publishes | None = None
+        self._snapshot: tuple[tuple[str, int, int], ...] = ()
+        self.ledger: Ledger = app.ledger()
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            executors={"publish": ThreadPoolExecutor(1), "control": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        )
+        self.alerter = Alerter(
+            webhook=self.settings.alert_webhook,
+            direct_message_to=self.settings.alert_direct_message,
+            send_direct_message=None if dry_run else self._send_direct_message,
+            already_alerted=lambda subject: any(
+                e.kind == "alerted" for e in self.ledger.events(subject)
+            ),
+            remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
+        )
+        self.runner: Runner | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        mode = " (dry run: nothing is sent, the ledger is not written)" if self.dry_run else ""
+        logger.info("starting campaign-bot for %s%s", self.settings.instance or "no instance", mode)
+        self.paused = control.is_paused(self.settings.data_dir)
+        if self.paused:
+            logger.warning(
+                "paused (remove %s or run `campaign-bot resume`)",
+                control.pause_path(self.settings.data_dir),
+            )
+        self._connect()
+        self._load("start")
+        self._snapshot = self._posts_snapshot()
+        self.scheduler.start()
+        self._every(self._watch, timedelta(seconds=self.watch_interval), "watch")
+        self._every(self._heartbeat, control.HEARTBEAT_EVERY, "heartbeat")
+        self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
+        self._heartbeat()
+        self.scheduler.add_job(
+            self._catch_up, executor="publish", id="catch-up", replace_existing=True
+        )
+
+    def wait(self) -> None:
+        while not self.stopping.wait(1.0):
+            pass
+
+    def stop(self, why: str) -> None:
+        if self.stopping.is_set():
+            return
+        logger.info("stopping (%s)", why)
+        self.stopping.set()
+        self.clock.wake()
+
+    def shutdown(self) -> bool:
+        """Stop the scheduler; True when nothing was left in flight."""
+        self.scheduler.shutdown(wait=False)
+        finished = self.busy.acquire(timeout=STOP_GRACE)
+        if finished:
+            self.busy.release()
+            self.ledger.close()
+            logger.info("stopped")
+        else:
+            logger.warning(
+                "a request was still in flight after %.0f s and is abandoned; the ledger records "
+                "it as being sent, and the next start finishes it without posting twice",
+                STOP_GRACE,
+            )
+        return finished
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def _every(self, job: object, every: timedelta, name: str, executor: str = "control") -> None:
+        self.scheduler.add_job(
+            job,
+            "interval",
+            seconds=every.total_seconds(),
+            id=name,
+            executor=executor,
+            replace_existing=True,
+        )
+
+    def _publish(self, due: Sequence[Occurrence]) -> None:
+        if not due or self.stopping.is_set() or self.paused or self.token_rejected:
+            return
+        if self.runner is None:
+            return
+        with self.busy:
+            try:
+                summary = self.runner.run(due)
+            except AuthError as exc:
+                self._token_problem(exc)
+                return
+        self._after(summary)
+
+    def _due_job(self, key: str) -> None:
+        occurrence = self.planned.get(key)
+        if occurrence is not None:
+            self._publish([occurrence])
+
+    def _catch_up(self) -> None:
+        if self.runner is None or self.paused or self.token_rejected or self.stopping.is_set():
+            return
+        self._publish(self.runner.upcoming(self.posts, self.clock.now()))
+
+    def _after(self, summary: RunSummary) -> None:
+        for outcome in summary.outcomes:
+            if outcome.state == "failed":
+                self.alerter.alert(outcome.key, "failed", f"{outcome.key} failed: {outcome.error}")
+        for key, reason in summary.missed:
+            logger.debug("missed %s: %s", key, reason)
+        retry_at = summary.next_retry
+        if retry_at is not None:
+            logger.info("trying the deferred posts again at %s", retry_at.isoformat())
+            self.scheduler.add_job(
+                self._catch_up,
+                "date",
+                run_date=retry_at,
+                executor="publish",
+                id="catch-up-retry",
+                replace_existing=True,
+            )
+
+    def _watch(self) -> None:
+        paused = control.is_paused(self.settings.data_dir)
+        if paused != self.paused:
+            self.paused = paused
+            if paused:
+                logger.warning("paused: nothing is published until `campaign-bot resume`")
+            else:
+                logger.info("resumed: catching up what fell due while paused")
+                self.scheduler.add_job(
+                    self._catch_up, executor="publish", id="catch-up", replace_existing=True
+                )
+        snapshot = self._posts_snapshot()
+        if snapshot != self._snapshot:
+            self._snapshot = snapshot
+            self.scheduler.add_job(
+                self._reload,
+                args=["post files changed"],
+                executor="publish",
+                id="reload",
+                replace_existing=True,
+            )
+
+    def _heartbeat(self) -> None:
+        upcoming = [o.planned_at for o in self.planned.values() if o.planned_at > self.clock.now()]
+        beat = control.Heartbeat(
+            at=self.clock.now().isoformat(),
+            pid=os.getpid(),
+            paused=self.paused,
+            token_rejected=self.token_rejected,
+            scheduled=len(upcoming),
+            next_post=min(upcoming).isoformat() if upcoming else None,
+            dry_run=self.dry_run,
+        )
+        try:
+            control.write_heartbeat(self.settings.data_dir, beat)
+        except OSError as exc:
+            logger.error("cannot write the heartbeat in %s: %s", self.settings.data_dir, exc)
+
+    def request_reload(self, why: str) -> None:
+        self.scheduler.add_job(
+            self._reload, args=[why], executor="publish", id="reload", replace_existing=True
+        )
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def _reload(self, why: str) -> None:
+        self._load(why)
+        self._catch_up()
+
+    def _load(self, why: str) -> None:
+        campaign = self.app.campaign(online=False)
+        for problem in campaign.problems:
+            logger.warning("%s", problem.render())
+        if campaign.errors:
+            logger.warning(
+                "%d problems in post files: those posts are left out until fixed; "
+                "the rest of the campaign runs",
+                len(campaign.errors),
+            )
+        self.posts = campaign.posts
+        self._schedule(why)
+
+    def _schedule(self, why: str) -> None:
+        if self.runner is None:
+            return
+        now = self.clock.now()
+        upcoming = self.runner.upcoming(self.posts, now + HORIZON)
+        planned = {o.key: o for o in upcoming}
+        zone = self.settings.zone
+        for key in set(self.planned) - set(planned):
+            if self.scheduler.get_job(JOB_PREFIX + key):
+                self.scheduler.remove_job(JOB_PREFIX + key)
+            logger.info(
+                "cancelled: no longer in the campaign or rescheduled",
+                extra={"post_id": self.planned[key].post.id},
+            )
+        new = 0
+        for key, occurrence in planned.items():
+            before = self.planned.get(key)
+            if before is not None and before.planned_at == occurrence.planned_at:
+                continue
+            new += 1
+            if occurrence.planned_at > now:
+                self.scheduler.add_job(
+                    self._due_job,
+                    "date",
+                    run_date=occurrence.planned_at,
+                    args=[key],
+                    id=JOB_PREFIX + key,
+                    executor="publish",
+                    replace_existing=True,
+                )
+            if new <= 50:
+                logger.info(
+                    "planned for %s",
+                    to_zone(occurrence.planned_at, zone),
+                    extra={"post_id": occurrence.post.id},
+                )
+        self.planned = planned
+        logger.info(
+            "%s: %d posts, %d occurrences planned in the next %d days (%d new)",
+            why,
+            len(self.posts),
+            len(planned),
+            HORIZON.days,
+            new,
+        )
+
+    def _posts_snapshot(self) -> tuple[tuple[str, int, int], ...]:
+        entries = []
+        for root, dirs, files in os.walk(self.settings.posts_dir):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                path = Path(root) / name
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                entries.append((str(path), info.st_mtime_ns, info.st_size))
+        return tuple(sorted(entries))
+
+    # --- the instance --------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self.dry_run:
+            self.publisher = DryRunPublisher(self.settings)
+        else:
+            try:
+                publisher = make_publisher(self.app, self.ledger)
+            except AuthError as exc:
+                self._token_problem(exc)
+                return
+            publisher.stop_requested = self.stopping.is_set
+            publisher.clock = self.clock
+            self.publisher = publisher
+        self.runner = Runner(
+            self.settings, self.ledger, self.clock, self.publisher, dry_run=self.dry_run
+        )
+
+    def _token_problem(self, exc: AuthError) -> None:
+        self.token_rejected = str(exc)
+        logger.critical(
+            "the instance rejected the access token: %s — publishing is stopped; "
+            "fix the token (see `campaign-bot doctor`)",
+            exc,
+        )
+        self.alerter.alert("token", "token", f"publishing stopped: {exc}")
+        self._heartbeat()
+        self.scheduler.add_job(
+            self._recheck_token,
+            "date",
+            run_date=self.clock.now() + TOKEN_RECHECK,
+            executor="publish",
+            id="token-recheck",
+            replace_existing=True,
+        )
+
+    def _recheck_token(self) -> None:
+        try:
+            if isinstance(self.publisher, Publisher):
+                self.publisher.client.verify_credentials()
+            else:
+                self._connect()
+        except AuthError as exc:
+            self.token_rejected = None
+            self._token_problem(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - unreachable instance: try again later
+            logger.warning("token check failed: %s", exc)
+            return
+        if self.runner is not None and self.publisher is not None:
+            self.token_rejected = None
+            logger.info("the access token works again; catching up")
+            self._schedule("token accepted")
+            self._catch_up()
+
+    def _send_direct_message(self, text: str) -> None:
+        if isinstance(self.publisher, Publisher):
+            request = StatusRequest(
+                text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
+            )
+            key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+            self.publisher.client.post_status(request, key)
+
+
+def run_daemon(app: App, *, dry_run: bool = False) -> int:
+    if not isinstance(app.clock, SystemClock):
+        app.clock = SystemClock()
+    daemon = Daemon(app, dry_run=dry_run)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        daemon.stop(signal.Signals(signum).name)
+
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        logger.info("SIGHUP: reloading the post files")
+        daemon.request_reload("SIGHUP")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
+    daemon.start()
+    daemon.wait()
+    if not daemon.shutdown():
+        logging.shutdown()
+        sys.stderr.flush()
+        # The ledger is consistent at every instant (intent before request), so leaving now is
+        # safe; waiting for a hung request could take far longer than Docker's stop timeout.
+        os._exit(0)
+    return 0

@@ -1,0 +1,155 @@
+"""Pydantic's validation errors, rewritten as problems a campaigner can fix.
+
+Each error gets the line and column of the value it is about (from the YAML reader), a plain
+message, and a hint: the closest known key for a typo, the allowed values, or the field's purpose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from bot.errors import Problem
+from bot.yamlsource import YamlDocument
+
+
+def dotted(where: Sequence[str | int]) -> str:
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def problems_from_validation(
+    error: ValidationError,
+    model: type[BaseModel],
+    doc: YamlDocument,
+    display: str,
+    prefix: Sequence[str | int] = (),
+) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        where = (*prefix, *loc)
+        message, hint = _explain(item, model, loc)
+        # An unknown key is pointed at itself; anything else at its value.
+        unknown = item["type"] == "extra_forbidden"
+        pos = doc.key_position(where) if unknown else doc.position(where)
+        problems.append(Problem(display, pos.line, pos.column, dotted(where), message, hint))
+    return problems
+
+
+def _explain(item: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str]:
+    kind = item["type"]
+    owner, field = _owner_of(model, loc)
+    description = _description(owner, field)
+    if kind == "extra_forbidden":
+        known = sorted(_keys(owner)) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        if close:
+            return f"unknown key {loc[-1]!r}", f"did you mean `{close[0]}`?"
+        return f"unknown key {loc[-1]!r}", f"known keys here: {', '.join(known)}"
+    if kind == "missing":
+        return "required but missing", description or "add it"
+    if kind in {"enum", "literal_error"}:
+        expected = item.get("ctx", {}).get("expected", "")
+        return f"{item['input']!r} is not allowed", f"use one of {expected}"
+    if kind == "string_pattern_mismatch" and field == "id":
+        return (
+            f"{item['input']!r} is not a valid id",
+            "use lower-case letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+        )
+    if kind == "string_pattern_mismatch":
+        return f"{item['input']!r} is not allowed", description or item["msg"]
+    if kind in {
+        "string_type",
+        "int_type",
+        "bool_type",
+        "list_type",
+        "float_type",
+        "dict_type",
+        "model_type",
+        "tuple_type",
+        "int_parsing",
+        "float_parsing",
+        "bool_parsing",
+    }:
+        wanted = {
+            "string_type": "text",
+            "int_type": "a whole number",
+            "int_parsing": "a whole number",
+            "bool_type": "true or false",
+            "bool_parsing": "true or false",
+            "list_type": "a list",
+            "float_type": "a number",
+            "float_parsing": "a number",
+            "dict_type": "a mapping",
+            "model_type": "a mapping",
+            "tuple_type": "a list of two numbers",
+        }[kind]
+        hint = description or f"write {wanted}"
+        if kind == "string_type" and item["input"] is None:
+            return "is empty", hint
+        return f"expected {wanted}, got {_shown(item['input'])}", hint
+    return item["msg"], description
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return repr(value)
+
+
+def _owner_of(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, str]:
+    """The model that holds the last key of `loc`, and that key."""
+    current: Any = model
+    owner: type[BaseModel] | None = model
+    field = ""
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            current = args[0] if args else Any
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            owner = current
+            field = str(part)
+            info = _field_info(current, field)
+            current = info.annotation if info else Any
+        else:
+            return owner, str(part)
+    return owner, field
+
+
+def _unwrap(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in {typing.Union, types.UnionType}:
+        parts = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return parts[0] if len(parts) == 1 else annotation
+    return annotation
+
+
+def _field_info(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    return None
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _description(model: type[BaseModel] | None, field: str) -> str:
+    if model is None or not field:
+        return ""
+    info = _field_info(model, field)
+    return (info.description or "") if info else ""

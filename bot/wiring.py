@@ -1,0 +1,112 @@
+"""Builds what commands need from the settings: the clock, the client, the ledger, the campaign."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.campaign import Campaign, load_campaign
+from bot.clock import Clock, SystemClock
+from bot.config import Settings, read_access_token
+from bot.errors import CampaignBotError
+from bot.instance_limits import learn_limits
+from bot.limits import LimitsReport
+from bot.logs import register_secret
+
+if TYPE_CHECKING:
+    from bot.ledger import Ledger
+    from bot.mastodon_api import MastodonClient
+    from bot.publisher import Publisher
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _limits: LimitsReport | None = None
+
+    def token(self) -> str | None:
+        token = read_access_token(self.settings, self.env)
+        register_secret(token)
+        return token
+
+    def client(self) -> MastodonClient:
+        from bot.mastodon_api import MastodonClient
+
+        if not self.settings.instance:
+            raise CampaignBotError(
+                "no instance configured: set `instance:` in the config or MASTODON_BASE_URL"
+            )
+        token = self.token()
+        if not token:
+            raise CampaignBotError(
+                "no access token: set MASTODON_ACCESS_TOKEN or `access_token_file:` in the config "
+                "(see `campaign-bot login`)"
+            )
+        return MastodonClient(
+            self.settings.instance, token, clock=self.clock, timeout=self.settings.request_timeout
+        )
+
+    def limits(self, *, online: bool = True) -> LimitsReport:
+        if self._limits is None:
+            fetch = None
+            if online and self.settings.instance:
+                from bot.mastodon_api import MastodonClient
+
+                def fetch() -> tuple[dict[str, object] | None, dict[str, object] | None]:
+                    assert self.settings.instance
+                    anonymous = MastodonClient(
+                        self.settings.instance,
+                        None,
+                        clock=self.clock,
+                        timeout=min(self.settings.request_timeout, 10.0),
+                    )
+                    info = anonymous.server_info()
+                    return info.v2, info.v1
+
+            self._limits = learn_limits(self.settings, self.clock, fetch)
+        return self._limits
+
+    def ledger(self) -> Ledger:
+        from bot.ledger import Ledger
+
+        return Ledger.open(self.settings.ledger_path, self.clock)
+
+    def ledger_if_exists(self) -> Ledger | None:
+        return self.ledger() if self.settings.ledger_path.exists() else None
+
+    def campaign(self, paths: Sequence[Path] | None = None, *, online: bool = True) -> Campaign:
+        report = self.limits(online=online)
+        ledger = self.ledger_if_exists()
+        states: dict[str, str] | None = None
+        if ledger is not None:
+            with ledger:
+                states = {key: str(state) for key, state in ledger.states().items()}
+        return load_campaign(
+            self.settings, report.limits, paths=paths, published=states or {}, now=self.clock.now()
+        )
+
+
+def make_publisher(app: App, ledger: Ledger) -> Publisher:
+    """A publisher for the configured instance and account; checks the token on the way."""
+    from bot.publisher import Publisher
+
+    client = app.client()
+    info = client.server_info()
+    account = client.verify_credentials()
+    assert app.settings.instance
+    ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
+    mode = app.settings.idempotency_keys
+    honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
+    return Publisher(
+        client,
+        ledger,
+        app.clock,
+        instance=app.settings.instance,
+        account_id=account.id,
+        honours_idempotency_keys=honours,
+    )
