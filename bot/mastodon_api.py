@@ -43,6 +43,7 @@ __all__ = [
     "PollRequest",
     "RateLimit",
     "RateLimited",
+    "RemoteMedia",
     "RemoteStatus",
     "ServerInfo",
     "StatusRequest",
@@ -130,6 +131,14 @@ class MediaRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteMedia:
+    type: str
+    url: str
+    description: str
+    focus: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteStatus:
     id: str
     url: str
@@ -140,6 +149,10 @@ class RemoteStatus:
     media_count: int
     has_poll: bool
     visibility: str
+    sensitive: bool = False
+    language: str | None = None
+    media: tuple[RemoteMedia, ...] = ()
+    poll_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +260,17 @@ def _utc(value: Any) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _remote_media(media: Mapping[str, Any]) -> RemoteMedia:
+    focus = ((media.get("meta") or {}).get("focus")) or {}
+    point = (float(focus["x"]), float(focus["y"])) if "x" in focus and "y" in focus else None
+    return RemoteMedia(
+        type=str(media.get("type") or ""),
+        url=str(media.get("url") or media.get("preview_url") or ""),
+        description=str(media.get("description") or ""),
+        focus=point,
+    )
+
+
 def _remote_status(status: Mapping[str, Any]) -> RemoteStatus:
     try:
         reply_to = status.get("in_reply_to_id")
@@ -260,6 +284,12 @@ def _remote_status(status: Mapping[str, Any]) -> RemoteStatus:
             media_count=len(status.get("media_attachments") or ()),
             has_poll=status.get("poll") is not None,
             visibility=str(status.get("visibility") or ""),
+            sensitive=bool(status.get("sensitive")),
+            language=status.get("language"),
+            media=tuple(_remote_media(m) for m in status.get("media_attachments") or ()),
+            poll_options=tuple(
+                str(o.get("title", "")) for o in (status.get("poll") or {}).get("options") or ()
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TransientError(f"the instance sent a status that cannot be read ({exc!r})") from exc

@@ -288,6 +288,7 @@ def test_video_upload_polls_until_processed(
     assert clock.monotonic() == 6.0
     assert [c.request.method for c in mock.calls[1:]] == ["POST", "GET", "GET", "GET"]
     fields = multipart(mock.calls[1].request)
+    assert fields["file"][:2] == ("cat walk.mp4", "video/mp4")
     assert fields["description"][2] == b"me when a cat"
     assert fields["focus"][2] == b"-0.5,0.3"
     assert client.rate_limit() == RateLimit(
@@ -485,6 +486,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 media_count=0,
                 has_poll=False,
                 visibility="public",
+                language="ja",
             ),
         ),
         (
@@ -499,6 +501,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 media_count=0,
                 has_poll=False,
                 visibility="public",
+                language="en",
             ),
         ),
     ],
@@ -665,7 +668,7 @@ def test_error_classification(
 
 
 @pytest.mark.parametrize(
-    ("status", "retry_at"),
+    ("reset_headers", "retry_at"),
     [
         (body("headers_429_synthesized_from_source"), RESET_1930),
         (UNIX_RESET, datetime(2026, 10, 14, 19, 30, tzinfo=UTC)),
@@ -676,11 +679,13 @@ def test_error_classification(
 def test_rate_limited_retry_at(
     mock: responses.RequestsMock,
     client: MastodonClient,
-    status: dict[str, str],
+    reset_headers: dict[str, str],
     retry_at: datetime | None,
 ) -> None:
     """RateLimited.retry_at is X-RateLimit-Reset, ISO 8601 or Unix time, or None when absent."""
-    mock.post(STATUSES, status=429, json=body("error_429_synthesized_from_source"), headers=status)
+    mock.post(
+        STATUSES, status=429, json=body("error_429_synthesized_from_source"), headers=reset_headers
+    )
     with pytest.raises(RateLimited) as caught:
         client.post_status(plain(), "k")
     assert caught.value.retry_at == retry_at
@@ -876,3 +881,19 @@ LINK = (
 def test_plain_text_from_html(html: str, text: str) -> None:
     """Status HTML turns back into the posted text: breaks, blank lines, full links, entities."""
     assert plain_text_from_html(html) == text
+
+
+def test_remote_status_carries_media_descriptions_and_poll(
+    mock: responses.RequestsMock, client: MastodonClient
+) -> None:
+    """Media alt text, focus and poll options come back, so a rehearsal can show them."""
+    mock.post(STATUSES, json=body("status_with_image_and_poll"))
+    posted = client.post_status(plain(), "k")
+    assert posted.poll_options == ("four twenty", "sixty-nine")
+    assert [m.type for m in posted.media] == ["image"]
+    video = body("status_created_with_video_sensitive")
+    mock.post(STATUSES, json=video)
+    posted = client.post_status(plain(), "k2")
+    assert posted.sensitive is True
+    assert posted.media[0].description == "me when a cat"
+    assert posted.media[0].focus == (-0.5, 0.3)
