@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
@@ -62,8 +63,6 @@ def run_rehearse(args: argparse.Namespace) -> int:
                 file=out,
                 flush=True,
             )
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
     return 0 if result.ok and not invalid else 1
