@@ -246,13 +246,15 @@ class Daemon:
         upcoming = self.runner.upcoming(self.posts, now + HORIZON)
         planned = {o.key: o for o in upcoming}
         zone = self.settings.zone
+        states = self.ledger.states()
         for key in set(self.planned) - set(planned):
             if self.scheduler.get_job(JOB_PREFIX + key):
                 self.scheduler.remove_job(JOB_PREFIX + key)
-            logger.info(
-                "cancelled: no longer in the campaign or rescheduled",
-                extra={"post_id": self.planned[key].post.id},
-            )
+            if str(states.get(key, "pending")) in {"pending", "sending"}:
+                logger.info(
+                    "cancelled: removed from the post files, or moved",
+                    extra={"post_id": self.planned[key].post.id},
+                )
         new = 0
         for key, occurrence in planned.items():
             before = self.planned.get(key)
