@@ -13,7 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.commands import campaign_cmds, daemon_cmds, publishing_cmds, rehearse_cmds
+from bot.commands import (
+    campaign_cmds,
+    daemon_cmds,
+    publishing_cmds,
+    rehearse_cmds,
+    setup_cmds,
+)
 from bot.config import config_path, load_settings
 from bot.errors import CampaignBotError, ConfigError
 from bot.logs import configure, redact
@@ -21,7 +27,7 @@ from bot.wiring import App
 
 logger = logging.getLogger("bot")
 
-COMMAND_MODULES = (campaign_cmds, publishing_cmds, daemon_cmds, rehearse_cmds)
+COMMAND_MODULES = (campaign_cmds, publishing_cmds, daemon_cmds, rehearse_cmds, setup_cmds)
 
 
 class Parser(argparse.ArgumentParser):

@@ -6,15 +6,18 @@ Only this module imports Mastodon.py. Every failure leaves it as an `ApiError` s
 
 from __future__ import annotations
 
+import email.utils
+import ipaddress
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from mastodon import (
@@ -29,6 +32,21 @@ from bot.clock import Clock
 from bot.errors import CampaignBotError
 
 logger = logging.getLogger(__name__)
+
+# Out-of-band: the instance shows the code on a page for the owner to copy.
+OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
+
+
+def is_loopback(url: str) -> bool:
+    """Plain http is refused except on this machine (a sandbox or a local test server)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 __all__ = [
     "Account",
@@ -48,6 +66,7 @@ __all__ = [
     "ServerInfo",
     "StatusRequest",
     "TransientError",
+    "is_loopback",
     "plain_text_from_html",
 ]
 
@@ -477,6 +496,69 @@ class MastodonClient:
         """One status by id."""
         with self._translated(f"the lookup of post {status_id}"):
             return _remote_status(self._api.status(status_id))
+
+    def app_scopes(self) -> tuple[str, ...] | None:
+        """The scopes the token's application holds; None when the server does not say."""
+        with self._translated("the token's application check"):
+            app = self._api.app_verify_credentials()
+        scopes = app.get("scopes")
+        return tuple(str(s) for s in scopes) if isinstance(scopes, list) else None
+
+    def server_date(self) -> datetime | None:
+        """The instance's clock, from the Date header of the last answer."""
+        if self._last_response is None or "Date" not in self._last_response.headers:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(self._last_response.headers["Date"])
+        except (TypeError, ValueError):
+            return None
+
+    # --- logging in (OAuth authorization code flow) ------------------------------------------
+
+    def register_app(
+        self, name: str, scopes: Sequence[str], website: str | None = None
+    ) -> tuple[str, str]:
+        """Register an application on the instance; returns its client id and secret."""
+        with self._translated("the application registration"):
+            client_id, secret = Mastodon.create_app(
+                name,
+                scopes=list(scopes),
+                redirect_uris=OOB_REDIRECT,
+                website=website,
+                api_base_url=self.base_url,
+                request_timeout=self._timeout,
+                session=self._session,
+                user_agent=self._user_agent,
+            )
+        return str(client_id), str(secret)
+
+    def authorization_url(self, client_id: str, client_secret: str, scopes: Sequence[str]) -> str:
+        """The page where the account's owner approves the application and gets a code."""
+        self._api.client_id, self._api.client_secret = client_id, client_secret
+        with self._translated("the authorization address"):
+            return str(
+                self._api.auth_request_url(
+                    client_id=client_id,
+                    redirect_uris=OOB_REDIRECT,
+                    scopes=list(scopes),
+                    allow_http=is_loopback(self.base_url),
+                )
+            )
+
+    def exchange_code(
+        self, client_id: str, client_secret: str, code: str, scopes: Sequence[str]
+    ) -> str:
+        """Trade the code the owner pasted for an access token (never logged)."""
+        self._api.client_id, self._api.client_secret = client_id, client_secret
+        with self._translated("the login"):
+            token = self._api.log_in(
+                code=code.strip(),
+                redirect_uri=OOB_REDIRECT,
+                scopes=list(scopes),
+                allow_http=is_loopback(self.base_url),
+            )
+        self._token = str(token)
+        return str(token)
 
     def rate_limit(self) -> RateLimit | None:
         """The latest X-RateLimit-* report the instance sent, if any."""

@@ -1,0 +1,192 @@
+"""`campaign-bot doctor`: every precondition of an unattended run checked, in order, each
+failure with what to do about it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.config import load_settings, read_access_token
+from bot.errors import CampaignBotError, ConfigError
+from bot.logs import register_secret
+from bot.mastodon_api import ApiError, AuthError, MastodonClient, is_loopback
+from bot.wiring import App
+
+# What the bot does with the token: post, upload, check the account, find its own posts again.
+NEEDED_SCOPES = ("write:statuses", "write:media", "read:accounts", "read:statuses")
+MAX_CLOCK_SKEW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def render(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        line = f"{mark} {self.name}: {self.detail}"
+        return line + (f" — {self.fix}" if self.fix and not self.ok else "")
+
+
+def scope_missing(granted: tuple[str, ...], needed: str) -> bool:
+    # `write` covers every `write:*` scope, `read` every `read:*`; `profile` stands for
+    # read:accounts where verify_credentials is concerned (Mastodon 4.3+).
+    top = needed.split(":", 1)[0]
+    covered = needed in granted or top in granted
+    if needed == "read:accounts" and "profile" in granted:
+        covered = True
+    return not covered
+
+
+def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[Check]:
+    try:
+        settings = load_settings(config, env)
+    except ConfigError as exc:
+        lines = "; ".join(p.render() for p in exc.problems)
+        yield Check("config", False, lines, "fix the config file, then run doctor again")
+        return
+    yield Check("config", True, f"{config} is valid")
+    app = App(settings, clock=clock, env=dict(env))
+    instance = settings.instance
+    client: MastodonClient | None = None
+    if not instance:
+        yield Check(
+            "instance",
+            False,
+            "no instance configured",
+            "set `instance:` in the config or MASTODON_BASE_URL",
+        )
+    elif not instance.startswith("https://") and not is_loopback(instance):
+        yield Check(
+            "instance",
+            False,
+            f"{instance} is not HTTPS",
+            "use the https:// address; plain http would send the token in clear",
+        )
+    else:
+        probe = MastodonClient(instance, None, clock=clock, timeout=15)
+        try:
+            info = probe.server_info()
+            yield Check("instance", True, f"{instance} answers ({info.software} {info.version})")
+            client = probe
+        except ApiError as exc:
+            yield Check(
+                "instance",
+                False,
+                f"{instance} cannot be reached: {exc}",
+                "check the address, DNS and the server's firewall",
+            )
+    token: str | None = None
+    try:
+        token = read_access_token(settings, env)
+        if token is None:
+            yield Check(
+                "token",
+                False,
+                "no access token",
+                "run `campaign-bot login`, or set MASTODON_ACCESS_TOKEN or access_token_file",
+            )
+    except ConfigError as exc:
+        yield Check("token", False, exc.problems[0].message, exc.problems[0].hint)
+    register_secret(token)
+    if token is None:
+        pass
+    elif client is not None and instance:
+        authed = MastodonClient(instance, token, clock=clock, timeout=15)
+        try:
+            account = authed.verify_credentials()
+            yield Check("token", True, f"valid, for @{account.acct}")
+            scopes = authed.app_scopes()
+            if scopes is None:
+                yield Check(
+                    "scopes",
+                    True,
+                    "the instance does not list the token's scopes; publishing will tell",
+                )
+            else:
+                missing = [s for s in NEEDED_SCOPES if scope_missing(scopes, s)]
+                if missing:
+                    yield Check(
+                        "scopes",
+                        False,
+                        f"the token lacks {' '.join(missing)}",
+                        "create a token with the scopes listed in the README "
+                        "(Preferences → Development), or run `campaign-bot login`",
+                    )
+                else:
+                    yield Check("scopes", True, " ".join(sorted(scopes)))
+            skew = _skew(authed, clock)
+            if skew is not None:
+                ok = abs(skew) <= MAX_CLOCK_SKEW
+                yield Check(
+                    "clock",
+                    ok,
+                    f"{abs(skew.total_seconds()):.0f} s from the instance's clock",
+                    "set up NTP (e.g. systemd-timesyncd) so posts go out on time",
+                )
+        except AuthError as exc:
+            yield Check(
+                "token",
+                False,
+                str(exc),
+                "or run `campaign-bot login`",
+            )
+        except ApiError as exc:
+            yield Check("token", False, f"could not check it: {exc}", "try again later")
+    report = app.limits(online=client is not None)
+    fetched = report.source.startswith("read from")
+    yield Check(
+        "limits",
+        fetched or not instance,
+        report.source,
+        "the instance's limits could not be read; validation uses defaults",
+    )
+    campaign = app.campaign(online=False)
+    if campaign.errors:
+        first = campaign.errors[0].render()
+        yield Check(
+            "posts",
+            False,
+            f"{len(campaign.errors)} problems, first: {first}",
+            "run `campaign-bot validate` and fix them",
+        )
+    else:
+        yield Check(
+            "posts", True, f"{len(campaign.posts)} posts valid in {len(campaign.files)} files"
+        )
+    yield _data_dir_check(app)
+
+
+def _skew(client: MastodonClient, clock: Clock) -> timedelta | None:
+    date = client.server_date()
+    return None if date is None else clock.now() - date
+
+
+def _data_dir_check(app: App) -> Check:
+    data_dir = app.settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check(
+            "data_dir",
+            False,
+            f"{data_dir} is not writable: {exc.strerror}",
+            "give the bot's user write access to it (a Docker volume: check its owner)",
+        )
+    try:
+        with app.ledger() as ledger:
+            count = len(ledger.states())
+    except CampaignBotError as exc:
+        return Check(
+            "ledger", False, str(exc), "restore the ledger from a backup, or move it aside"
+        )
+    return Check("data_dir", True, f"{data_dir} is writable; the ledger holds {count} occurrences")
