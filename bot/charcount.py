@@ -10,9 +10,10 @@ extractor (gem 3.1.0) plus Mastodon's overrides in ``config/initializers/twitter
 from __future__ import annotations
 
 import stringprep
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import regex
 
@@ -22,7 +23,7 @@ URL_RESERVED_DEFAULT = 23
 # twitter-text Extractor::MAX_URL_LENGTH and MAX_TCO_SLUG_LENGTH.
 MAX_URL_LENGTH = 4096
 MAX_TCO_SLUG_LENGTH = 40
-# Mastodon rejects a mention whose domain is longer than a DNS name can be.
+# Mastodon drops a mention whose domain is longer than a DNS name can be.
 MAX_MENTION_DOMAIN_LENGTH = 253
 
 # Ruby's String#strip (Status#prepare_contents calls strip! on text and spoiler_text) removes
@@ -41,10 +42,11 @@ _LATIN_ACCENTS = (
 # and a backslash itself stays allowed in domains.
 _PUNCTUATION = r"!\"#$%&'()*+,\-./:;<=>?@\[\]\^_`{|}~"
 _DOMAIN_CHAR = rf"[^{_DIRECTIONAL}{_PUNCTUATION}\x00-\x20\x7f{_INVALID}{_UNICODE_SPACES}]"
-_PRECEDING = rf"(?:[^A-Z0-9@＠$#＃{_INVALID}]|[{_DIRECTIONAL}]|^)"
+_PRECEDING = rf"(?:(?i:[^A-Z0-9@＠$#＃{_INVALID}])|[{_DIRECTIONAL}]|^)"
 _SUBDOMAIN = rf"(?:(?:{_DOMAIN_CHAR}(?:[_-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
 _DOMAIN_NAME = rf"(?:(?:{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
-_PUNYCODE = r"(?:xn--[0-9a-z]+)"
+_PUNYCODE = r"(?i:xn--[0-9a-z]+)"
+_TLD_END = r"(?=(?i:[^0-9a-z@+\-])|$)"
 
 # Mastodon's overrides of the path rules: anything but whitespace, <, >, (, ) and ? inside a
 # path, with a narrower set of characters allowed at its end.
@@ -59,7 +61,9 @@ def _balanced_parens(c: str) -> str:
 _PARENS = _balanced_parens(_PATH_CHAR)
 # The override of the path-ending rule interpolates the balanced-parens pattern before Mastodon
 # redefines it, so the ending alternative still uses twitter-text's stock path characters.
-_STOCK_PATH_CHAR = rf"[a-z\p{{Script=Cyrillic}}0-9!*';:=+,.$/%#\[\]\p{{Pd}}_~&|@{_LATIN_ACCENTS}]"
+_STOCK_PATH_CHAR = (
+    rf"(?i:[a-z\p{{Script=Cyrillic}}0-9!*';:=+,.$/%#\[\]\p{{Pd}}_~&|@{_LATIN_ACCENTS}])"
+)
 _STOCK_PARENS = _balanced_parens(_STOCK_PATH_CHAR)
 _PATH_END = rf"(?:[^\p{{White_Space}}()?!*\"'「」<>;:=,.$%\[\]~&|@]|{_STOCK_PARENS})"
 _PATH = rf"(?:(?:{_PATH_CHAR}*(?:{_PARENS}{_PATH_CHAR}*)*{_PATH_END})|(?:{_PATH_CHAR}+/))"
@@ -70,13 +74,13 @@ _UCHARS = (
     r"\U000b0000-\U000bfffd\U000c0000-\U000cfffd\U000d0000-\U000dfffd\U000e1000-\U000efffd"
     r"\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
 )
-_QUERY_CHAR = rf"[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@\^{_UCHARS}]"
-_QUERY_END = rf"[a-z0-9_&=#/\-{_UCHARS}]"
+_QUERY = rf"(?i:\?[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@\^{_UCHARS}]*[a-z0-9_&=#/\-{_UCHARS}])"
 # Mastodon's scheme list. The scheme stays optional in the pattern, as on the server: a
 # scheme-less match is still consumed by the scan (and then dropped), which can hide a later
 # "https://" inside its path.
-_SCHEME = r"(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://"
+_SCHEME = r"(?i:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://"
 
+# No part of a URL can hold one of these, so the server's scan starts afresh at each of them.
 _SEPARATOR = r"[\t\n\x0b\x0c\r\x20\x85]"
 _SEPARATOR_RE = regex.compile(_SEPARATOR)
 _SEPARATOR_BEFORE_RE = regex.compile(_SEPARATOR, regex.REVERSE)
@@ -92,7 +96,14 @@ _MENTION_RE = regex.compile(
 _MENTION_END_RE = regex.compile(rf"[@＠]|[{_LATIN_ACCENTS}]|://", regex.IGNORECASE)
 
 _GRAPHEME_RE = regex.compile(r"\X")
+# Every code point that can join a neighbour into one grapheme cluster (Extend, ZWJ,
+# SpacingMark, Prepend, Hangul jamo, regional indicators) is U+0300 or above, so two adjacent
+# code points below U+0300 always fall in different clusters, CR LF aside (UAX #29).
+_JOINING_ZONE_RE = regex.compile(r"[^\x00-\u02ff]+(?:[\x00-\u02ff][^\x00-\u02ff]+)*")
 _BLANK_RE = regex.compile(r"\p{White_Space}*")
+
+
+_Trie: TypeAlias = "dict[str, _Trie]"
 
 
 class _Entity(NamedTuple):
@@ -109,27 +120,58 @@ def _tlds() -> tuple[str, ...]:
     return tuple(line for line in lines if line and not line.startswith("#"))
 
 
+def _tld_alternation(tlds: Sequence[str]) -> str:
+    """A pattern that picks, at any place, the same TLD as ``tld1|tld2|…`` tried in order.
+
+    All TLDs that match at one place are prefixes of each other, and the look-ahead after them
+    is the same, so the plain alternation picks the earliest-listed of them. When every TLD is
+    listed before each shorter TLD that is its prefix (true of twitter-text's list), that is
+    the longest, which a trie tried longest-first also picks, many times faster. Otherwise the
+    plain alternation is used.
+    """
+    index = {tld: i for i, tld in enumerate(tlds)}
+    longest_first = all(
+        index[tld] < index.get(tld[:cut], len(tlds)) for tld in tlds for cut in range(1, len(tld))
+    )
+    if not longest_first:
+        return "|".join(regex.escape(tld) for tld in tlds)
+    trie: _Trie = {}
+    for tld in tlds:
+        node = trie
+        for char in tld:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: _Trie) -> str:
+        branches = [regex.escape(char) + emit(child) for char, child in node.items() if char]
+        if not branches:
+            return ""
+        if len(branches) == 1 and "" not in node:
+            return branches[0]
+        body = f"(?:{'|'.join(branches)})"
+        return body + "?" if "" in node else body
+
+    return emit(trie)
+
+
 @cache
 def _url_re() -> regex.Pattern[str]:
-    # One alternation in file order with one look-ahead behaves exactly like twitter-text's
-    # (generic)(?=…)|(country)(?=…): the alternatives are tried in the same order.
-    tld = "|".join(regex.escape(t) for t in _tlds())
-    domain = rf"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:(?:(?:{tld})(?=[^0-9a-z@+\-]|$))|{_PUNYCODE}))"
+    tld = rf"(?i:{_tld_alternation(_tlds())}){_TLD_END}"
+    domain = rf"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:(?:{tld})|{_PUNYCODE}))"
     pattern = (
         rf"{_PRECEDING}"
         rf"(?P<url>(?P<scheme>{_SCHEME})?(?P<domain>{domain})(?::[0-9]+)?"
-        rf"(?:/{_PATH}*)?(?:\?{_QUERY_CHAR}*{_QUERY_END})?)"
+        rf"(?:/{_PATH}*)?{_QUERY}?)"
     )
-    return regex.compile(pattern, regex.IGNORECASE | regex.MULTILINE)
+    return regex.compile(pattern, regex.MULTILINE)
 
 
 def _domain_fits(url_length: int, domain: str) -> bool:
     """twitter-text is_valid_domain: IDNA ToASCII must succeed and the URL stay ≤ 4096 long."""
     if domain.isascii():
         # ToASCII leaves ASCII labels alone and only checks their length.
-        return all(0 < len(label) < 64 for label in domain.split(".")) and (
-            url_length <= MAX_URL_LENGTH
-        )
+        labels_fit = all(0 < len(label) < 64 for label in domain.split("."))
+        return labels_fit and url_length <= MAX_URL_LENGTH
     # The server calls libidn's toASCII without IDNA_ALLOW_UNASSIGNED, so code points unassigned
     # in Unicode 3.2 (most emoji) make the domain invalid; Python's codec does not check that.
     if any(stringprep.in_table_a1(c) for c in domain):
@@ -141,30 +183,10 @@ def _domain_fits(url_length: int, domain: str) -> bool:
     return url_length + max(len(encoded) - len(domain), 0) <= MAX_URL_LENGTH
 
 
-def _url_entities(text: str) -> list[_Entity]:
-    found = []
-    url_re = _url_re()
-    # Only a match with a scheme counts, so only runs of text around a "://" need scanning. No
-    # part of a URL can hold ASCII whitespace or U+0085, so the server's scan always starts
-    # afresh at such a character and a run can be scanned on its own, from the whitespace
-    # before it (a valid preceding character) to the whitespace after it.
-    scheme_at = text.find("://")
-    while scheme_at != -1:
-        before = _SEPARATOR_BEFORE_RE.search(text, 0, scheme_at)
-        after = _SEPARATOR_RE.search(text, scheme_at)
-        run_start = before.start() if before else 0
-        run_end = after.start() if after else len(text)
-        for match in url_re.finditer(text, run_start, run_end):
-            if match["scheme"] is not None:  # extract_url_without_protocol: false
-                entity = _checked_url(match)
-                if entity is not None:
-                    found.append(entity)
-        scheme_at = text.find("://", run_end)
-    return found
-
-
 def _checked_url(match: regex.Match[str]) -> _Entity | None:
     """The URL entity for `match`, or None when twitter-text's extractor drops it."""
+    if match["scheme"] is None:
+        return None  # Mastodon extracts with extract_url_without_protocol: false
     start, end = match.span("url")
     url = match["url"]
     tco = _TCO_RE.match(url)
@@ -176,6 +198,26 @@ def _checked_url(match: regex.Match[str]) -> _Entity | None:
     if not _domain_fits(len(url), match["domain"]):
         return None
     return _Entity(start, end, -1)
+
+
+def _url_entities(text: str) -> list[_Entity]:
+    # Only a match with a scheme counts, so only the runs of text around a "://" are scanned,
+    # each from the separator before it (a valid preceding character) to the one after it:
+    # that finds the same matches as the server's scan of the whole text.
+    found = []
+    url_re = _url_re()
+    scheme_at = text.find("://")
+    while scheme_at != -1:
+        before = _SEPARATOR_BEFORE_RE.search(text, 0, scheme_at)
+        after = _SEPARATOR_RE.search(text, scheme_at)
+        run_start = before.start() if before else 0
+        run_end = after.start() if after else len(text)
+        for match in url_re.finditer(text, run_start, run_end):
+            entity = _checked_url(match)
+            if entity is not None:
+                found.append(entity)
+        scheme_at = text.find("://", run_end)
+    return found
 
 
 def _mention_entities(text: str) -> list[_Entity]:
@@ -223,10 +265,16 @@ def _countable_text(text: str, placeholder: str) -> str:
 
 
 def _grapheme_count(text: str) -> int:
+    count = len(text) - text.count("\r\n")
     if text.isascii():
-        # In ASCII only CR LF forms a cluster of more than one code point (UAX #29 GB3).
-        return len(text) - text.count("\r\n")
-    return len(_GRAPHEME_RE.findall(text))
+        return count
+    # Segment only the stretches that can hold multi-code-point clusters, with one code point
+    # of context on each side; everywhere else each code point is a cluster of its own.
+    for zone in _JOINING_ZONE_RE.finditer(text):
+        start, end = zone.span()
+        stretch = text[max(start - 1, 0) : end + 1]
+        count -= len(stretch) - len(_GRAPHEME_RE.findall(stretch))
+    return count
 
 
 def find_urls(text: str) -> list[tuple[int, int]]:
