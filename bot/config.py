@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.errors import ConfigError, Problem
-from bot.modelerrors import problems_from_validation
+from bot.modelerrors import dotted, problems_from_validation
 from bot.models import ConfigFile, Defaults
 from bot.timespec import TimeSpecError, load_zone, parse_duration
 from bot.weekslots import Slot, SlotError, parse_slot
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config/bot.yaml")
 CONFIG_ENV = "CAMPAIGN_BOT_CONFIG"
 BASE_URL_ENV = "MASTODON_BASE_URL"
+TOKEN_FILE_ENV = "MASTODON_ACCESS_TOKEN_FILE"  # noqa: S105 - a variable name
 TOKEN_ENV = "MASTODON_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
@@ -119,8 +120,7 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
 
     def problem(where: tuple[str | int, ...], message: str, hint: str) -> None:
         pos = doc.position(where)
-        dotted = ".".join(str(w) if isinstance(w, str) else f"[{w}]" for w in where)
-        problems.append(Problem(display, pos.line, pos.column, dotted, message, hint))
+        problems.append(Problem(display, pos.line, pos.column, dotted(where), message, hint))
 
     zone = ZoneInfo("UTC")
     try:
@@ -167,12 +167,14 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
 
 
 def read_access_token(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
-    """The token from the environment, else from `access_token_file`; None when neither is set."""
+    """The token from MASTODON_ACCESS_TOKEN, else from the file named by
+    MASTODON_ACCESS_TOKEN_FILE (a Docker secret) or by `access_token_file`; None when unset."""
     env = os.environ if env is None else env
     token = env.get(TOKEN_ENV, "").strip()
     if token:
         return token
-    path = settings.access_token_file
+    from_env = env.get(TOKEN_FILE_ENV, "").strip()
+    path = Path(from_env) if from_env else settings.access_token_file
     if path is None:
         return None
     try:
