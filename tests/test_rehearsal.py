@@ -1,0 +1,144 @@
+"""`campaign-bot rehearse`: the whole campaign, published to a local sandbox, read back from it."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mastodon import Mastodon
+
+from bot.campaign import load_campaign
+from bot.cli import main
+from bot.config import load_settings
+from bot.limits import InstanceLimits
+from bot.rehearsal import rehearsal_window, rehearse, sandbox
+
+REPO = Path(__file__).parent.parent
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example campaign, with its own data folder."""
+    shutil.copytree(REPO / "posts", tmp_path / "posts")
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    for name in ("CAMPAIGN_BOT_CONFIG", "MASTODON_BASE_URL", "MASTODON_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "config" / "bot.yaml"
+
+
+def _statuses(server_url: str, token: str) -> list[dict[str, object]]:
+    api = Mastodon(access_token=token, api_base_url=server_url, version_check_mode="none")
+    me = api.account_verify_credentials()
+    statuses = api.account_statuses(me["id"], limit=40)
+    return list(reversed(api.fetch_remaining(statuses)))
+
+
+def test_example_campaign_reaches_the_sandbox_in_order(example: Path) -> None:
+    """Every example post is on the sandbox, in planned order, with media, polls and threads."""
+    settings = load_settings(example, {})
+    campaign = load_campaign(settings, InstanceLimits())
+    assert campaign.errors == []
+    out = io.StringIO()
+    with sandbox() as box:
+        start, end = rehearsal_window(campaign.posts, datetime.now(UTC), None, None)
+        result = rehearse(settings, campaign.posts, box, start=start, end=end, out=out)
+        on_server = _statuses(box.base_url, box.token)
+    assert result.ok
+    top_level = [s for s in on_server if s["in_reply_to_id"] is None]
+    published_ids = [parts[0].id for _, parts in result.published]
+    assert [str(s["id"]) for s in top_level] == published_ids
+    planned = [o.planned_at for o, _ in result.published]
+    assert planned == sorted(planned)
+    keys = [o.key for o, _ in result.published]
+    assert sum(1 for k in keys if k.startswith("weekly-reminder@")) == 6
+
+    launch = next(parts for o, parts in result.published if o.post.id == "petition-launch")
+    assert len(launch) == 4
+    assert [p.in_reply_to_id for p in launch[1:]] == [launch[0].id, launch[1].id, launch[2].id]
+    image = launch[0].media[0]
+    assert image.description.startswith("Illustration of six book spines")
+    assert image.focus == (0.0, 0.1)
+    server_launch = next(s for s in on_server if str(s["id"]) == launch[0].id)
+    assert server_launch["media_attachments"][0]["description"] == image.description
+
+    poll = next(parts for o, parts in result.published if o.post.id == "poll-what-you-use")[0]
+    assert poll.poll_options == (
+        "Borrowing books", "Computers and wifi", "Kids' activities", "A warm quiet place",
+    )  # fmt: skip
+    story = next(parts for o, parts in result.published if o.post.id == "story-warm-space")[0]
+    assert story.spoiler_text == "mentions poverty and a cold home"
+    assert story.sensitive is True
+    assert len(on_server) == sum(len(parts) for _, parts in result.published) == 15
+
+    shown = out.getvalue()
+    assert shown.index("petition-launch") < shown.index("petition-first-thousand")
+    assert "alt text “Illustration of six book spines" in shown
+    assert "⚠ content warning: mentions poverty and a cold home" in shown
+    assert "📊 poll: Borrowing books | Computers and wifi" in shown
+    assert "↳ reply 3 of 3" in shown
+
+
+def test_rehearse_command_says_first_that_nothing_real_is_touched(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first line says where the sandbox is and that the real instance and ledger are safe."""
+    assert main(["--config", str(example), "rehearse"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Rehearsal on a local sandbox at http://127.0.0.1:")
+    assert "nothing is sent to any Mastodon instance" in lines[0]
+    assert "the real ledger" in lines[0]
+    assert lines[-1].startswith("Rehearsal: 12 posts published (15 toots, 1 thread(s), 1 media")
+
+
+def test_a_post_the_sandbox_rejects_fails_the_rehearsal(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A post our config allows but the sandbox refuses is reported, and the exit code is 1."""
+    config = example.read_text(encoding="utf-8") + "limits:\n  max_characters: 2000\n"
+    example.write_text(config, encoding="utf-8")
+    long_text = "Libraries matter. " * 40  # 720 characters: over the sandbox's 500
+    (example.parent.parent / "posts" / "03-long.yaml").write_text(
+        "posts:\n  - id: too-long-for-the-server\n    at: 2026-12-10 10:00\n"
+        f"    text: {long_text}\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(example), "rehearse"]) == 1
+    out = capsys.readouterr().out
+    assert "too-long-for-the-server: failed" in out
+    assert "1 failed" in out
+    assert "✗ too-long-for-the-server (posts/03-long.yaml:2)" in out
+
+
+def test_rehearsals_never_touch_the_real_ledger(example: Path) -> None:
+    """Rehearsing twice, and beside a ledger in use, leaves the real ledger exactly as it was."""
+    ledger_path = example.parent.parent / "data" / "ledger.sqlite3"
+    assert main(["--config", str(example), "rehearse"]) == 0
+    assert not ledger_path.exists()
+    # A ledger in use by a bot (with a row of its own and an open connection).
+    assert main(["--config", str(example), "retry", "nothing"]) == 2
+    with sqlite3.connect(ledger_path) as held:
+        before = held.execute("select count(*) from occurrences").fetchone()
+        assert main(["--config", str(example), "rehearse"]) == 0
+        assert main(["--config", str(example), "rehearse"]) == 0
+        after = held.execute("select count(*) from occurrences").fetchone()
+        events = held.execute("select count(*) from events").fetchone()
+    assert before == after == (0,)
+    assert events == (0,)
+
+
+def test_rehearse_from_until_limits_the_window(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from/--until rehearse only the posts planned inside the window."""
+    args = ["--config", str(example), "rehearse", "--from", "2026-12-01 00:00",
+            "--until", "2026-12-06 00:00"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "petition-launch" in out and "poll-what-you-use" in out
+    assert "weekly-reminder" not in out and "story-warm-space" not in out
