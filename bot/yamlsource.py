@@ -204,7 +204,9 @@ def read_yaml(
         raw = b""
         if size <= max_bytes:
             with path.open("rb") as stream:
-                raw = stream.read(max_bytes + 1)
+                # Only what stat reported (plus one byte, to notice a file still growing):
+                # read(max_bytes) would reserve the whole allowance for every small file.
+                raw = stream.read(size + 1)
     except OSError as error:
         reason = error.strerror or str(error)
         hint = "check that the file exists and can be read"

@@ -808,7 +808,7 @@ def test_a_billion_laughs_finishes_fast_in_little_memory(tmp_path: Path) -> None
     assert doc is None
     assert [p.message for p in problems] == ["too many aliases (billion laughs?)"]
     assert seconds < 0.5
-    assert peak < 20_000_000  # the 5 MB read buffer plus a small document
+    assert peak < 20_000_000  # a small document, whatever the size allowance
 
 
 def test_many_uses_of_one_alias_are_allowed(tmp_path: Path) -> None:
