@@ -160,6 +160,8 @@ def _load_file(path: Path, ctx: Context, order: int) -> tuple[list[CampaignPost]
                 "start the file with `posts:` and list the posts under it",
             )
         ]
+    if "posts" in data and data["posts"] is None:
+        data = {**data, "posts": []}  # `posts:` with nothing under it is an empty list
     try:
         shell = PostFile.model_validate(data)
     except ValidationError as exc:
@@ -184,7 +186,7 @@ def _load_posts(
     doc: YamlDocument,
     display: str,
     defaults: Defaults | None,
-    items: list[dict[str, object]],
+    items: list[object],
     ctx: Context,
     order: int,
 ) -> tuple[list[CampaignPost], list[Problem]]:

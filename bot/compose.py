@@ -325,8 +325,8 @@ class PostChecker:
             if size > cap:
                 self.add(
                     (*here, "file"),
-                    f"{item.file!r} is {_mib(size)}; the instance accepts "
-                    f"{_mib(cap)} for {mime.split('/')[0]} files",
+                    f"{item.file!r} is {_size(size)}; the instance accepts at most "
+                    f"{_size(cap)} for {mime.split('/')[0]} files",
                     "make the file smaller",
                 )
             alt = (item.alt or "").strip()
@@ -372,7 +372,8 @@ class PostChecker:
         if not 2 <= len(options) <= limits.poll_max_options:
             self.add(
                 (*here, "options"),
-                f"{len(options)} options; a poll needs 2 to {limits.poll_max_options}",
+                f"{len(options)} option{'' if len(options) == 1 else 's'}; a poll needs 2 to "
+                f"{limits.poll_max_options}",
                 "add or remove options",
             )
         seen: set[str] = set()
@@ -501,8 +502,13 @@ def _unique(tags: Sequence[str]) -> list[str]:
     return out
 
 
-def _mib(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MiB"
+def _size(size: int) -> str:
+    """Exact bytes, so a file just over the limit never reads as equal to it."""
+    return (
+        f"{size:,} bytes ({size / 1024 / 1024:.1f} MiB)"
+        if size >= 1024 * 1024
+        else f"{size:,} bytes"
+    )
 
 
 def _with_hash(post: CampaignPost) -> CampaignPost:

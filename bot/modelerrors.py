@@ -17,6 +17,25 @@ from pydantic import BaseModel, ValidationError
 from bot.errors import Problem
 from bot.yamlsource import YamlDocument
 
+# Names campaigners bring from Mastodon's API and other tools, too far from ours for difflib.
+_SYNONYMS = {
+    "alt_text": "alt",
+    "description": "alt",
+    "spoiler_text": "cw",
+    "content_warning": "cw",
+    "status": "text",
+    "lang": "language",
+    "tags": "hashtags",
+    "time": "at",
+    "when": "at",
+    "replies": "thread",
+    "image": "media",
+    "images": "media",
+}
+# Pydantic names the member of a union (`str | int`) each of its errors is about; campaigners
+# wrote one value, so those names are dropped and the value is reported once.
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool"})
+
 
 def dotted(where: Sequence[str | int]) -> str:
     out = ""
@@ -33,8 +52,14 @@ def problems_from_validation(
     prefix: Sequence[str | int] = (),
 ) -> list[Problem]:
     problems = []
+    seen: set[tuple[str | int, ...]] = set()
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
+        if item["type"] != "extra_forbidden":  # there the last part is the campaigner's key
+            loc = tuple(p for p in loc if p not in _UNION_MEMBERS and "[" not in str(p))
+        if loc in seen:
+            continue
+        seen.add(loc)
         where = (*prefix, *loc)
         message, hint = _explain(item, model, loc)
         # An unknown key is pointed at itself; anything else at its value.
@@ -50,6 +75,15 @@ def _explain(item: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[s
     description = _description(owner, field)
     if kind == "extra_forbidden":
         known = sorted(_keys(owner)) if owner else []
+        synonym = _SYNONYMS.get(str(loc[-1]))
+        if synonym in known:
+            return f"unknown key {loc[-1]!r}", f"did you mean `{synonym}`?"
+        holder = _holder_of(owner, synonym) if synonym else ""
+        if holder:
+            return (
+                f"unknown key {loc[-1]!r}",
+                f"did you mean `{synonym}`? It belongs to each entry of `{holder}:`",
+            )
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         if close:
             return f"unknown key {loc[-1]!r}", f"did you mean `{close[0]}`?"
@@ -93,6 +127,11 @@ def _explain(item: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[s
             "tuple_type": "a list of two numbers",
         }[kind]
         hint = description or f"write {wanted}"
+        if kind == "string_type" and item["input"] is None and loc[-2:-1] == ("hashtags",):
+            return (
+                "a hashtag is empty",
+                "in YAML `#` starts a comment: write the tag without `#`, e.g. `- ClimateJustice`",
+            )
         if kind == "string_type" and item["input"] is None:
             return "is empty", hint
         return f"expected {wanted}, got {_shown(item['input'])}", hint
@@ -142,6 +181,16 @@ def _field_info(model: type[BaseModel], key: str) -> Any:
         if key in (name, info.alias):
             return info
     return None
+
+
+def _holder_of(model: type[BaseModel] | None, key: str) -> str:
+    """The field of `model` whose entries (a list of models) have `key`, e.g. `media` for `alt`."""
+    for name, info in (model.model_fields if model else {}).items():
+        args = typing.get_args(_unwrap(info.annotation))
+        inner = args[0] if args else None
+        if isinstance(inner, type) and issubclass(inner, BaseModel) and key in _keys(inner):
+            return info.alias or name
+    return ""
 
 
 def _keys(model: type[BaseModel]) -> list[str]:

@@ -138,7 +138,8 @@ class PostFile(Strict):
     defaults: Defaults | None = Field(
         default=None, description="Values applied to every post in this file."
     )
-    posts: list[dict[str, Any]] = Field(description="The posts of this file.")
+    # Each post is checked on its own, so one that is not a mapping does not hide the others.
+    posts: list[Any] = Field(description="The posts of this file.")
 
 
 class LimitsOverride(Strict):

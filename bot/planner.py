@@ -74,7 +74,14 @@ def plan(
                 out.append(_occurrence(post, at, ledger, catch_up))
         elif kind == "cron":
             first = max(start, recurring_from) if recurring_from else start
-            out.extend(_recurring(post, ledger, zone, first, end, catch_up))
+            # Slots are handed out from `now - catch_up` on; one a recurring post uses is not free.
+            for occurrence in _recurring(
+                post, ledger, zone, min(first, now - catch_up), end, catch_up
+            ):
+                if occurrence.planned_at >= now - catch_up:
+                    taken.add(occurrence.planned_at)
+                if occurrence.planned_at >= first:
+                    out.append(occurrence)
         else:
             queued.append(post)
     out.extend(_fill_slots(queued, ledger, now, start, end, zone, slots, catch_up, taken))

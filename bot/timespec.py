@@ -14,7 +14,7 @@ _DURATION = re.compile(
     r"^\s*(?:(?P<w>\d+)\s*w)?\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?"
     r"\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?\s*$"
 )
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(:\d{2})?$")
+_LOCAL_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _TIME_FORMATS_HINT = (
     "write it as `2026-12-01 09:30` (campaign time zone) or `2026-12-01T09:30:00+01:00`"
 )
@@ -38,21 +38,25 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int):
         if value < 0:
             raise TimeSpecError(f"{value} is negative", "durations must be positive")
-        return timedelta(seconds=value)
-    text = str(value)
-    match = _DURATION.match(text)
-    if not text.strip() or match is None or not any(match.groupdict().values()):
-        raise TimeSpecError(
-            f"{text!r} is not a duration", "write it like `30m`, `2h`, `1d`, `1w` or `1h30m`"
+        parts = {"s": value}
+    else:
+        text = str(value)
+        match = _DURATION.match(text)
+        if not text.strip() or match is None or not any(match.groupdict().values()):
+            raise TimeSpecError(
+                f"{text!r} is not a duration", "write it like `30m`, `2h`, `1d`, `1w` or `1h30m`"
+            )
+        parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    try:
+        return timedelta(
+            weeks=parts.get("w", 0),
+            days=parts.get("d", 0),
+            hours=parts.get("h", 0),
+            minutes=parts.get("m", 0),
+            seconds=parts.get("s", 0),
         )
-    parts = {k: int(v) for k, v in match.groupdict().items() if v}
-    return timedelta(
-        weeks=parts.get("w", 0),
-        days=parts.get("d", 0),
-        hours=parts.get("h", 0),
-        minutes=parts.get("m", 0),
-        seconds=parts.get("s", 0),
-    )
+    except OverflowError:  # timedelta stops at 999,999,999 days
+        raise TimeSpecError(f"{value!r} is too long", "write a shorter duration") from None
 
 
 def format_duration(delta: timedelta) -> str:
@@ -78,8 +82,16 @@ def load_zone(name: str) -> ZoneInfo:
 def parse_time(value: object, zone: ZoneInfo) -> datetime:
     """A campaigner's time → an aware UTC datetime, refusing times a DST change makes unclear."""
     text = str(value).strip()
-    if _LOCAL_TIME.match(text):
-        naive = datetime.fromisoformat(text.replace(" ", "T"))
+    match = _LOCAL_TIME.match(text)
+    if match:
+        day, hour, minute, second = match.groups(default="00")
+        try:
+            # fromisoformat (Python 3.11) wants a two-digit hour; campaigners write `9:30`.
+            naive = datetime.fromisoformat(f"{day}T{hour:0>2}:{minute}:{second}")
+        except ValueError as exc:  # the right shape but no such day or time, e.g. 2026-02-30
+            raise TimeSpecError(
+                f"{text!r} is not a date and time: {exc}", _TIME_FORMATS_HINT
+            ) from None
         return localize(naive, zone)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))

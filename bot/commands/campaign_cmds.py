@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.campaign import display_name
 from bot.errors import UsageError
 from bot.models import post_file_schema
 from bot.planner import LedgerView, Occurrence, plan
@@ -26,8 +27,11 @@ def register(commands: Any) -> None:
     validate.set_defaults(handler=run_validate)
 
     plan_cmd = commands.add_parser("plan", help="show upcoming posts in time order")
-    plan_cmd.add_argument("--from", dest="start", metavar="T", help="start (time or e.g. -2d)")
-    plan_cmd.add_argument("--until", dest="end", metavar="T", help="end (time or e.g. 30d)")
+    # argparse reads a value starting with "-" as an option, so past durations need `=`.
+    plan_cmd.add_argument(
+        "--from", dest="start", metavar="T", help="start: a time, or a duration such as --from=-2d"
+    )
+    plan_cmd.add_argument("--until", dest="end", metavar="T", help="end: a time, or e.g. 30d")
     plan_cmd.add_argument("--json", action="store_true", help="machine-readable output")
     plan_cmd.add_argument("--offline", action="store_true", help="do not ask the instance")
     plan_cmd.set_defaults(handler=run_plan)
@@ -45,7 +49,7 @@ def run_validate(args: argparse.Namespace) -> int:
         body = {
             "valid": errors == 0,
             "posts": len(campaign.posts),
-            "files": [str(f) for f in campaign.files],
+            "files": [display_name(f) for f in campaign.files],
             "limits": {"source": report.source, **asdict(report.limits)},
             "problems": [p.as_dict() for p in campaign.problems],
         }
@@ -127,7 +131,7 @@ def run_plan(args: argparse.Namespace) -> int:
         return 0
     print(f"Posts from {to_zone(start, zone)} to {to_zone(end, zone)} ({zone.key}):")
     if not occurrences:
-        print("  nothing planned in this window (try --from -30d or --until 365d)")
+        print("  nothing planned in this window (try --from=-30d or --until 365d)")
     for o in occurrences:
         chars = f"{o.post.parts[0].characters}/{limits.max_characters}"
         extras = []

@@ -1,0 +1,102 @@
+"""Shared fixtures: no test sees a real token, config or ledger, and campaigns are written from
+strings into a temporary folder that is also the working directory."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+# A Friday, a little before the example campaign starts, outside any daylight-saving change.
+START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+DEFAULT_CONFIG = """\
+timezone: Europe/London
+posts_dir: ../posts
+data_dir: ../data
+slots: [mon-fri 12:30]
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run every test in its own folder, blind to the operator's environment."""
+    for name in (CONFIG_ENV, BASE_URL_ENV, TOKEN_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock standing still at START until a test moves it."""
+    return FakeClock(START)
+
+
+@dataclass(frozen=True)
+class CampaignFiles:
+    root: Path
+    config: Path
+    posts_dir: Path
+    files: dict[str, Path]
+
+
+class MakeCampaign(Protocol):
+    def __call__(
+        self,
+        posts: Mapping[str, str | bytes] | None = None,
+        *,
+        config: str = DEFAULT_CONFIG,
+        media: Mapping[str, bytes] | None = None,
+    ) -> CampaignFiles: ...
+
+
+@pytest.fixture
+def make_campaign(tmp_path: Path) -> MakeCampaign:
+    """Write `config/bot.yaml` and post files (dedented text, or raw bytes) under tmp_path.
+
+    Post and media names are relative to `posts/`; the default config points there and keeps the
+    data folder in tmp_path too.
+    """
+
+    def make(
+        posts: Mapping[str, str | bytes] | None = None,
+        *,
+        config: str = DEFAULT_CONFIG,
+        media: Mapping[str, bytes] | None = None,
+    ) -> CampaignFiles:
+        config_path = tmp_path / "config" / "bot.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(textwrap.dedent(config), encoding="utf-8")
+        posts_dir = tmp_path / "posts"
+        posts_dir.mkdir(exist_ok=True)
+        written: dict[str, Path] = {}
+        for name, body in (posts or {}).items():
+            path = posts_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(body, bytes):
+                path.write_bytes(body)
+            else:
+                path.write_text(textwrap.dedent(body), encoding="utf-8")
+            written[name] = path
+        for name, data in (media or {}).items():
+            path = posts_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return CampaignFiles(tmp_path, config_path, posts_dir, written)
+
+    return make
+
+
+@pytest.fixture
+def png() -> bytes:
+    """A real PNG image (the example campaign's), 6,989 bytes."""
+    return (REPO / "posts" / "media" / "library-shelf.png").read_bytes()

@@ -1,0 +1,267 @@
+"""The plan: which occurrence of which post goes out when, as a pure function of its inputs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.compose import CampaignPost, Part, Schedule
+from bot.planner import LedgerView, Occurrence, occurrence_key, plan
+from bot.timespec import to_zone
+from bot.weekslots import parse_slot
+
+LONDON = ZoneInfo("Europe/London")
+CATCH_UP = timedelta(hours=2)
+SLOTS = (parse_slot("mon-fri 12:30"), parse_slot("sat 10:00"))
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
+
+
+def post(
+    post_id: str,
+    order: int,
+    *,
+    at: datetime | None = None,
+    cron: str | None = None,
+    start: datetime | None = None,
+    until: datetime | None = None,
+    not_after: timedelta | datetime | None = None,
+) -> CampaignPost:
+    part = Part(0, f"text of {post_id}", None, False, None, None, (), None, 12)
+    schedule = Schedule(at=at, cron=cron, start=start, until=until)
+    return CampaignPost(post_id, "posts/a.yaml", order + 1, order, schedule, not_after, (part,))
+
+
+def planned(
+    posts: list[CampaignPost],
+    clock: FakeClock,
+    *,
+    ledger: dict[str, LedgerView] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    recurring_from: datetime | None = None,
+) -> list[Occurrence]:
+    now = clock.now()
+    return plan(
+        posts,
+        ledger=ledger or {},
+        now=now,
+        start=start or now,
+        end=end or now + timedelta(days=30),
+        zone=LONDON,
+        slots=SLOTS,
+        catch_up=CATCH_UP,
+        recurring_from=recurring_from,
+    )
+
+
+def rows(occurrences: list[Occurrence]) -> list[tuple[str, str]]:
+    return [(to_zone(o.planned_at, LONDON), o.key) for o in occurrences]
+
+
+def test_one_off_posts_in_time_order_within_the_window(clock: FakeClock) -> None:
+    """One-off posts come out in time order; the window's ends are included."""
+    posts = [
+        post("late", 0, at=utc(2026, 12, 3, 18)),
+        post("early", 1, at=utc(2026, 12, 1, 9, 30)),
+        post("before", 2, at=utc(2026, 11, 30, 23, 59)),
+        post("after", 3, at=utc(2026, 12, 3, 18, 1)),
+    ]
+    found = planned(posts, clock, start=utc(2026, 12, 1, 9, 30), end=utc(2026, 12, 3, 18))
+    assert rows(found) == [
+        ("2026-12-01 09:30 GMT", "early"),
+        ("2026-12-03 18:00 GMT", "late"),
+    ]
+    assert all(o.state == "pending" and not o.settled for o in found)
+
+
+def test_same_time_keeps_file_order(clock: FakeClock) -> None:
+    """Posts planned for the same instant go out in file order."""
+    at = utc(2026, 12, 1, 9, 30)
+    posts = [post("second", 5, at=at), post("first", 2, at=at)]
+    assert [o.key for o in planned(posts, clock)] == ["first", "second"]
+
+
+def test_recurring_posts_expanded_with_utc_in_their_keys(clock: FakeClock) -> None:
+    """A cron post gives one occurrence per firing, keyed by id and UTC time, within from/until."""
+    weekly = post(
+        "weekly",
+        0,
+        cron="0 12 * * sun",
+        start=utc(2026, 12, 6),
+        until=utc(2026, 12, 20, 23, 59),
+        not_after=timedelta(hours=3),
+    )
+    found = planned([weekly], clock, end=utc(2027, 1, 31))
+    assert rows(found) == [
+        ("2026-12-06 12:00 GMT", "weekly@2026-12-06T12:00:00Z"),
+        ("2026-12-13 12:00 GMT", "weekly@2026-12-13T12:00:00Z"),
+        ("2026-12-20 12:00 GMT", "weekly@2026-12-20T12:00:00Z"),
+    ]
+    assert [o.deadline - o.planned_at for o in found] == [timedelta(hours=3)] * 3
+
+
+def test_recurring_across_the_autumn_change() -> None:
+    """`30 9 * * *` stays 09:30 local across the change; its keys show the UTC shift."""
+    daily = post("daily", 0, cron="30 9 * * *")
+    found = planned([daily], FakeClock(utc(2026, 10, 23)), end=utc(2026, 10, 26, 12))
+    assert rows(found) == [
+        ("2026-10-23 09:30 BST", "daily@2026-10-23T08:30:00Z"),
+        ("2026-10-24 09:30 BST", "daily@2026-10-24T08:30:00Z"),
+        ("2026-10-25 09:30 GMT", "daily@2026-10-25T09:30:00Z"),
+        ("2026-10-26 09:30 GMT", "daily@2026-10-26T09:30:00Z"),
+    ]
+
+
+def test_recurring_from_limits_how_far_back(clock: FakeClock) -> None:
+    """`recurring_from` drops firings before it, even inside the window."""
+    daily = post("daily", 0, cron="0 8 * * *")
+    found = planned(
+        [daily],
+        clock,
+        start=utc(2026, 11, 1),
+        end=utc(2026, 11, 22),
+        recurring_from=utc(2026, 11, 19),
+    )
+    assert [o.key for o in found] == [
+        "daily@2026-11-19T08:00:00Z",
+        "daily@2026-11-20T08:00:00Z",
+        "daily@2026-11-21T08:00:00Z",
+    ]
+
+
+def test_occurrence_keys() -> None:
+    """One-off and queued posts are keyed by id alone; recurring ones by id and UTC time."""
+    at = datetime(2026, 12, 6, 12, 0, tzinfo=LONDON)
+    assert occurrence_key(post("a", 0, at=at), at) == "a"
+    assert occurrence_key(post("q", 0), at) == "q"
+    assert occurrence_key(post("r", 0, cron="0 12 * * *"), at) == "r@2026-12-06T12:00:00Z"
+
+
+def test_queued_posts_fill_free_slots_in_file_order(clock: FakeClock) -> None:
+    """Queued posts take the next slots in file order, skipping one a timed post holds."""
+    posts = [
+        post("q-first", 1),
+        post("timed", 2, at=utc(2026, 11, 23, 12, 30)),  # Monday's slot
+        post("q-second", 3),
+        post("q-third", 4),
+    ]
+    assert rows(planned(posts, clock)) == [
+        ("2026-11-20 12:30 GMT", "q-first"),
+        ("2026-11-21 10:00 GMT", "q-second"),
+        ("2026-11-23 12:30 GMT", "timed"),
+        ("2026-11-24 12:30 GMT", "q-third"),
+    ]
+
+
+def test_a_slot_used_by_a_recurring_post_is_not_free(clock: FakeClock) -> None:
+    """A queued post does not go out at the same instant as a recurring post."""
+    posts = [post("weekday-lunch", 0, cron="30 12 * * mon-fri"), post("queued", 1)]
+    found = planned(posts, clock, end=utc(2026, 11, 23, 23))
+    assert rows(found) == [
+        ("2026-11-20 12:30 GMT", "weekday-lunch@2026-11-20T12:30:00Z"),
+        ("2026-11-21 10:00 GMT", "queued"),
+        ("2026-11-23 12:30 GMT", "weekday-lunch@2026-11-23T12:30:00Z"),
+    ]
+
+
+def test_recent_slot_is_caught_up(clock: FakeClock) -> None:
+    """A slot less than `catch_up` ago is still handed out (the runner publishes it late)."""
+    clock.set(utc(2026, 11, 20, 13, 0))
+    found = planned([post("q", 0)], clock, start=clock.now() - CATCH_UP)
+    assert rows(found) == [("2026-11-20 12:30 GMT", "q")]
+    assert found[0].deadline == utc(2026, 11, 20, 14, 30)
+
+
+def test_settled_queued_posts_keep_their_slot(clock: FakeClock) -> None:
+    """A queued post the ledger settled (or is sending) keeps its slot; the rest move on."""
+    posts = [post("q1", 1), post("q2", 2), post("q3", 3)]
+    ledger = {
+        "q1": LedgerView("published", utc(2026, 11, 20, 12, 30)),
+        "q2": LedgerView("sending", utc(2026, 11, 21, 10, 0)),
+    }
+    found = planned(posts, clock, ledger=ledger)
+    assert [(o.key, o.state, o.settled) for o in found] == [
+        ("q1", "published", True),
+        ("q2", "sending", False),
+        ("q3", "pending", False),
+    ]
+    assert [o.planned_at for o in found] == [
+        utc(2026, 11, 20, 12, 30),
+        utc(2026, 11, 21, 10, 0),
+        utc(2026, 11, 23, 12, 30),
+    ]
+
+
+def test_settled_slot_outside_the_window(clock: FakeClock) -> None:
+    """A queued post settled last week is not shown, and its old slot does not hold up others."""
+    posts = [post("old", 1), post("new", 2)]
+    ledger = {"old": LedgerView("missed", utc(2026, 11, 13, 12, 30))}
+    assert rows(planned(posts, clock, ledger=ledger)) == [("2026-11-20 12:30 GMT", "new")]
+
+
+def test_failed_queued_post_is_not_placed_again(clock: FakeClock) -> None:
+    """A pending queued post is placed again; a failed one stays where it failed."""
+    posts = [post("q1", 1), post("q2", 2)]
+    ledger = {
+        "q1": LedgerView("pending", utc(2026, 11, 18, 12, 30)),
+        "q2": LedgerView("failed", utc(2026, 11, 20, 12, 30)),
+    }
+    found = planned(posts, clock, ledger=ledger)
+    assert [(o.key, o.state) for o in found] == [("q2", "failed"), ("q1", "pending")]
+    assert found[1].planned_at == utc(2026, 11, 21, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("not_after", "deadline"),
+    [
+        (None, utc(2026, 12, 1, 11, 30)),  # the config's catch_up
+        (timedelta(minutes=30), utc(2026, 12, 1, 10, 0)),
+        (timedelta(0), utc(2026, 12, 1, 9, 30)),
+        (utc(2026, 12, 2, 8, 0), utc(2026, 12, 2, 8, 0)),
+        (utc(2026, 12, 1, 8, 0), utc(2026, 12, 1, 9, 30)),  # before the planned time: on time only
+    ],
+)
+def test_deadlines(
+    clock: FakeClock, not_after: timedelta | datetime | None, deadline: datetime
+) -> None:
+    """The deadline is the planned time plus not_after (or catch_up), or not_after itself."""
+    (found,) = planned([post("p", 0, at=utc(2026, 12, 1, 9, 30), not_after=not_after)], clock)
+    assert found.deadline == deadline
+
+
+def test_ledger_state_is_reported(clock: FakeClock) -> None:
+    """Each occurrence carries what the ledger says about it."""
+    posts = [post("a", 0, at=utc(2026, 12, 1, 9, 30)), post("r", 1, cron="0 12 * * tue")]
+    ledger = {
+        "a": LedgerView("published", utc(2026, 12, 1, 9, 30)),
+        "r@2026-11-24T12:00:00Z": LedgerView("missed", utc(2026, 11, 24, 12)),
+    }
+    found = planned(posts, clock, ledger=ledger, end=utc(2026, 12, 2))
+    assert [(o.key, o.state) for o in found] == [
+        ("r@2026-11-24T12:00:00Z", "missed"),
+        ("a", "published"),
+        ("r@2026-12-01T12:00:00Z", "pending"),
+    ]
+
+
+def test_plan_is_pure(clock: FakeClock) -> None:
+    """The same inputs give the same plan, and the inputs are left as they were."""
+    posts = [
+        post("q1", 0),
+        post("a", 1, at=utc(2026, 11, 23, 12, 30)),
+        post("r", 2, cron="30 12 * * mon-fri", start=utc(2026, 11, 25)),
+        post("q2", 3),
+    ]
+    ledger = {"q1": LedgerView("published", utc(2026, 11, 20, 12, 30))}
+    snapshot = (list(posts), dict(ledger))
+    first = planned(posts, clock, ledger=ledger)
+    second = planned(posts, clock, ledger=ledger)
+    assert first == second
+    assert (posts, ledger) == snapshot
+    assert clock.now() == utc(2026, 11, 20, 12)
