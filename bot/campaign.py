@@ -134,8 +134,25 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
 def _load_file(path: Path, ctx: Context, order: int) -> tuple[list[CampaignPost], list[Problem]]:
     display = display_name(path)
     doc, problems = read_yaml(path, display_name=display)
-    if doc is None or problems:
+    if doc is None:
         return [], problems
+    posts, more = _check_document(doc, display, ctx, order)
+    if problems:
+        # The reader's problems (a duplicate key, a tag) make the file's meaning uncertain: none
+        # of its posts goes out, but everything else wrong with it is reported in the same run,
+        # except what only follows from those problems (a refused tag leaves an odd value).
+        places = [p.where for p in problems if p.where]
+        return [], problems + [m for m in more if not _inside(m.where, places)]
+    return posts, more
+
+
+def _inside(where: str, places: list[str]) -> bool:
+    return any(where == p or where.startswith((p + ".", p + "[")) for p in places)
+
+
+def _check_document(
+    doc: YamlDocument, display: str, ctx: Context, order: int
+) -> tuple[list[CampaignPost], list[Problem]]:
     data = doc.data
     if data is None:
         return [], [

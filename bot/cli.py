@@ -7,6 +7,7 @@ error into a one-line message and an exit code. Tracebacks only with --debug.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.app = App(settings)
         return int(args.handler(args))
     except ConfigError as exc:
+        if getattr(args, "json", False):
+            body = {"valid": False, "problems": [p.as_dict() for p in exc.problems]}
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+            return 1
         for problem in exc.problems:
             print(problem.render(), file=sys.stderr)
         return 1

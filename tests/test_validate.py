@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,11 +11,13 @@ import pytest
 from conftest import DEFAULT_CONFIG, REPO, MakeCampaign
 
 from bot.campaign import Campaign, load_campaign
+from bot.cli import main
 from bot.clock import FakeClock
 from bot.compose import append_hashtags
 from bot.config import load_settings
 from bot.errors import Severity
 from bot.instance_limits import learn_limits
+from bot.limits import InstanceLimits
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(100)
 SMALL_LIMITS = (
@@ -1100,3 +1103,40 @@ def test_example_campaign_is_valid(clock: FakeClock) -> None:
     campaign = load_campaign(settings, limits, published={}, now=clock.now())
     assert campaign.problems == []
     assert len(campaign.posts) == 7
+
+
+def test_a_duplicate_key_does_not_hide_the_files_other_problems(
+    make_campaign: MakeCampaign,
+) -> None:
+    """A reader problem (duplicate key) and a model problem in the same file both reported."""
+    files = make_campaign(
+        {
+            "a.yaml": """\
+                posts:
+                  - id: one
+                    at: 2026-12-01 09:30
+                    text: first
+                    text: second
+                  - id: two
+                    at: 2026-12-01 10:30
+                    txt: typo
+                """
+        }
+    )
+    settings = load_settings(files.config, {})
+    campaign = load_campaign(settings, InstanceLimits())
+    rendered = [p.render() for p in campaign.problems]
+    assert any("duplicate key 'text'" in r and ":5:" in r for r in rendered)
+    assert any("unknown key 'txt'" in r and ":8:" in r for r in rendered)
+    assert campaign.posts == []
+
+
+def test_validate_json_reports_config_problems_as_json(
+    make_campaign: MakeCampaign, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`validate --json` stays JSON when the config itself is wrong."""
+    files = make_campaign({"a.yaml": "posts: []\n"}, config="timezone: Mars/Olympus\n")
+    assert main(["--config", str(files.config), "validate", "--json"]) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert body["valid"] is False
+    assert "unknown time zone" in body["problems"][0]["message"]
