@@ -46,7 +46,7 @@ class Campaign:
 
 def discover(posts_dir: Path) -> list[Path]:
     """Every post file under the folder, in a stable order, hidden folders left out."""
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(posts_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(

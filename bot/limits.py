@@ -68,8 +68,12 @@ class InstanceLimits:
 
     def with_overrides(self, overrides: dict[str, Any]) -> InstanceLimits:
         known = {f.name for f in fields(self)}
-        clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()}
-        return replace(self, **{k: v for k, v in clean.items() if k in known and v is not None})
+        clean: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v)
+            for k, v in overrides.items()
+            if k in known and v is not None
+        }
+        return replace(self, **clean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,9 @@ def from_instance_document(v2: dict[str, Any] | None, v1: dict[str, Any] | None)
 
     # Pleroma and Akkoma publish their limits under other names, outside `configuration`.
     max_chars = pick(statuses, "max_characters", pick(doc, "max_toot_chars", base.max_characters))
-    poll_limits = doc.get("poll_limits") if isinstance(doc.get("poll_limits"), dict) else {}
+    poll_limits: dict[str, Any] = doc.get("poll_limits") or {}
+    if not isinstance(poll_limits, dict):
+        poll_limits = {}
     mimes = media.get("supported_mime_types")
     return InstanceLimits(
         max_characters=max_chars,

@@ -62,13 +62,12 @@ def slot_times(slots: tuple[Slot, ...], start: datetime, zone: ZoneInfo) -> Iter
         todays = sorted({s.at for s in slots if day.weekday() in s.weekdays})
         for at in todays:
             naive = datetime.combine(day, at)
+            moment: datetime | None
             try:
                 moment = localize(naive, zone)
             except TimeSpecError:
                 moment = _first_of_overlap(naive, zone)
-                if moment is None:
-                    continue
-            if moment >= start:
+            if moment is not None and moment >= start:
                 yield moment
         day += timedelta(days=1)
 
