@@ -43,8 +43,9 @@ class Pacer:
         self._server_reset: datetime | None = None
 
     def seed(self, kind: str, moments: Iterable[datetime]) -> None:
-        """Remember requests made before a restart (from the ledger), oldest first."""
-        self._sent[kind].extend(sorted(moments))
+        """Remember requests made before a restart (from the ledger)."""
+        if kind in self._sent:
+            self._sent[kind] = deque(sorted([*self._sent[kind], *moments]))
 
     def wait_for(self, kind: str) -> None:
         """Block (on the clock) until one more request of this kind fits; then count it."""
@@ -53,9 +54,8 @@ class Pacer:
             logger.info("pacing: waiting %.0f s to stay under the %s rate limit", delay, kind)
             self.clock.sleep(delay)
         now = self.clock.now()
-        self._sent[kind].append(now)
-        if kind != "request":
-            self._sent["request"].append(now)
+        for counted in {kind, "request"} & self._sent.keys():
+            self._sent[counted].append(now)
 
     def delay(self, kind: str) -> float:
         now = self.clock.now()

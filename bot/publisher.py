@@ -155,28 +155,37 @@ class Publisher:
         stored = known.part(part.index) if known else None
         if stored is not None and stored.status_id:
             return stored.status_id
-        first_try = stored.first_attempt_at if stored else None
         idem = idempotency_key(self.instance, self.account_id, key, part.index)
-        self.ledger.record_part_intent(key, part.index, idem)
-        if first_try is not None and self._key_may_be_forgotten(first_try):
-            found = self._find_on_server(part, parent, first_try)
-            if found is not None:
-                self.ledger.record_part_published(
-                    key, part.index, found.id, found.url, adopted=True
-                )
-                log.info("part %d was already on the instance: %s", part.index, found.url)
-                return found.id
-        status = self._with_retries(lambda: self._send(part, parent, idem), log, part.index)
-        self.ledger.record_part_published(key, part.index, status.id, status.url)
-        if len(record.parts) > 1 or part.index > 0:
+        intent = self.ledger.record_part_intent(key, part.index, idem)
+        since = intent.first_attempt_at or self.clock.now()
+        uploaded: list[str] = []
+
+        def find() -> RemoteStatus | None:
+            if not self._key_may_be_forgotten(since):
+                return None
+            return self._find_on_server(part, parent, since)
+
+        # An intent left by an earlier run means that run's request may have gone through.
+        status, adopted = self._with_retries(
+            lambda: self._send(part, parent, idem, uploaded),
+            find,
+            sent_before=stored is not None,
+            log=log,
+            index=part.index,
+        )
+        self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
+        if adopted:
+            log.info("part %d was already on the instance: %s", part.index, status.url)
+        elif len(record.parts) > 1 or part.index > 0:
             log.info("part %d published: %s", part.index, status.url)
         return status.id
 
-    def _send(self, part: Part, parent: str | None, idem: str) -> RemoteStatus:
-        media_ids = []
-        for media in part.media:
+    def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
+        # Media uploaded by an earlier try of this part are reused: unattached media stay on the
+        # instance for a day, and uploads have their own tight limit (30 per 30 minutes).
+        for media in part.media[len(uploaded) :]:
             self.pacer.wait_for("media")
-            media_ids.append(
+            uploaded.append(
                 self.client.upload_media(
                     MediaRequest(media.path, media.mime_type, media.alt, media.focus)
                 )
@@ -192,7 +201,7 @@ class Publisher:
             sensitive=part.sensitive,
             visibility=part.visibility,
             language=part.language,
-            media_ids=tuple(media_ids),
+            media_ids=tuple(uploaded),
             poll=poll,
             in_reply_to_id=parent,
         )
@@ -203,12 +212,31 @@ class Publisher:
             self.pacer.observe(limit.remaining, limit.reset_at)
         return status
 
-    def _with_retries(self, send: _Send, log: _PostLog, index: int) -> RemoteStatus:
+    def _with_retries(
+        self,
+        send: _Send,
+        find: Callable[[], RemoteStatus | None],
+        *,
+        sent_before: bool,
+        log: _PostLog,
+        index: int,
+    ) -> tuple[RemoteStatus, bool]:
+        """The status and whether it was found on the instance rather than sent now.
+
+        Before every re-send, `find` looks for the part on the instance: a failed try (a timeout,
+        a lost answer) may still have posted it, and the key alone does not protect the re-send
+        when the server ignores keys or has forgotten this one.
+        """
         attempt = 0
         while True:
             attempt += 1
             try:
-                return send()
+                if sent_before:
+                    found = find()
+                    if found is not None:
+                        return found, True
+                sent_before = True
+                return send(), False
             except RateLimited as exc:
                 wait = self._until(exc.retry_at)
                 if wait > self.policy.max_rate_limit_wait:

@@ -93,6 +93,7 @@ class App:
 
 def make_publisher(app: App, ledger: Ledger) -> Publisher:
     """A publisher for the configured instance and account; checks the token on the way."""
+    from bot.pacing import DEFAULT_WINDOWS, Pacer
     from bot.publisher import Publisher
 
     client = app.client()
@@ -102,6 +103,19 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
     ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
     mode = app.settings.idempotency_keys
     honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
+    # The instance counts statuses over 3 hours whatever our restarts; so does the pacer, from
+    # the ledger, or a `run --once` every few minutes would never be paced.
+    since = app.clock.now() - DEFAULT_WINDOWS["status"].period
+    pacer = Pacer(app.clock)
+    pacer.seed(
+        "status",
+        (
+            part.published_at
+            for record in ledger.all()
+            for part in record.parts
+            if part.published_at is not None and part.published_at > since
+        ),
+    )
     return Publisher(
         client,
         ledger,
@@ -109,4 +123,5 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
         instance=app.settings.instance,
         account_id=account.id,
         honours_idempotency_keys=honours,
+        pacer=pacer,
     )
