@@ -561,7 +561,7 @@ class MastodonClient:
         return str(token)
 
     def rate_limit(self) -> RateLimit | None:
-        """The latest X-RateLimit-* report the instance sent, if any."""
+        """The X-RateLimit-* report of the last answer, if it had one."""
         return self._rate_limit
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -570,6 +570,9 @@ class MastodonClient:
         self._last_response = response
         headers = response.headers
         reset_at = _reset_time(headers.get("X-RateLimit-Reset"))
+        # Only the last answer's own report counts: an old one (say, a 429's two-hour reset)
+        # must not hold back later requests on servers that send these headers only at times.
+        self._rate_limit = None
         try:
             limit = int(headers.get("X-RateLimit-Limit", ""))
             remaining = int(headers.get("X-RateLimit-Remaining", ""))

@@ -897,3 +897,16 @@ def test_remote_status_carries_media_descriptions_and_poll(
     assert posted.sensitive is True
     assert posted.media[0].description == "me when a cat"
     assert posted.media[0].focus == (-0.5, 0.3)
+
+
+def test_rate_limit_is_forgotten_when_an_answer_has_none(
+    mock: responses.RequestsMock, client: MastodonClient
+) -> None:
+    """A 429's far reset does not linger once a later answer carries no rate-limit headers."""
+    mock.post(STATUSES, json=body("status_created_with_content_warning"),
+              headers=headers("headers_post_status_200"))  # fmt: skip
+    client.post_status(plain(), "k1")
+    assert client.rate_limit() is not None
+    mock.post(STATUSES, json=body("status_created_with_content_warning"))
+    client.post_status(plain(), "k2")
+    assert client.rate_limit() is None
