@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class App:
     clock: Clock = field(default_factory=SystemClock)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     _limits: LimitsReport | None = None
+    _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
     def token(self) -> str | None:
         token = read_access_token(self.settings, self.env)
@@ -75,6 +77,17 @@ class App:
         from bot.ledger import Ledger
 
         return Ledger.open(self.settings.ledger_path, self.clock)
+
+    def ledger_for(self, *, dry_run: bool) -> Ledger:
+        """The ledger; for a dry run, a throwaway one unless a real one exists to read from
+        (a dry run never writes to it)."""
+        if not dry_run or self.settings.ledger_path.exists():
+            return self.ledger()
+        from bot.ledger import Ledger
+
+        scratch = tempfile.TemporaryDirectory(prefix="campaign-bot-dry-run-")
+        self._scratch.append(scratch)
+        return Ledger.open(Path(scratch.name) / "ledger.sqlite3", self.clock)
 
     def ledger_if_exists(self) -> Ledger | None:
         return self.ledger() if self.settings.ledger_path.exists() else None

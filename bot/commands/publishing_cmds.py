@@ -56,7 +56,7 @@ def run_run(args: argparse.Namespace) -> int:
 
         return run_daemon(app, dry_run=args.dry_run)
     posts = _valid_posts(app, online=not args.dry_run)
-    with app.ledger() as ledger:
+    with app.ledger_for(dry_run=args.dry_run) as ledger:
         publisher: Publishes = (
             DryRunPublisher(app.settings) if args.dry_run else make_publisher(app, ledger)
         )
