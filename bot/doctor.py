@@ -102,26 +102,13 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         authed = MastodonClient(instance, token, clock=clock, timeout=15)
         try:
             account = authed.verify_credentials()
+        except AuthError as exc:
+            yield Check("token", False, str(exc), "or run `campaign-bot login`")
+        except ApiError as exc:
+            yield Check("token", False, f"could not check it: {exc}", "try again later")
+        else:
             yield Check("token", True, f"valid, for @{account.acct}")
-            scopes = authed.app_scopes()
-            if scopes is None:
-                yield Check(
-                    "scopes",
-                    True,
-                    "the instance does not list the token's scopes; publishing will tell",
-                )
-            else:
-                missing = [s for s in NEEDED_SCOPES if scope_missing(scopes, s)]
-                if missing:
-                    yield Check(
-                        "scopes",
-                        False,
-                        f"the token lacks {' '.join(missing)}",
-                        "create a token with the scopes listed in the README "
-                        "(Preferences → Development), or run `campaign-bot login`",
-                    )
-                else:
-                    yield Check("scopes", True, " ".join(sorted(scopes)))
+            yield _scopes_check(authed)
             skew = _skew(authed, clock)
             if skew is not None:
                 ok = abs(skew) <= MAX_CLOCK_SKEW
@@ -131,15 +118,6 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
                     f"{abs(skew.total_seconds()):.0f} s from the instance's clock",
                     "set up NTP (e.g. systemd-timesyncd) so posts go out on time",
                 )
-        except AuthError as exc:
-            yield Check(
-                "token",
-                False,
-                str(exc),
-                "or run `campaign-bot login`",
-            )
-        except ApiError as exc:
-            yield Check("token", False, f"could not check it: {exc}", "try again later")
     report = app.limits(online=client is not None)
     fetched = report.source.startswith("read from")
     yield Check(
@@ -148,8 +126,15 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         report.source,
         "the instance's limits could not be read; validation uses defaults",
     )
-    campaign = app.campaign(online=False)
-    if campaign.errors:
+    try:
+        campaign = app.campaign(online=False)
+    except CampaignBotError as exc:
+        # Loading reads which posts the ledger holds; a broken ledger is reported below.
+        yield Check("posts", False, f"could not be checked: {exc}", "see the ledger check below")
+        campaign = None
+    if campaign is None:
+        pass
+    elif campaign.errors:
         first = campaign.errors[0].render()
         yield Check(
             "posts",
@@ -164,6 +149,29 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
     yield _data_dir_check(app)
 
 
+def _scopes_check(client: MastodonClient) -> Check:
+    unlisted = "the instance does not list the token's scopes; publishing will tell"
+    try:
+        scopes = client.app_scopes()
+    except ApiError as exc:
+        # The token already proved valid: a server that cannot tie it to an application (or
+        # has no /api/v1/apps/verify_credentials) simply does not say what it may do.
+        status = f"HTTP {exc.http_status}" if exc.http_status else "no answer"
+        return Check("scopes", True, f"{unlisted} ({status})")
+    if scopes is None:
+        return Check("scopes", True, unlisted)
+    missing = [s for s in NEEDED_SCOPES if scope_missing(scopes, s)]
+    if missing:
+        return Check(
+            "scopes",
+            False,
+            f"the token lacks {' '.join(missing)}",
+            "create a token with the scopes listed in the README "
+            "(Preferences → Development), or run `campaign-bot login`",
+        )
+    return Check("scopes", True, " ".join(sorted(scopes)))
+
+
 def _skew(client: MastodonClient, clock: Clock) -> timedelta | None:
     date = client.server_date()
     return None if date is None else clock.now() - date
@@ -175,6 +183,13 @@ def _data_dir_check(app: App) -> Check:
         data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".doctor-"):
             pass
+    except (FileExistsError, NotADirectoryError):
+        return Check(
+            "data_dir",
+            False,
+            f"{data_dir} is not a folder (a file is in the way)",
+            "move that file away, or point `data_dir:` at a folder",
+        )
     except OSError as exc:
         return Check(
             "data_dir",

@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import TextIO
 
 _SECRETS: set[str] = set()
 _DRY_RUN = False
+_HANDLER: logging.Handler | None = None
 
 
 def register_secret(value: str | None) -> None:
@@ -71,18 +75,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, ensure_ascii=False)
 
 
+def _print_redacted(
+    kind: type[BaseException], value: BaseException | None, tb: TracebackType | None
+) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is not SystemExit:
+        _print_redacted(args.exc_type, args.exc_value, args.exc_traceback)
+
+
 def configure(
     *, fmt: str = "text", debug: bool = False, dry_run: bool = False, stream: TextIO | None = None
 ) -> None:
-    global _DRY_RUN
+    global _DRY_RUN, _HANDLER
     _DRY_RUN = dry_run
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    # Replace only our own handler: one configured twice must not log every line twice, and
+    # handlers others attached (an embedding program's, pytest's caplog) stay.
+    if _HANDLER is not None:
+        root.removeHandler(_HANDLER)
+    _HANDLER = handler
     root.addHandler(handler)
+    # A traceback that escapes (`--debug` re-raises unexpected errors) is printed by Python
+    # itself, past every logging filter; these hooks redact it too.
+    sys.excepthook = _print_redacted
+    threading.excepthook = _thread_excepthook
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # Library chatter (HTTP connection pools, the scheduler's own job lines) only with --debug.
     for noisy in ("urllib3", "apscheduler", "requests"):

@@ -11,7 +11,7 @@ from typing import Any
 from bot.clock import SystemClock
 from bot.config import config_path, load_settings
 from bot.doctor import NEEDED_SCOPES, run_checks
-from bot.errors import ConfigError, UsageError
+from bot.errors import CampaignBotError, ConfigError, UsageError
 from bot.logs import register_secret
 from bot.mastodon_api import MastodonClient, is_loopback
 from bot.secrets_file import write_token_file
@@ -44,7 +44,8 @@ def run_login(args: argparse.Namespace) -> int:
         instance = instance or settings.instance
         token_file = token_file or settings.access_token_file
     except ConfigError:
-        if not (instance and token_file):
+        # Without a config, --instance is enough: the token goes to the default file.
+        if not instance:
             raise
     if not instance:
         raise UsageError(
@@ -67,13 +68,28 @@ def run_login(args: argparse.Namespace) -> int:
         code = sys.stdin.readline().strip()
         if not code:
             raise UsageError("no code given")
-    token = client.exchange_code(client_id, secret, code, NEEDED_SCOPES)
+    try:
+        token = client.exchange_code(client_id, secret, code, NEEDED_SCOPES)
+    except ValueError:
+        # Mastodon.py's log_in turns every refusal of the code (400 invalid_grant) into a
+        # ValueError of its own, past the ApiError translation.
+        raise CampaignBotError(
+            "the instance did not accept that code (mistyped, expired or already used): "
+            "run `campaign-bot login` again and paste the new code it shows"
+        ) from None
     register_secret(token)
     account = MastodonClient(instance, token, clock=SystemClock()).verify_credentials()
-    write_token_file(token_file, token)
+    try:
+        write_token_file(token_file, token)
+    except OSError as exc:
+        raise CampaignBotError(
+            f"cannot write the token file {token_file}: {exc.strerror} — choose another path "
+            "with --token-file, then run `campaign-bot login` again"
+        ) from None
     print(f"Logged in as @{account.acct} on {instance}. The token is in {token_file} (mode 0600).")
     if args.token_file and not args.config:
-        print(f"Point the config at it: access_token_file: {token_file}")
+        # Relative paths in the config are relative to the config file, not to this directory.
+        print(f"Point the config at it: access_token_file: {token_file.resolve()}")
     return 0
 
 
