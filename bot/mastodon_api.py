@@ -211,8 +211,8 @@ _AUTH_HINT_401 = (
     "and put it in the configuration"
 )
 _AUTH_HINT_SCOPE = (
-    "give the application the scopes write:statuses, write:media and profile under "
-    "Preferences → Development, then use its regenerated token"
+    "give the application the scopes write:statuses, write:media, read:accounts and "
+    "read:statuses under Preferences → Development, then use its regenerated token"
 )
 _AUTH_HINT_403 = "the account may not do this; check it in the web interface or ask the admins"
 
@@ -550,13 +550,26 @@ class MastodonClient:
     ) -> str:
         """Trade the code the owner pasted for an access token (never logged)."""
         self._api.client_id, self._api.client_secret = client_id, client_secret
-        with self._translated("the login"):
-            token = self._api.log_in(
-                code=code.strip(),
-                redirect_uri=OOB_REDIRECT,
-                scopes=list(scopes),
-                allow_http=is_loopback(self.base_url),
-            )
+        try:
+            with self._translated("the login"):
+                token = self._api.log_in(
+                    code=code.strip(),
+                    redirect_uri=OOB_REDIRECT,
+                    scopes=list(scopes),
+                    allow_http=is_loopback(self.base_url),
+                )
+        except ValueError as exc:
+            # log_in turns a refused code (400 invalid_grant) into its own ValueError, and a
+            # token with fewer scopes than asked for into another.
+            if "scope" in str(exc).lower():
+                raise PermanentError(
+                    "the instance granted fewer scopes than asked for: approve all of "
+                    f"{' '.join(scopes)} when asked"
+                ) from None
+            raise PermanentError(
+                "the instance did not accept that code (mistyped, expired or already used): "
+                "run `campaign-bot login` again and paste the new code it shows"
+            ) from None
         self._token = str(token)
         return str(token)
 

@@ -218,8 +218,10 @@ def test_login_unwritable_token_file(
 
     assert code == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"campaign-bot: cannot write the token file {in_the_way}: ")
+    assert err.startswith(f"campaign-bot: cannot write the token file {in_the_way} — ")
     assert err.count("\n") == 1
+    # Checked before an application is registered and its approval asked for.
+    assert "Open this address" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

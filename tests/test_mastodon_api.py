@@ -560,8 +560,8 @@ AUTH_401 = (
     "and put it in the configuration"
 )
 AUTH_SCOPE = (
-    "give the application the scopes write:statuses, write:media and profile under "
-    "Preferences → Development, then use its regenerated token"
+    "give the application the scopes write:statuses, write:media, read:accounts and "
+    "read:statuses under Preferences → Development, then use its regenerated token"
 )
 AUTH_403 = "the account may not do this; check it in the web interface or ask the admins"
 REJECTED = "the instance rejected the post"

@@ -55,6 +55,7 @@ def run_login(args: argparse.Namespace) -> int:
     if not instance.startswith("https://") and not is_loopback(instance):
         raise UsageError(f"{instance} is not https://: the token must not travel in clear text")
     token_file = token_file or DEFAULT_TOKEN_FILE
+    _check_writable(token_file)
     client = MastodonClient(instance, None, clock=SystemClock())
     client_id, secret = client.register_app(args.app_name, NEEDED_SCOPES)
     url = client.authorization_url(client_id, secret, NEEDED_SCOPES)
@@ -68,15 +69,7 @@ def run_login(args: argparse.Namespace) -> int:
         code = sys.stdin.readline().strip()
         if not code:
             raise UsageError("no code given")
-    try:
-        token = client.exchange_code(client_id, secret, code, NEEDED_SCOPES)
-    except ValueError:
-        # Mastodon.py's log_in turns every refusal of the code (400 invalid_grant) into a
-        # ValueError of its own, past the ApiError translation.
-        raise CampaignBotError(
-            "the instance did not accept that code (mistyped, expired or already used): "
-            "run `campaign-bot login` again and paste the new code it shows"
-        ) from None
+    token = client.exchange_code(client_id, secret, code, NEEDED_SCOPES)
     register_secret(token)
     account = MastodonClient(instance, token, clock=SystemClock()).verify_credentials()
     try:
@@ -91,6 +84,17 @@ def run_login(args: argparse.Namespace) -> int:
         # Relative paths in the config are relative to the config file, not to this directory.
         print(f"Point the config at it: access_token_file: {token_file.resolve()}")
     return 0
+
+
+def _check_writable(token_file: Path) -> None:
+    """Fail before registering an application, not after the owner has approved it."""
+    folder = token_file.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if token_file.is_dir() or not os.access(folder, os.W_OK):
+        raise CampaignBotError(
+            f"cannot write the token file {token_file} — choose another path with --token-file"
+        )
 
 
 def run_doctor(args: argparse.Namespace) -> int:
