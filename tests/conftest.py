@@ -13,7 +13,7 @@ from typing import Protocol
 import pytest
 
 from bot.clock import FakeClock
-from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV
+from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 # A Friday, a little before the example campaign starts, outside any daylight-saving change.
@@ -30,7 +30,7 @@ slots: [mon-fri 12:30]
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Run every test in its own folder, blind to the operator's environment."""
-    for name in (CONFIG_ENV, BASE_URL_ENV, TOKEN_ENV):
+    for name in (CONFIG_ENV, BASE_URL_ENV, TOKEN_ENV, TOKEN_FILE_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
