@@ -57,6 +57,11 @@ def write_heartbeat(data_dir: Path, beat: Heartbeat) -> None:
     os.replace(tmp, target)
 
 
+def clear_heartbeat(data_dir: Path) -> None:
+    """Remove the heartbeat of a bot that has stopped."""
+    (data_dir / HEARTBEAT_FILE).unlink(missing_ok=True)
+
+
 def read_heartbeat(data_dir: Path) -> Heartbeat | None:
     try:
         raw = json.loads((data_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import control
 from bot.alerts import Alerter
-from bot.clock import SystemClock
+from bot.clock import Clock, SystemClock
 from bot.compose import CampaignPost
 from bot.ledger import Ledger
 from bot.mastodon_api import AuthError, StatusRequest
@@ -40,12 +40,17 @@ REPLAN_EVERY = timedelta(hours=6)
 TOKEN_RECHECK = timedelta(minutes=5)
 STOP_GRACE = 5.0  # seconds a request in flight may take to finish after SIGTERM
 JOB_PREFIX = "post:"
+# APScheduler drops a run of a job whose id already has `max_instances` runs queued or running
+# (MaxInstancesReachedError). Reload and catch-up always work from the latest files and ledger,
+# so one run in progress plus one waiting covers every change made meanwhile.
+CATCH_ALL_RUNS = 2
 
 
 class Daemon:
     def __init__(self, app: App, *, dry_run: bool = False, watch_interval: float = 2.0) -> None:
         self.app = app
-        self.clock = app.clock if isinstance(app.clock, SystemClock) else SystemClock()
+        # `run_daemon` gives it the system clock; tests give it a FakeClock.
+        self.clock: Clock = app.clock
         self.dry_run = dry_run
         self.watch_interval = watch_interval
         self.settings = app.settings
@@ -55,9 +60,11 @@ class Daemon:
         self.planned: dict[str, Occurrence] = {}
         self.token_rejected: str | None = None
         self.paused = False
+        self._pause_lock = threading.Lock()
         self.publisher: Publishes | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
-        self.ledger: Ledger = app.ledger()
+        # A dry run reads the real ledger if there is one and never creates it.
+        self.ledger: Ledger = app.ledger_for(dry_run=dry_run)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={"publish": ThreadPoolExecutor(1), "control": ThreadPoolExecutor(1)},
@@ -67,9 +74,7 @@ class Daemon:
             webhook=self.settings.alert_webhook,
             direct_message_to=self.settings.alert_direct_message,
             send_direct_message=None if dry_run else self._send_direct_message,
-            already_alerted=lambda subject: any(
-                e.kind == "alerted" for e in self.ledger.events(subject)
-            ),
+            already_alerted=self._already_alerted,
             remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
         )
         self.runner: Runner | None = None
@@ -86,16 +91,20 @@ class Daemon:
                 control.pause_path(self.settings.data_dir),
             )
         self._connect()
-        self._load("start")
+        # Post files are checked against the instance's own limits (a dry run stays offline and
+        # uses the cached or default ones); later reloads reuse what was learnt here.
+        report = self.app.limits(online=not self.dry_run)
+        logger.info("limits: %s", report.source)
+        # Taken before reading the files: an edit made while they are read changes the snapshot
+        # and is reloaded by the watch, instead of being hidden in the first snapshot.
         self._snapshot = self._posts_snapshot()
+        self._load("start")
         self.scheduler.start()
         self._every(self._watch, timedelta(seconds=self.watch_interval), "watch")
         self._every(self._heartbeat, control.HEARTBEAT_EVERY, "heartbeat")
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
         self._heartbeat()
-        self.scheduler.add_job(
-            self._catch_up, executor="publish", id="catch-up", replace_existing=True
-        )
+        self._queue_catch_up()
 
     def wait(self) -> None:
         while not self.stopping.wait(1.0):
@@ -106,11 +115,14 @@ class Daemon:
             return
         logger.info("stopping (%s)", why)
         self.stopping.set()
-        self.clock.wake()
+        if isinstance(self.clock, SystemClock):
+            self.clock.wake()
 
     def shutdown(self) -> bool:
         """Stop the scheduler; True when nothing was left in flight."""
         self.scheduler.shutdown(wait=False)
+        # No heartbeat means "not running" to `health` at once, not only once it has gone stale.
+        control.clear_heartbeat(self.settings.data_dir)
         finished = self.busy.acquire(timeout=STOP_GRACE)
         if finished:
             self.busy.release()
@@ -123,6 +135,22 @@ class Daemon:
                 STOP_GRACE,
             )
         return finished
+
+    def _already_alerted(self, subject: str) -> bool:
+        """Alerted since the subject last recovered: a post fails once, but a token that works
+        again and is later revoked is a new failure to tell someone about."""
+        alerted = False
+        for event in self.ledger.events(subject):
+            if event.kind == "alerted":
+                alerted = True
+            elif event.kind == "recovered":
+                alerted = False
+        return alerted
+
+    def _token_works(self) -> None:
+        events = self.ledger.events("token")
+        if events and events[-1].kind == "alerted":
+            self.ledger.record_event("token", "recovered", "the instance accepts the token again")
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -137,7 +165,9 @@ class Daemon:
         )
 
     def _publish(self, due: Sequence[Occurrence]) -> None:
-        if not due or self.stopping.is_set() or self.paused or self.token_rejected:
+        # The pause file is read again here, not only by the 2-second watch: a post due the
+        # moment after `campaign-bot pause` must not go out.
+        if not due or self.stopping.is_set() or self._check_pause() or self.token_rejected:
             return
         if self.runner is None:
             return
@@ -151,7 +181,9 @@ class Daemon:
 
     def _due_job(self, key: str) -> None:
         occurrence = self.planned.get(key)
-        if occurrence is not None:
+        # A run already handed to the worker survives the removal of its job: a post removed or
+        # moved later since then is left to its new job.
+        if occurrence is not None and occurrence.planned_at <= self.clock.now():
             self._publish([occurrence])
 
     def _catch_up(self) -> None:
@@ -177,29 +209,38 @@ class Daemon:
                 replace_existing=True,
             )
 
+    def _check_pause(self) -> bool:
+        """Whether paused now; logs a change and queues the catch-up on resume."""
+        with self._pause_lock:
+            paused = control.is_paused(self.settings.data_dir)
+            if paused != self.paused:
+                self.paused = paused
+                if paused:
+                    logger.warning("paused: nothing is published until `campaign-bot resume`")
+                else:
+                    logger.info("resumed: catching up what fell due while paused")
+                    self._queue_catch_up()
+            return paused
+
+    def _queue_catch_up(self) -> None:
+        self.scheduler.add_job(
+            self._catch_up,
+            executor="publish",
+            id="catch-up",
+            replace_existing=True,
+            max_instances=CATCH_ALL_RUNS,
+        )
+
     def _watch(self) -> None:
-        paused = control.is_paused(self.settings.data_dir)
-        if paused != self.paused:
-            self.paused = paused
-            if paused:
-                logger.warning("paused: nothing is published until `campaign-bot resume`")
-            else:
-                logger.info("resumed: catching up what fell due while paused")
-                self.scheduler.add_job(
-                    self._catch_up, executor="publish", id="catch-up", replace_existing=True
-                )
+        self._check_pause()
         snapshot = self._posts_snapshot()
         if snapshot != self._snapshot:
             self._snapshot = snapshot
-            self.scheduler.add_job(
-                self._reload,
-                args=["post files changed"],
-                executor="publish",
-                id="reload",
-                replace_existing=True,
-            )
+            self.request_reload("post files changed")
 
     def _heartbeat(self) -> None:
+        if self.stopping.is_set():
+            return
         upcoming = [o.planned_at for o in self.planned.values() if o.planned_at > self.clock.now()]
         beat = control.Heartbeat(
             at=self.clock.now().isoformat(),
@@ -217,7 +258,12 @@ class Daemon:
 
     def request_reload(self, why: str) -> None:
         self.scheduler.add_job(
-            self._reload, args=[why], executor="publish", id="reload", replace_existing=True
+            self._reload,
+            args=[why],
+            executor="publish",
+            id="reload",
+            replace_existing=True,
+            max_instances=CATCH_ALL_RUNS,
         )
 
     # --- planning ----------------------------------------------------------------------------
@@ -314,6 +360,7 @@ class Daemon:
             publisher.stop_requested = self.stopping.is_set
             publisher.clock = self.clock
             self.publisher = publisher
+            self._token_works()
         self.runner = Runner(
             self.settings, self.ledger, self.clock, self.publisher, dry_run=self.dry_run
         )
@@ -351,17 +398,21 @@ class Daemon:
             return
         if self.runner is not None and self.publisher is not None:
             self.token_rejected = None
+            self._token_works()
             logger.info("the access token works again; catching up")
             self._schedule("token accepted")
             self._catch_up()
 
     def _send_direct_message(self, text: str) -> None:
-        if isinstance(self.publisher, Publisher):
-            request = StatusRequest(
-                text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
-            )
-            key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-            self.publisher.client.post_status(request, key)
+        if not isinstance(self.publisher, Publisher):
+            # Raising lets the alerter report it and try again later, instead of counting an
+            # alert nobody received as delivered.
+            raise RuntimeError("not connected to the instance (was the token rejected?)")
+        request = StatusRequest(
+            text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
+        )
+        key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.publisher.client.post_status(request, key)
 
 
 def run_daemon(app: App, *, dry_run: bool = False) -> int:

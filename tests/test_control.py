@@ -1,0 +1,179 @@
+"""The files through which an operator and the daemon talk (pause switch, heartbeat), and the
+`pause`, `resume` and `health` commands built on them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot import control
+from bot.cli import main
+from bot.clock import FakeClock
+from bot.commands.daemon_cmds import health_problem
+from bot.config import load_settings
+from bot.ledger import Ledger
+from bot.wiring import App
+
+NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+def beat(at: datetime, **changes: object) -> control.Heartbeat:
+    fields: dict[str, object] = {
+        "at": at.isoformat(),
+        "pid": 4242,
+        "paused": False,
+        "token_rejected": None,
+        "scheduled": 3,
+        "next_post": (at + timedelta(hours=1)).isoformat(),
+        "dry_run": False,
+    }
+    fields.update(changes)
+    return control.Heartbeat(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "bot.yaml"
+    path.write_text('timezone: "Europe/London"\ndata_dir: "data"\n')
+    (tmp_path / "posts").mkdir()
+    return path
+
+
+@pytest.fixture
+def data_dir(config: Path) -> Path:
+    return config.parent / "data"
+
+
+def test_pause_and_resume_through_the_file(tmp_path: Path) -> None:
+    """`pause` creates the switch (and its folder) with the reason; `resume` removes it once."""
+    data = tmp_path / "not-yet" / "data"
+    assert not control.is_paused(data)
+    control.pause(data, "fixing a typo", NOW)
+    assert control.is_paused(data)
+    assert control.pause_path(data).read_text() == f"paused at {NOW.isoformat()}: fixing a typo\n"
+    assert control.resume(data) is True
+    assert not control.is_paused(data)
+    assert control.resume(data) is False
+
+
+def test_heartbeat_round_trip_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A heartbeat reads back as written, replaced atomically, and is gone once cleared."""
+    control.write_heartbeat(tmp_path, beat(NOW))
+    control.write_heartbeat(tmp_path, beat(NOW + timedelta(seconds=15), paused=True))
+    assert control.read_heartbeat(tmp_path) == beat(NOW + timedelta(seconds=15), paused=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [control.HEARTBEAT_FILE]
+    control.clear_heartbeat(tmp_path)
+    control.clear_heartbeat(tmp_path)
+    assert control.read_heartbeat(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    "content", ["", "{not json", "[]", json.dumps({"at": "x"}), json.dumps({"unknown": 1})]
+)
+def test_unreadable_heartbeat_reads_as_none(tmp_path: Path, content: str) -> None:
+    """A damaged or foreign heartbeat file counts as no heartbeat, never as a crash."""
+    (tmp_path / control.HEARTBEAT_FILE).write_text(content)
+    assert control.read_heartbeat(tmp_path) is None
+
+
+def _stuck_for(data_dir: Path, minutes: float) -> None:
+    since = NOW - timedelta(minutes=minutes)
+    with Ledger.open(data_dir / "ledger.sqlite3", FakeClock(since)) as ledger:
+        ledger.begin_attempt("slow-post", "slow-post", since, "h")
+
+
+@pytest.mark.parametrize(
+    ("age", "changes", "stuck_minutes", "expected"),
+    [
+        (timedelta(seconds=5), {}, None, None),
+        (timedelta(seconds=89), {}, None, None),
+        (
+            timedelta(seconds=91),
+            {},
+            None,
+            "the heartbeat is 91 s old: the bot has stopped or hangs",
+        ),
+        (
+            timedelta(seconds=5),
+            {"token_rejected": "401 invalid token"},
+            None,
+            "the instance rejected the access token: 401 invalid token",
+        ),
+        (timedelta(seconds=5), {}, 9, None),
+        (
+            timedelta(seconds=5),
+            {},
+            11,
+            "1 posts stuck in `sending` for over 0:10:00: slow-post",
+        ),
+        (timedelta(seconds=5), {"paused": True}, None, None),
+    ],
+)
+def test_health_problem(
+    config: Path,
+    data_dir: Path,
+    age: timedelta,
+    changes: dict[str, object],
+    stuck_minutes: float | None,
+    expected: str | None,
+) -> None:
+    """Healthy needs a fresh heartbeat, an accepted token and nothing stuck in `sending`."""
+    control.write_heartbeat(data_dir, beat(NOW - age, **changes))
+    if stuck_minutes is not None:
+        _stuck_for(data_dir, stuck_minutes)
+    app = App(load_settings(config, env={}), clock=FakeClock(NOW), env={})
+    assert health_problem(app) == expected
+
+
+def test_health_without_heartbeat(config: Path, data_dir: Path) -> None:
+    """No heartbeat file means the bot is not running."""
+    app = App(load_settings(config, env={}), clock=FakeClock(NOW), env={})
+    assert health_problem(app) == (f"no heartbeat in {data_dir}: is `campaign-bot run` running?")
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "code", "output"),
+    [
+        (None, 1, "unhealthy: no heartbeat in {data}: is `campaign-bot run` running?\n"),
+        (
+            {"paused": True, "scheduled": 2, "next_post": "2026-12-01T10:00:00+00:00"},
+            0,
+            "healthy: paused, 2 posts scheduled, next at 2026-12-01T10:00:00+00:00\n",
+        ),
+        (
+            {"next_post": None, "scheduled": 0},
+            0,
+            "healthy: running, 0 posts scheduled, next at -\n",
+        ),
+    ],
+)
+def test_health_command_output(
+    config: Path,
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    heartbeat: dict[str, object] | None,
+    code: int,
+    output: str,
+) -> None:
+    """`health` prints one line and exits 0 only when healthy."""
+    if heartbeat is not None:
+        control.write_heartbeat(data_dir, beat(datetime.now(UTC), **heartbeat))
+    assert main(["--config", str(config), "health"]) == code
+    assert capsys.readouterr().out == output.format(data=data_dir)
+
+
+def test_pause_and_resume_commands(
+    config: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pause --reason` writes the switch, `resume` removes it and says when it was not set."""
+    assert main(["--config", str(config), "pause", "--reason", "press embargo"]) == 0
+    assert control.pause_path(data_dir).read_text().endswith(": press embargo\n")
+    assert capsys.readouterr().out.startswith("paused: nothing is published")
+    assert main(["--config", str(config), "resume"]) == 0
+    assert capsys.readouterr().out.startswith("resumed:")
+    assert not control.is_paused(data_dir)
+    assert main(["--config", str(config), "resume"]) == 0
+    assert capsys.readouterr().out == "was not paused\n"

@@ -1,0 +1,471 @@
+"""What is due and what is missed, with a controlled clock and the real ledger: the Runner, and
+the daemon's scheduling and pause handling around it. Nothing here sleeps or talks HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import control
+from bot.clock import FakeClock
+from bot.compose import CampaignPost
+from bot.config import Settings, load_settings
+from bot.daemon import JOB_PREFIX, Daemon
+from bot.ledger import Ledger
+from bot.planner import Occurrence
+from bot.publisher import Outcome
+from bot.runner import Runner
+from bot.wiring import App
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakePublisher:
+    """Publishes into the real ledger without HTTP, and remembers what went out when."""
+
+    ledger: Ledger
+    clock: FakeClock
+    sent: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def publish(self, occurrence: Occurrence) -> Outcome:
+        key = occurrence.key
+        record = self.ledger.begin_attempt(
+            key, occurrence.post.id, occurrence.planned_at, occurrence.post.content_hash
+        )
+        for part in occurrence.post.parts:
+            if record.part(part.index) is None:
+                self.ledger.record_part_intent(key, part.index, f"idem-{key}-{part.index}")
+            stored = self.ledger.get(key)
+            assert stored is not None
+            done = stored.part(part.index)
+            if done is None or done.status_id is None:
+                status = f"{len(self.sent)}-{part.index}"
+                self.ledger.record_part_published(key, part.index, status, f"https://x/{status}")
+        self.ledger.mark_published(key)
+        self.sent.append((key, self.clock.now()))
+        return Outcome(key, "published")
+
+
+@dataclass
+class World:
+    """A campaign folder, its settings and ledger, a fake clock and a fake publisher."""
+
+    root: Path
+    clock: FakeClock
+    config: dict[str, Any] = field(default_factory=dict)
+    _ledger: Ledger | None = None
+
+    def write(self, posts: list[dict[str, Any]], name: str = "posts.yaml") -> None:
+        folder = self.root / "posts"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = "".join(f"  - {json.dumps({'text': p['id'], **p})}\n" for p in posts)
+        (folder / name).write_text("posts:\n" + lines, encoding="utf-8")
+
+    @property
+    def settings(self) -> Settings:
+        body = {"timezone": "Europe/London", "catch_up": "1h", **self.config}
+        path = self.root / "bot.yaml"
+        path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in body.items()))
+        return load_settings(path, env={})
+
+    @property
+    def app(self) -> App:
+        return App(self.settings, clock=self.clock, env={})
+
+    def posts(self) -> list[CampaignPost]:
+        campaign = self.app.campaign(online=False)
+        assert not campaign.errors, [p.render() for p in campaign.errors]
+        return campaign.posts
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger.open(self.settings.ledger_path, self.clock)
+        return self._ledger
+
+    def runner(self) -> tuple[Runner, FakePublisher]:
+        publisher = FakePublisher(self.ledger, self.clock)
+        return Runner(self.settings, self.ledger, self.clock, publisher), publisher
+
+    def states(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.ledger.states().items()}
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    made = World(tmp_path, FakeClock(NOW))
+    yield made
+    if made._ledger is not None:
+        made._ledger.close()
+
+
+def ago(**delta: float) -> str:
+    return (NOW - timedelta(**delta)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("planned", "not_after", "catch_up", "expected"),
+    [
+        (ago(minutes=0), None, "1h", "published"),
+        (ago(minutes=59), None, "1h", "published"),
+        (ago(minutes=61), None, "1h", "missed"),
+        (ago(hours=5), None, "6h", "published"),
+        (ago(minutes=20), "10m", "1h", "missed"),
+        (ago(hours=3), "4h", "1h", "published"),
+        (ago(hours=3), (NOW + timedelta(minutes=1)).isoformat(), "1h", "published"),
+        (ago(minutes=5), (NOW - timedelta(minutes=1)).isoformat(), "1h", "missed"),
+    ],
+)
+def test_due_or_missed_by_window(
+    world: World, planned: str, not_after: str | None, catch_up: str, expected: str
+) -> None:
+    """A past occurrence goes out while within `not_after` (default: catch_up), else is missed."""
+    world.config["catch_up"] = catch_up
+    body: dict[str, Any] = {"id": "p", "at": planned, "text": "hello"}
+    if not_after is not None:
+        body["not_after"] = not_after
+    world.write([body])
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert world.states() == {"p": expected}
+    assert [k for k, _ in publisher.sent] == (["p"] if expected == "published" else [])
+    if expected == "missed":
+        [(key, reason)] = summary.missed
+        assert key == "p"
+        assert "past its not_after window" in reason
+        [event] = [e for e in world.ledger.events("p") if e.kind == "missed"]
+        assert event.detail == reason
+
+
+def test_future_posts_are_not_due(world: World) -> None:
+    """An occurrence planned after now is neither published nor recorded."""
+    world.write([{"id": "later", "at": (NOW + timedelta(seconds=1)).isoformat(), "text": "x"}])
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert (summary.outcomes, summary.missed, publisher.sent) == ([], [], [])
+    assert world.states() == {}
+
+
+def test_catch_up_goes_oldest_first(world: World) -> None:
+    """After downtime the occurrences still in their window go out oldest first."""
+    world.write(
+        [
+            {"id": "c", "at": ago(minutes=10), "text": "c"},
+            {"id": "a", "at": ago(minutes=50), "text": "a"},
+            {"id": "stale", "at": ago(hours=2), "text": "s"},
+            {"id": "b", "at": ago(minutes=30), "text": "b"},
+        ]
+    )
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == ["a", "b", "c"]
+    assert [k for k, _ in summary.missed] == ["stale"]
+    assert runner.run_due(world.posts()).outcomes == []
+
+
+def test_interrupted_sending_is_finished_past_its_window(world: World) -> None:
+    """An occurrence left in `sending` by a stop is finished, even long after its window."""
+    planned = NOW - timedelta(days=2)
+    world.write([{"id": "half", "at": planned.isoformat(), "text": "x", "thread": [{"text": "y"}]}])
+    [post] = world.posts()
+    world.ledger.begin_attempt("half", "half", planned, post.content_hash)
+    world.ledger.record_part_intent("half", 0, "idem-half-0")
+    world.ledger.record_part_published("half", 0, "s0", "https://x/s0")
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert summary.missed == []
+    assert [k for k, _ in publisher.sent] == ["half"]
+    record = world.ledger.get("half")
+    assert record is not None
+    assert [p.status_id for p in record.parts] == ["s0", "0-1"]
+    assert str(record.state) == "published"
+
+
+def test_removed_post_is_not_published(world: World) -> None:
+    """A post taken out of the files is not published, even if the ledger had it pending."""
+    world.write(
+        [{"id": "stays", "at": ago(minutes=1), "text": "x"}, {"id": "gone", "at": ago(minutes=1)}]
+    )
+    posts = world.posts()
+    world.ledger.begin_attempt("gone", "gone", NOW - timedelta(minutes=1), "h")
+    world.ledger.mark_pending_after_error("gone", "503 from the instance")
+    runner, publisher = world.runner()
+    runner.run_due([p for p in posts if p.id != "gone"])
+    assert [k for k, _ in publisher.sent] == ["stays"]
+    assert world.states() == {"stays": "published", "gone": "pending"}
+
+
+def step_through(world: World, until: datetime) -> FakePublisher:
+    """Jump the clock from one planned moment to the next, running what is due at each."""
+    runner, publisher = world.runner()
+    posts = world.posts()
+    while True:
+        upcoming = [o for o in runner.upcoming(posts, until) if o.planned_at > world.clock.now()]
+        if not upcoming:
+            return publisher
+        world.clock.set(upcoming[0].planned_at)
+        runner.run_due(posts)
+
+
+def test_recurring_posts_go_out_once_per_occurrence(world: World) -> None:
+    """A cron post goes out at each occurrence, once, keyed by its UTC time, within from/until."""
+    world.write(
+        [
+            {
+                "id": "daily",
+                "cron": "0 18 * * *",
+                "from": "2026-06-11",
+                "until": "2026-06-14",
+                "text": "x",
+            }
+        ]
+    )
+    publisher = step_through(world, NOW + timedelta(days=10))
+    assert publisher.sent == [
+        (f"daily@2026-06-{d}T17:00:00Z", datetime(2026, 6, d, 17, tzinfo=UTC))
+        for d in (11, 12, 13, 14)
+    ]
+
+
+def test_recurring_post_missed_during_downtime(world: World) -> None:
+    """After hours down, the recurring occurrences past their window are recorded missed, the
+    one still inside it goes out, and none is sent twice."""
+    world.write(
+        [{"id": "hourly", "cron": "30 * * * *", "from": "2026-06-10 12:00", "not_after": "45m"}]
+    )
+    runner, publisher = world.runner()
+    runner.run_due(world.posts())  # 12:00 UTC: the 11:30 UTC one is 30 minutes late
+    world.clock.set(NOW + timedelta(hours=3, minutes=40))
+    summary = runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == [
+        "hourly@2026-06-10T11:30:00Z",
+        "hourly@2026-06-10T15:30:00Z",
+    ]
+    assert [k for k, _ in summary.missed] == [
+        "hourly@2026-06-10T12:30:00Z",
+        "hourly@2026-06-10T13:30:00Z",
+        "hourly@2026-06-10T14:30:00Z",
+    ]
+    assert runner.run_due(world.posts()).outcomes == []
+
+
+def test_slot_queued_posts_take_the_next_free_slots(world: World) -> None:
+    """Posts without a time fill the weekly slots in file order, skipping one a dated post has."""
+    world.config["slots"] = ["mon-fri 09:30", "sat 10:00"]
+    # 2026-06-10 is a Wednesday; 09:30 in London is 08:30 UTC in summer.
+    world.write(
+        [
+            {"id": "first", "text": "1"},
+            {"id": "pinned", "at": "2026-06-11 09:30", "text": "p"},
+            {"id": "second", "text": "2"},
+            {"id": "third", "text": "3"},
+        ]
+    )
+    publisher = step_through(world, NOW + timedelta(days=7))
+    assert publisher.sent == [
+        ("pinned", datetime(2026, 6, 11, 8, 30, tzinfo=UTC)),
+        ("first", datetime(2026, 6, 12, 8, 30, tzinfo=UTC)),
+        ("second", datetime(2026, 6, 13, 9, 0, tzinfo=UTC)),
+        ("third", datetime(2026, 6, 15, 8, 30, tzinfo=UTC)),
+    ]
+
+
+DAYS = 5
+
+
+def _daily_at_0930(kind: str, first_day: str) -> list[dict[str, Any]]:
+    days = [date.fromisoformat(first_day) + timedelta(days=n) for n in range(DAYS)]
+    if kind == "cron":
+        return [{"id": "c", "cron": "30 9 * * *", "from": first_day, "until": str(days[-1])}]
+    if kind == "at":
+        return [{"id": f"at-{n}", "at": f"{day} 09:30"} for n, day in enumerate(days)]
+    return [{"id": f"slot-{n}"} for n in range(DAYS)]
+
+
+@pytest.mark.parametrize("kind", ["cron", "at", "slot"])
+@pytest.mark.parametrize(
+    "first_day", ["2026-03-27", "2026-10-23"], ids=["clocks-forward", "clocks-back"]
+)
+def test_local_time_holds_across_daylight_saving(world: World, kind: str, first_day: str) -> None:
+    """09:30 Europe/London stays 09:30 local on both sides of a daylight-saving change."""
+    start = datetime.fromisoformat(first_day).replace(tzinfo=LONDON)
+    world.clock = FakeClock(start)
+    world.config["slots"] = ["daily 09:30"]
+    world.write(_daily_at_0930(kind, first_day))
+    publisher = step_through(world, start + timedelta(days=DAYS, hours=-1))
+    local = [moment.astimezone(LONDON) for _, moment in publisher.sent]
+    assert [t.strftime("%H:%M") for t in local] == ["09:30"] * DAYS
+    assert len({t.date() for t in local}) == DAYS
+    # Both offsets were used: the change fell inside the five days.
+    assert {t.utcoffset() for t in local} == {timedelta(0), timedelta(hours=1)}
+
+
+# --- the daemon around the runner -------------------------------------------------------------
+
+
+@pytest.fixture
+def daemon(world: World) -> Iterator[tuple[Daemon, FakePublisher]]:
+    """A daemon on the fake clock whose scheduler is never started: jobs are only inspected."""
+    made = Daemon(world.app)
+    publisher = FakePublisher(made.ledger, world.clock)
+    made.publisher = publisher
+    made.runner = Runner(made.settings, made.ledger, world.clock, publisher)
+    yield made, publisher
+    made.ledger.close()
+
+
+def test_pause_holds_publishing_and_resume_applies_catch_up(
+    world: World, daemon: tuple[Daemon, FakePublisher]
+) -> None:
+    """While paused the daemon publishes nothing, even the instant the pause file appears; on
+    resume, what is still in its window goes out and what is not is recorded missed."""
+    bot, publisher = daemon
+    world.write(
+        [
+            {"id": "kept", "at": (NOW + timedelta(minutes=1)).isoformat(), "text": "k"},
+            {"id": "short", "at": (NOW + timedelta(minutes=1)).isoformat(), "not_after": "5m"},
+        ]
+    )
+    bot._load("start")
+    control.pause(world.settings.data_dir, "test", world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+    for key in ("kept", "short"):
+        bot._due_job(key)
+    assert publisher.sent == []
+    assert bot.paused
+
+    world.clock.advance(timedelta(minutes=30))
+    bot._catch_up()
+    assert publisher.sent == []
+    control.resume(world.settings.data_dir)
+    bot._watch()
+    assert not bot.paused
+    assert "catch-up" in {job.id for job in bot.scheduler.get_jobs()}
+    bot._catch_up()
+    assert [k for k, _ in publisher.sent] == ["kept"]
+    assert world.states() == {"kept": "published", "short": "missed"}
+
+
+def test_due_job_skips_a_post_moved_later_or_removed(
+    world: World, daemon: tuple[Daemon, FakePublisher]
+) -> None:
+    """A job that fires for a post since moved to a later time, or removed, publishes nothing."""
+    bot, publisher = daemon
+    soon = NOW + timedelta(minutes=1)
+    world.write([{"id": "moved", "at": soon.isoformat()}, {"id": "gone", "at": soon.isoformat()}])
+    bot._load("start")
+    world.write([{"id": "moved", "at": (soon + timedelta(hours=1)).isoformat()}])
+    bot._load("post files changed")
+    world.clock.set(soon)
+    bot._due_job("moved")
+    bot._due_job("gone")
+    assert publisher.sent == []
+    world.clock.set(soon + timedelta(hours=1))
+    bot._due_job("moved")
+    assert [k for k, _ in publisher.sent] == ["moved"]
+
+
+def test_daemon_schedules_one_date_job_per_occurrence(
+    world: World, daemon: tuple[Daemon, FakePublisher]
+) -> None:
+    """Each future occurrence gets a date job at its exact instant; a reload moves, adds and
+    cancels jobs to match the files."""
+    bot, _ = daemon
+    world.write(
+        [
+            {"id": "once", "at": "2026-06-11 09:30:15"},
+            {"id": "weekly", "cron": "30 9 * * mon", "until": "2026-06-30"},
+        ]
+    )
+    bot._load("start")
+    jobs = {job.id: job for job in bot.scheduler.get_jobs()}
+    runs = {
+        k.removeprefix(JOB_PREFIX): j.trigger.run_date
+        for k, j in jobs.items()
+        if k.startswith(JOB_PREFIX)
+    }
+    assert runs == {
+        "once": datetime(2026, 6, 11, 8, 30, 15, tzinfo=UTC),
+        "weekly@2026-06-15T08:30:00Z": datetime(2026, 6, 15, 8, 30, tzinfo=UTC),
+        "weekly@2026-06-22T08:30:00Z": datetime(2026, 6, 22, 8, 30, tzinfo=UTC),
+        "weekly@2026-06-29T08:30:00Z": datetime(2026, 6, 29, 8, 30, tzinfo=UTC),
+    }
+
+    world.write([{"id": "once", "at": "2026-06-12 10:00"}, {"id": "new", "at": "2026-06-13 10:00"}])
+    bot._load("post files changed")
+    runs = {
+        j.id.removeprefix(JOB_PREFIX): j.trigger.run_date
+        for j in bot.scheduler.get_jobs()
+        if j.id.startswith(JOB_PREFIX)
+    }
+    assert runs == {
+        "once": datetime(2026, 6, 12, 9, 0, tzinfo=UTC),
+        "new": datetime(2026, 6, 13, 9, 0, tzinfo=UTC),
+    }
+
+
+def test_an_edit_made_while_the_worker_is_busy_is_not_lost(
+    world: World, daemon: tuple[Daemon, FakePublisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reloads requested while the publishing worker is busy both run, the last one after
+    the last edit: APScheduler would otherwise drop the second as a duplicate run."""
+    bot, _ = daemon
+    reloads: list[str] = []
+    monkeypatch.setattr(bot, "_reload", reloads.append)
+    gate = threading.Event()
+    bot.scheduler.start()
+    try:
+        bot.scheduler.add_job(gate.wait, args=[10], executor="publish", id="slow-publish")
+        bot.request_reload("first edit")
+        _poll(lambda: bot.scheduler.get_job("reload") is None)  # handed to the busy worker
+        bot.request_reload("second edit")
+        _poll(lambda: bot.scheduler.get_job("reload") is None)
+        gate.set()
+        _poll(lambda: len(reloads) == 2)
+    finally:
+        gate.set()
+        bot.scheduler.shutdown(wait=True)
+    assert reloads == ["first edit", "second edit"]
+
+
+def _poll(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not check():
+        assert time.monotonic() < deadline, "the scheduler did not get there within 5 s"
+        time.sleep(0.01)
+
+
+def test_an_edit_made_while_the_bot_starts_is_reloaded(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post file edited while the starting daemon reads the files is reloaded by the watch."""
+    world.write([{"id": "first", "at": (NOW + timedelta(days=1)).isoformat()}])
+    bot = Daemon(world.app, dry_run=True)
+    load = bot._load
+
+    def load_then_edit(why: str) -> None:
+        load(why)
+        world.write([{"id": "first", "at": (NOW + timedelta(days=2)).isoformat(), "text": "v2"}])
+
+    monkeypatch.setattr(bot, "_load", load_then_edit)
+    reloads: list[str] = []
+    monkeypatch.setattr(bot, "request_reload", reloads.append)
+    try:
+        bot.start()
+        bot._watch()
+    finally:
+        bot.stop("test over")
+        bot.scheduler.shutdown(wait=True)
+        bot.ledger.close()
+    assert reloads == ["post files changed"]
