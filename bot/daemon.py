@@ -29,7 +29,7 @@ from bot.ledger import Ledger
 from bot.mastodon_api import AuthError, StatusRequest
 from bot.planner import Occurrence
 from bot.publisher import Publisher
-from bot.runner import DryRunPublisher, Publishes, Runner, RunSummary
+from bot.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
 from bot.timespec import to_zone
 from bot.wiring import App, make_publisher
 
@@ -255,6 +255,10 @@ class Daemon:
             control.write_heartbeat(self.settings.data_dir, beat)
         except OSError as exc:
             logger.error("cannot write the heartbeat in %s: %s", self.settings.data_dir, exc)
+        if not (self.paused or self.token_rejected or self.dry_run):
+            # The bot is watching: what falls due from now on is its to publish, so after a
+            # later outage only the time since this moment counts as missed.
+            self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
 
     def request_reload(self, why: str) -> None:
         self.scheduler.add_job(

@@ -409,6 +409,12 @@ class Ledger:
         with self._transaction(write=False) as conn:
             return {k: _STATES[s] for k, s in conn.execute("SELECT key, state FROM occurrences")}
 
+    def views(self) -> dict[str, tuple[State, datetime]]:
+        """Key -> (state, planned time) of every occurrence: what planning needs, no more."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
+            return {key: (_STATES[state], _time(at)) for key, state, at in rows}
+
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
         with self._transaction(write=False) as conn:

@@ -23,8 +23,11 @@ from bot.timespec import format_duration, to_zone
 
 logger = logging.getLogger(__name__)
 
-# How far back recurring posts are looked at: older occurrences are neither sent nor recorded.
+# How far back recurring posts are looked at, at most: older occurrences are neither sent nor
+# recorded. Within it, only occurrences since the bot last looked (or within their catch-up
+# window) count, so a new hourly post does not arrive with a week of "missed" records.
 RECURRING_LOOKBACK = timedelta(days=7)
+LAST_RUN = "last_run_at"
 # How far back one-off posts are looked at (they are few, and each must be accounted for).
 ONE_OFF_LOOKBACK = timedelta(days=3650)
 
@@ -61,7 +64,7 @@ class RunSummary:
 
 
 def ledger_views(ledger: Ledger) -> dict[str, LedgerView]:
-    return {r.key: LedgerView(str(r.state), r.planned_at) for r in ledger.all()}
+    return {key: LedgerView(str(state), at) for key, (state, at) in ledger.views().items()}
 
 
 class Runner:
@@ -93,9 +96,22 @@ class Runner:
             zone=self.settings.zone,
             slots=self.settings.slots,
             catch_up=self.settings.catch_up,
-            recurring_from=now - RECURRING_LOOKBACK,
+            recurring_from=self._recurring_from(posts, now),
         )
         return [o for o in occurrences if not o.settled and o.key not in self._dry_run_done]
+
+    def _recurring_from(self, posts: Sequence[CampaignPost], now: datetime) -> datetime:
+        windows = [self.settings.catch_up]
+        windows += [
+            p.not_after
+            for p in posts
+            if p.schedule.kind == "cron" and isinstance(p.not_after, timedelta)
+        ]
+        start = now - min(max(windows), RECURRING_LOOKBACK)
+        last = self.ledger.get_meta(LAST_RUN)
+        if last is not None:
+            start = min(start, max(datetime.fromisoformat(last), now - RECURRING_LOOKBACK))
+        return start
 
     def run_due(self, posts: Sequence[CampaignPost]) -> RunSummary:
         """Publish (or record as missed) every occurrence due now, oldest first."""
@@ -121,6 +137,8 @@ class Runner:
             if self.dry_run:
                 self._dry_run_done.add(occurrence.key)
             summary.outcomes.append(outcome)
+        if not self.dry_run:
+            self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
         return summary
 
     def _miss(self, occurrence: Occurrence, now: datetime, summary: RunSummary) -> None:

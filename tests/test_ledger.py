@@ -760,3 +760,17 @@ def test_sigkill_while_writing_leaves_a_consistent_ledger(
                 unfinished.append(record.key)
         assert len(unfinished) <= rounds
         assert len(reopened.all()) >= 4 * rounds
+
+
+def test_views_give_state_and_planned_time_of_every_occurrence(tmp_path: Path) -> None:
+    """views() is the planner's light read: key -> (state, planned time), nothing else."""
+    with Ledger.open(
+        tmp_path / "ledger.sqlite3", FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    ) as ledger:
+        planned = datetime(2026, 6, 2, 9, 30, tzinfo=UTC)
+        ledger.mark_missed("a", "a", planned, "late")
+        ledger.begin_attempt("b", "b", planned + timedelta(hours=1), "hash")
+        assert ledger.views() == {
+            "a": (State.MISSED, planned),
+            "b": (State.SENDING, planned + timedelta(hours=1)),
+        }

@@ -469,3 +469,44 @@ def test_an_edit_made_while_the_bot_starts_is_reloaded(
         bot.scheduler.shutdown(wait=True)
         bot.ledger.close()
     assert reloads == ["post files changed"]
+
+
+def test_a_new_recurring_post_brings_no_week_of_missed_records(world: World) -> None:
+    """A recurring post added to a running bot starts now: its earlier times are not 'missed'
+    (the one a minute ago is still inside its catch-up window and goes out)."""
+    runner, _ = world.runner()
+    runner.run_due([])
+    world.clock.advance(timedelta(minutes=1))
+    world.write([{"id": "hourly", "cron": "0 * * * *"}])
+    summary = runner.run_due(world.posts())
+    assert summary.missed == []
+    assert world.states() == {"hourly@2026-06-10T12:00:00Z": "published"}
+
+
+def test_recurring_occurrences_since_the_bot_last_looked_are_recorded_missed(
+    world: World,
+) -> None:
+    """After two days down, each daily occurrence of those days is recorded missed, no more."""
+    world.write([{"id": "daily", "cron": "0 9 * * *"}])
+    runner, _ = world.runner()
+    runner.run_due(world.posts())
+    world.clock.advance(timedelta(days=2))
+    summary = runner.run_due(world.posts())
+    assert [k for k, _ in summary.missed] == [
+        "daily@2026-06-11T08:00:00Z",
+        "daily@2026-06-12T08:00:00Z",
+    ]
+
+
+def test_a_first_run_looks_back_only_over_the_catch_up_window(world: World) -> None:
+    """With no earlier run in the ledger, only occurrences inside catch_up count."""
+    world.write([{"id": "every-20m", "cron": "*/20 * * * *"}])
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert summary.missed == []
+    assert [k for k, _ in publisher.sent] == [
+        "every-20m@2026-06-10T11:00:00Z",
+        "every-20m@2026-06-10T11:20:00Z",
+        "every-20m@2026-06-10T11:40:00Z",
+        "every-20m@2026-06-10T12:00:00Z",
+    ]
