@@ -3,8 +3,11 @@ strings into a temporary folder that is also the working directory."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import textwrap
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Protocol
 
 import pytest
 
+from bot import logs
 from bot.clock import FakeClock
 from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 
@@ -27,12 +31,26 @@ slots: [mon-fri 12:30]
 """
 
 
+# mastodon_mock issues authorization codes that name the account: this one logs in as alice.
+ALICE_CODE = "mockcode_alice"
+
+
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Run every test in its own folder, blind to the operator's environment."""
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Run every test in its own folder, blind to the operator's environment, with no secret
+    registered by an earlier test, and the logging set-up of `main` undone afterwards."""
     for name in (CONFIG_ENV, BASE_URL_ENV, TOKEN_ENV, TOKEN_FILE_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(logs, "_SECRETS", set())
+    monkeypatch.setattr(logs, "_HANDLER", logs._HANDLER)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

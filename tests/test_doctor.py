@@ -4,11 +4,8 @@ each failure is one line saying what is wrong and what to do, with exit code 1."
 from __future__ import annotations
 
 import json
-import logging
 import re
 import socket
-import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,18 +13,15 @@ from pathlib import Path
 
 import pytest
 import responses
+from conftest import ALICE_CODE
 from mastodon import Mastodon, MastodonAPIError
 from mastodon_mock.config import AuthConfig, MastodonMockConfig
 from mastodon_mock.testing import DEFAULT_TEST_SEED, MockServer
 
-from bot import logs
 from bot.cli import main
 from bot.clock import FakeClock
-from bot.config import TOKEN_FILE_ENV
 from bot.doctor import NEEDED_SCOPES, run_checks, scope_missing
 
-# mastodon_mock issues authorization codes that name the account: this one logs in as alice.
-ALICE_CODE = "mockcode_alice"
 VALID_POSTS = """\
 posts:
   - id: hello
@@ -36,22 +30,6 @@ posts:
 """
 CHECKS_IN_ORDER = ["config", "instance", "token", "scopes", "clock", "limits", "posts", "data_dir"]
 LINE = re.compile(r"^(?P<mark>[✓✗]) (?P<name>\w+): (?P<rest>.*)$")
-
-
-@pytest.fixture(autouse=True)
-def clean_slate(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No secret registered by an earlier test, no token file from the environment, and the
-    logging set-up of `main` undone afterwards."""
-    monkeypatch.setattr(logs, "_SECRETS", set())
-    monkeypatch.setattr(logs, "_HANDLER", logs._HANDLER)
-    monkeypatch.delenv(TOKEN_FILE_ENV, raising=False)
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def app_token(server: MockServer, scopes: Sequence[str]) -> str:

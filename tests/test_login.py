@@ -4,43 +4,21 @@ private, works, carries exactly the scopes the bot needs, and is never shown."""
 from __future__ import annotations
 
 import io
-import logging
 import re
 import stat
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from conftest import ALICE_CODE
 from mastodon import Mastodon
 from mastodon_mock.testing import MockServer
 
-from bot import logs
 from bot.cli import main
-from bot.config import TOKEN_FILE_ENV
 from bot.doctor import NEEDED_SCOPES
-
-# mastodon_mock issues authorization codes that name the account: this one logs in as alice.
-ALICE_CODE = "mockcode_alice"
-
-
-@pytest.fixture(autouse=True)
-def clean_slate(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No secret registered by an earlier test, no token file from the environment, and the
-    logging set-up of `main` undone afterwards."""
-    monkeypatch.setattr(logs, "_SECRETS", set())
-    monkeypatch.setattr(logs, "_HANDLER", logs._HANDLER)
-    monkeypatch.delenv(TOKEN_FILE_ENV, raising=False)
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

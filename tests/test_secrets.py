@@ -9,13 +9,13 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import ALICE_CODE
 from mastodon import Mastodon
 from mastodon_mock.testing import MockServer
 
@@ -25,25 +25,7 @@ from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 from bot.doctor import NEEDED_SCOPES
 from bot.mastodon_api import MastodonClient
 
-# mastodon_mock issues authorization codes that name the account: this one logs in as alice.
-ALICE_CODE = "mockcode_alice"
 LEAK = "the proxy echoed the request: Authorization: Bearer {token}"
-
-
-@pytest.fixture(autouse=True)
-def clean_slate(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No secret registered by an earlier test, no token file from the environment, and the
-    logging set-up of `main` undone afterwards."""
-    monkeypatch.setattr(logs, "_SECRETS", set())
-    monkeypatch.setattr(logs, "_HANDLER", logs._HANDLER)
-    monkeypatch.delenv(TOKEN_FILE_ENV, raising=False)
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def stamp(moment: datetime) -> str:
