@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from mastodon import Mastodon
 
 from bot.campaign import load_campaign
@@ -142,3 +147,31 @@ def test_rehearse_from_until_limits_the_window(
     out = capsys.readouterr().out
     assert "petition-launch" in out and "poll-what-you-use" in out
     assert "weekly-reminder" not in out and "story-warm-space" not in out
+
+
+def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> None:
+    """--serve prints the web address; the timeline is there to browse; Ctrl-C ends it cleanly."""
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(example), "rehearse", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert bot.stdout is not None
+        address = ""
+        for line in bot.stdout:
+            found = re.search(r"browse the campaign at (http://127\.0\.0\.1:\d+)/_ui/", line)
+            if found:
+                address = found[1]
+                break
+        assert address, "no web address printed"
+        assert requests.get(f"{address}/_ui/", timeout=10).status_code == 200
+        timeline = requests.get(f"{address}/api/v1/timelines/public?limit=40", timeout=10).json()
+        assert len(timeline) >= 12
+        bot.send_signal(signal.SIGINT)
+        assert bot.wait(timeout=15) == 0
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
