@@ -26,7 +26,7 @@ from bot.alerts import Alerter
 from bot.clock import Clock, SystemClock
 from bot.compose import CampaignPost
 from bot.ledger import Ledger
-from bot.mastodon_api import AuthError, StatusRequest
+from bot.mastodon_api import ApiError, AuthError, StatusRequest
 from bot.planner import Occurrence
 from bot.publisher import Publisher
 from bot.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 HORIZON = timedelta(days=35)  # occurrences further ahead are scheduled by a later re-plan
 REPLAN_EVERY = timedelta(hours=6)
 TOKEN_RECHECK = timedelta(minutes=5)
+RECONNECT = timedelta(minutes=1)
 STOP_GRACE = 5.0  # seconds a request in flight may take to finish after SIGTERM
 JOB_PREFIX = "post:"
 # APScheduler drops a run of a job whose id already has `max_instances` runs queued or running
@@ -361,6 +362,24 @@ class Daemon:
             except AuthError as exc:
                 self._token_problem(exc)
                 return
+            except ApiError as exc:
+                # The network or the instance is down: wait for it rather than exit, so a
+                # server that boots before its network, or an instance's outage, costs nothing.
+                logger.warning(
+                    "cannot reach %s (%s); trying again in %d s",
+                    self.settings.instance,
+                    exc,
+                    RECONNECT.total_seconds(),
+                )
+                self.scheduler.add_job(
+                    self._reconnect,
+                    "date",
+                    run_date=self.clock.now() + RECONNECT,
+                    executor="publish",
+                    id="reconnect",
+                    replace_existing=True,
+                )
+                return
             publisher.stop_requested = self.stopping.is_set
             publisher.clock = self.clock
             self.publisher = publisher
@@ -368,6 +387,15 @@ class Daemon:
         self.runner = Runner(
             self.settings, self.ledger, self.clock, self.publisher, dry_run=self.dry_run
         )
+
+    def _reconnect(self) -> None:
+        if self.stopping.is_set():
+            return
+        self._connect()
+        if self.runner is not None:
+            logger.info("connected to %s; planning and catching up", self.settings.instance)
+            self._schedule("connected")
+            self._catch_up()
 
     def _token_problem(self, exc: AuthError) -> None:
         self.token_rejected = str(exc)

@@ -21,6 +21,7 @@ from bot.compose import CampaignPost
 from bot.config import Settings, load_settings
 from bot.daemon import JOB_PREFIX, Daemon
 from bot.ledger import Ledger
+from bot.mastodon_api import TransientError
 from bot.planner import Occurrence
 from bot.publisher import Outcome
 from bot.runner import Runner
@@ -510,3 +511,35 @@ def test_a_first_run_looks_back_only_over_the_catch_up_window(world: World) -> N
         "every-20m@2026-06-10T11:40:00Z",
         "every-20m@2026-06-10T12:00:00Z",
     ]
+
+
+def test_an_unreachable_instance_at_start_is_waited_for(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the instance cannot be reached when the bot starts, it keeps running, tries again a
+    minute later, and then plans and catches up as usual."""
+    world.write([{"id": "due", "at": (NOW - timedelta(minutes=5)).isoformat(), "text": "x"}])
+    bot = Daemon(world.app)
+    publisher = FakePublisher(bot.ledger, world.clock)
+    answers: list[Any] = [TransientError("connection refused"), publisher]
+
+    def flaky(app: App, ledger: Ledger) -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr("bot.daemon.make_publisher", flaky)
+    try:
+        bot._connect()
+        assert bot.runner is None
+        job = bot.scheduler.get_job("reconnect")
+        assert job is not None
+        assert job.trigger.run_date == world.clock.now() + timedelta(minutes=1)
+        bot._load("start")
+        assert bot.planned == {}
+        world.clock.advance(timedelta(minutes=1))
+        bot._reconnect()
+        assert [k for k, _ in publisher.sent] == ["due"]
+    finally:
+        bot.ledger.close()
