@@ -14,7 +14,7 @@ from bot.charcount import count_characters, find_urls
 LONG_PATH = "x" * 45
 
 SERVER_COUNTS = [
-    # The "ran results" table of the research notes (server column).
+    # Counts that follow from Mastodon's StatusLengthValidator (the server, not the composer).
     pytest.param("⬇️", "", 1, id="emoji-with-variation-selector"),
     pytest.param("🤷‍♂️", "", 1, id="emoji-zwj-gender"),
     pytest.param("https://example.org/" + LONG_PATH, "", 23, id="long-url"),
