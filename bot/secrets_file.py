@@ -8,7 +8,7 @@ from pathlib import Path
 
 def write_token_file(path: Path, token: str) -> None:
     """Create or replace the file with mode 0600, so no other user on the server can read the
-    token (the same care toot and llm take with their credential files)."""
+    token: whoever holds it can post as the campaign."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
