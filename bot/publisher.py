@@ -98,6 +98,7 @@ class Publisher:
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         stop_requested: Callable[[], bool] | None = None,
+        on_status: Callable[[RemoteStatus], None] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -109,6 +110,8 @@ class Publisher:
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.stop_requested = stop_requested or (lambda: False)
+        # Told of every status as the instance answered it (the rehearsal shows them).
+        self.on_status = on_status
 
     def publish(self, occurrence: Occurrence) -> Outcome:
         """Publish every part not yet published; record the result. Raises AuthError."""
@@ -174,6 +177,8 @@ class Publisher:
             index=part.index,
         )
         self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
+        if self.on_status is not None:
+            self.on_status(status)
         if adopted:
             log.info("part %d was already on the instance: %s", part.index, status.url)
         elif len(record.parts) > 1 or part.index > 0:

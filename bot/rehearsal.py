@@ -127,6 +127,7 @@ def rehearse(
     client = MastodonClient(box.base_url, box.token, clock=clock, media_poll_interval=0.5)
     account = client.verify_credentials()
     with Ledger.open(local.ledger_path, clock) as ledger:
+        answered: dict[str, RemoteStatus] = {}
         publisher = Publisher(
             client,
             ledger,
@@ -134,6 +135,7 @@ def rehearse(
             instance=box.base_url,
             account_id=account.id,
             honours_idempotency_keys=True,
+            on_status=lambda status: answered.__setitem__(status.id, status),
         )
         runner = Runner(local, ledger, clock, publisher)
         for _ in range(100_000):
@@ -152,7 +154,9 @@ def rehearse(
                 if outcome.state == "published":
                     record = ledger.get(outcome.key)
                     assert record is not None
-                    parts = [client.status(p.status_id) for p in record.parts if p.status_id]
+                    # As the server rendered each toot: its answer to the post, or a fresh read.
+                    ids = [p.status_id for p in record.parts if p.status_id]
+                    parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                 elif outcome.state in {"failed", "deferred"}:
