@@ -25,6 +25,7 @@ from bot import control
 from bot.alerts import Alerter
 from bot.clock import Clock, SystemClock
 from bot.compose import CampaignPost
+from bot.entry import stop_requested_early
 from bot.ledger import Ledger
 from bot.mastodon_api import ApiError, AuthError, StatusRequest
 from bot.planner import Occurrence
@@ -462,6 +463,10 @@ def run_daemon(app: App, *, dry_run: bool = False) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
+    if stop_requested_early.is_set():
+        logger.info("stopped before starting (a stop was requested during start-up)")
+        daemon.ledger.close()
+        return 0
     daemon.start()
     daemon.wait()
     if not daemon.shutdown():
