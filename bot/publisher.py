@@ -99,6 +99,7 @@ class Publisher:
         rng: random.Random | None = None,
         stop_requested: Callable[[], bool] | None = None,
         on_status: Callable[[RemoteStatus], None] | None = None,
+        clock_skew: timedelta = timedelta(0),
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -112,6 +113,9 @@ class Publisher:
         self.stop_requested = stop_requested or (lambda: False)
         # Told of every status as the instance answered it (the rehearsal shows them).
         self.on_status = on_status
+        # Our clock minus the instance's (from its Date header): the instance stamps its posts
+        # with its own time, and an earlier attempt is looked for among them.
+        self.clock_skew = clock_skew
 
     def publish(self, occurrence: Occurrence) -> Outcome:
         """Publish every part not yet published; record the result. Raises AuthError."""
@@ -286,7 +290,8 @@ class Publisher:
         claimed = {p.status_id for r in self.ledger.all() for p in r.parts if p.status_id}
         wanted = _comparable(part.text)
         for status in self.client.recent_statuses(self.account_id):
-            if status.created_at < since - timedelta(minutes=5) or status.id in claimed:
+            earliest = since - self.clock_skew - timedelta(minutes=5)
+            if status.created_at < earliest or status.id in claimed:
                 continue
             if (
                 status.in_reply_to_id != parent

@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,8 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
     client = app.client()
     info = client.server_info()
     account = client.verify_credentials()
+    served_at = client.server_date()
+    skew = app.clock.now() - served_at if served_at is not None else timedelta(0)
     assert app.settings.instance
     ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
     mode = app.settings.idempotency_keys
@@ -137,4 +140,5 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
         account_id=account.id,
         honours_idempotency_keys=honours,
         pacer=pacer,
+        clock_skew=skew,
     )

@@ -175,6 +175,7 @@ def make_publisher(
     policy: RetryPolicy | None = None,
     pacer: Pacer | None = None,
     stop: Callable[[], bool] | None = None,
+    skew: timedelta = timedelta(0),
 ) -> Publisher:
     client = MastodonClient(BASE, TOKEN, clock=clock)
     return Publisher(
@@ -188,6 +189,7 @@ def make_publisher(
         policy=policy,
         rng=random.Random(7),  # noqa: S311 - jitter, not secrets
         stop_requested=stop,
+        clock_skew=skew,
     )
 
 
@@ -654,3 +656,22 @@ def test_pacer_remembers_what_was_sent_before_a_restart(clock: FakeClock) -> Non
     pacer.wait_for("media")  # a kind without a window of its own is simply not counted
     clock.advance(timedelta(hours=3))
     assert pacer.delay("status") == 0
+
+
+@pytest.mark.parametrize(
+    ("skew", "adopted"), [(timedelta(0), False), (timedelta(minutes=10), True)]
+)
+def test_the_instances_clock_is_allowed_for_when_looking(
+    instance: Instance, ledger: Ledger, clock: FakeClock, skew: timedelta, adopted: bool
+) -> None:
+    """With the instance's clock 10 minutes behind ours, its stamp on our earlier post looks
+    older than our attempt; knowing the skew, the post is still recognised and not re-sent."""
+    died_after_intent(ledger, "solo")
+    attempt = clock.now()
+    clock.advance(KEY_MEMORY + timedelta(minutes=1))
+    instance.serve_account_statuses([remote("901", "Once only.", attempt - timedelta(minutes=9))])
+    make_publisher(ledger, clock, skew=skew).publish(occurrence("solo", part(0, "Once only.")))
+    record = ledger.get("solo")
+    assert record is not None
+    assert (record.parts[0].status_id == "901") is adopted
+    assert len(instance.posts()) == (0 if adopted else 1)
