@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from mastodon_mock.testing import MockServer
 
 from bot import logs
 from bot.clock import FakeClock
@@ -33,6 +34,13 @@ slots: [mon-fri 12:30]
 
 # mastodon_mock issues authorization codes that name the account: this one logs in as alice.
 ALICE_CODE = "mockcode_alice"
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    """A mastodon_mock server on 127.0.0.1 with alice, bob and carol."""
+    with MockServer() as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)

@@ -98,13 +98,6 @@ class Site:
 
 
 @pytest.fixture
-def server() -> Iterator[MockServer]:
-    """A mastodon_mock server on 127.0.0.1 with alice, bob and carol."""
-    with MockServer() as started:
-        yield started
-
-
-@pytest.fixture
 def site(tmp_path: Path, server: MockServer) -> Site:
     """A healthy set-up: a valid config and post, and a token made the way `login` makes it."""
     made = Site(tmp_path / "campaign", server)

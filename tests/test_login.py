@@ -7,7 +7,6 @@ import io
 import re
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,13 +18,6 @@ from mastodon_mock.testing import MockServer
 
 from bot.cli import main
 from bot.doctor import NEEDED_SCOPES
-
-
-@pytest.fixture
-def server() -> Iterator[MockServer]:
-    """A mastodon_mock server on 127.0.0.1 with alice, bob and carol."""
-    with MockServer() as started:
-        yield started
 
 
 def saved_token(path: Path) -> str:

@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,13 +58,6 @@ class Site:
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
-
-
-@pytest.fixture
-def server() -> Iterator[MockServer]:
-    """A mastodon_mock server on 127.0.0.1 with alice, bob and carol."""
-    with MockServer() as started:
-        yield started
 
 
 @pytest.fixture
