@@ -17,7 +17,7 @@ import filetype
 import regex
 
 from bot.charcount import count_characters
-from bot.errors import Problem, Severity
+from bot.errors import Problem, Severity, dotted
 from bot.languages import ISO_639_1
 from bot.limits import InstanceLimits
 from bot.models import Defaults, Media, Poll, Post, Reply
@@ -120,11 +120,11 @@ class PostChecker:
     ) -> None:
         full = (*self.prefix, *where)
         line, column = self.locate(full)
-        dotted = ""
-        for part in full:
-            dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else part)
         severity = Severity.WARNING if warning else Severity.ERROR
-        self.problems.append(Problem(self.display, line, column, dotted, message, hint, severity))
+        where_text = dotted(full)
+        self.problems.append(
+            Problem(self.display, line, column, where_text, message, hint, severity)
+        )
 
     def build(self, post: Post, file_defaults: Defaults | None, order: int) -> CampaignPost | None:
         merged = _merge_defaults(file_defaults, self.ctx.defaults)

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from bot.errors import ConfigError, Problem
-from bot.modelerrors import dotted, problems_from_validation
+from bot.errors import ConfigError, Problem, dotted
+from bot.modelerrors import problems_from_validation
 from bot.models import ConfigFile, Defaults
 from bot.timespec import TimeSpecError, load_zone, parse_duration
 from bot.weekslots import Slot, SlotError, parse_slot

@@ -5,9 +5,18 @@ Only the command line turns these into text and exit codes; the library raises o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+
+def dotted(where: Sequence[str | int]) -> str:
+    """`posts[2].media[0].alt` for ("posts", 2, "media", 0, "alt")."""
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 class Severity(StrEnum):

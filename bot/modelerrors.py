@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bot.errors import Problem
+from bot.errors import Problem, dotted
 from bot.yamlsource import YamlDocument
 
 # Names campaigners bring from Mastodon's API and other tools, too far from ours for difflib.
@@ -35,13 +35,6 @@ _SYNONYMS = {
 # Pydantic names the member of a union (`str | int`) each of its errors is about; campaigners
 # wrote one value, so those names are dropped and the value is reported once.
 _UNION_MEMBERS = frozenset({"str", "int", "float", "bool"})
-
-
-def dotted(where: Sequence[str | int]) -> str:
-    out = ""
-    for part in where:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def problems_from_validation(

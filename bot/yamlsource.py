@@ -30,7 +30,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from bot.errors import Problem
+from bot.errors import Problem, dotted
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -554,7 +554,7 @@ class _Builder:
                 steps.append("?")
             else:
                 break
-        return _where(steps)
+        return dotted(steps)
 
     def report(self, at: int, message: str, hint: str) -> None:
         line, column = (at >> 32) + 1, (at & _LOW_32) + 1
@@ -679,14 +679,3 @@ def _pack(mark: Any) -> int:
 
 def _unpack(packed: int) -> Position:
     return Position((packed >> 32) + 1, (packed & _LOW_32) + 1)
-
-
-def _where(path: Sequence[str | int]) -> str:
-    """`posts[2].media[0].alt` for ("posts", 2, "media", 0, "alt")."""
-    text = ""
-    for step in path:
-        if isinstance(step, int):
-            text += f"[{step}]"
-        else:
-            text += f".{step}" if text else step
-    return text
