@@ -4,6 +4,7 @@ instance's limits. Every problem found is reported with its place; nothing stops
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -527,6 +528,4 @@ def _with_hash(post: CampaignPost) -> CampaignPost:
         for p in post.parts
     ]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    return CampaignPost(
-        post.id, post.file, post.line, post.order, post.schedule, post.not_after, post.parts, digest
-    )
+    return dataclasses.replace(post, content_hash=digest)

@@ -13,8 +13,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -166,6 +166,18 @@ class Daemon:
             replace_existing=True,
         )
 
+    def _at(self, job: Callable[..., None], when: datetime, name: str, *args: object) -> None:
+        """Run `job` once at `when` on the publishing worker (replacing one of the same name)."""
+        self.scheduler.add_job(
+            job,
+            "date",
+            run_date=when,
+            args=list(args),
+            id=name,
+            executor="publish",
+            replace_existing=True,
+        )
+
     def _publish(self, due: Sequence[Occurrence]) -> None:
         # The pause file is read again here, not only by the 2-second watch: a post due the
         # moment after `campaign-bot pause` must not go out.
@@ -202,14 +214,7 @@ class Daemon:
         retry_at = summary.next_retry
         if retry_at is not None:
             logger.info("trying the deferred posts again at %s", retry_at.isoformat())
-            self.scheduler.add_job(
-                self._catch_up,
-                "date",
-                run_date=retry_at,
-                executor="publish",
-                id="catch-up-retry",
-                replace_existing=True,
-            )
+            self._at(self._catch_up, retry_at, "catch-up-retry")
 
     def _check_pause(self) -> bool:
         """Whether paused now; logs a change and queues the catch-up on resume."""
@@ -314,15 +319,7 @@ class Daemon:
                 continue
             new += 1
             if occurrence.planned_at > now:
-                self.scheduler.add_job(
-                    self._due_job,
-                    "date",
-                    run_date=occurrence.planned_at,
-                    args=[key],
-                    id=JOB_PREFIX + key,
-                    executor="publish",
-                    replace_existing=True,
-                )
+                self._at(self._due_job, occurrence.planned_at, JOB_PREFIX + key, key)
             if new <= 50:
                 logger.info(
                     "planned for %s",
@@ -372,14 +369,7 @@ class Daemon:
                     exc,
                     RECONNECT.total_seconds(),
                 )
-                self.scheduler.add_job(
-                    self._reconnect,
-                    "date",
-                    run_date=self.clock.now() + RECONNECT,
-                    executor="publish",
-                    id="reconnect",
-                    replace_existing=True,
-                )
+                self._at(self._reconnect, self.clock.now() + RECONNECT, "reconnect")
                 return
             publisher.stop_requested = self.stopping.is_set
             publisher.clock = self.clock
@@ -407,14 +397,7 @@ class Daemon:
         )
         self.alerter.alert("token", "token", f"publishing stopped: {exc}")
         self._heartbeat()
-        self.scheduler.add_job(
-            self._recheck_token,
-            "date",
-            run_date=self.clock.now() + TOKEN_RECHECK,
-            executor="publish",
-            id="token-recheck",
-            replace_existing=True,
-        )
+        self._at(self._recheck_token, self.clock.now() + TOKEN_RECHECK, "token-recheck")
 
     def _recheck_token(self) -> None:
         try:
