@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.rehearsal import sandbox
+from bot.service.rehearsal import sandbox
 
 
 def cpu_seconds(pid: int) -> float:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.rehearsal import sandbox
+from bot.service.rehearsal import sandbox
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.rehearsal import sandbox
+from bot.service.rehearsal import sandbox
 
 # 24 × 35 + 5 × 35 = 1,015 occurrences in the 35-day horizon the daemon schedules.
 RECURRING = [

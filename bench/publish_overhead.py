@@ -21,12 +21,12 @@ from pathlib import Path
 
 from mastodon_mock.testing import MockServer
 
-from bot.clock import SystemClock
-from bot.compose import CampaignPost, Part, Schedule
-from bot.ledger import Ledger
-from bot.mastodon_api import MastodonClient
-from bot.planner import Occurrence
-from bot.publisher import Publisher
+from bot.campaign.rules import CampaignPost, Part, Schedule
+from bot.core.clock import SystemClock
+from bot.mastodon.client import MastodonClient
+from bot.publishing.publisher import Publisher
+from bot.schedule.planner import Occurrence
+from bot.storage.ledger import Ledger
 
 TOKEN = "alice_token"  # noqa: S105 - the mock's seeded account, not a secret
 TEXT = "Millbrook council wants to close four of our six libraries. Sign the petition!"

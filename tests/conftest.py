@@ -16,9 +16,9 @@ from typing import Protocol
 import pytest
 from mastodon_mock.testing import MockServer
 
-from bot import logs
-from bot.clock import FakeClock
-from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
+from bot.config.settings import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
+from bot.core.clock import FakeClock
+from bot.service import logs
 
 REPO = Path(__file__).resolve().parents[1]
 # A Friday, a little before the example campaign starts, outside any daylight-saving change.

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from bot import __version__
-from bot.alerts import Alerter
-from bot.clock import FakeClock
-from bot.config import load_settings
-from bot.daemon import Daemon
-from bot.logs import register_secret
-from bot.mastodon_api import AuthError
-from bot.publisher import Publisher
-from bot.runner import Runner
-from bot.wiring import App
+from bot.config.settings import load_settings
+from bot.core.clock import FakeClock
+from bot.mastodon.client import AuthError
+from bot.publishing.publisher import Publisher
+from bot.publishing.runner import Runner
+from bot.service.alerts import Alerter
+from bot.service.app import App
+from bot.service.daemon import Daemon
+from bot.service.logs import register_secret
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
@@ -135,7 +135,7 @@ def test_failed_webhook_is_logged_and_tried_again_next_time(
     receiver.status = 500
     memory = Memory()
     alerter = memory.alerter(receiver.url)
-    with caplog.at_level(logging.ERROR, "bot.alerts"):
+    with caplog.at_level(logging.ERROR, "bot.service.alerts"):
         alerter.alert("p", "failed", "p failed")
     assert "alert webhook failed: 500 Server Error" in caplog.text
     assert memory.alerted == {}
@@ -150,7 +150,7 @@ def test_unreachable_webhook_still_sends_the_direct_message(
 ) -> None:
     """When the webhook cannot be reached the direct message still goes, and the bot goes on."""
     memory = Memory()
-    with caplog.at_level(logging.ERROR, "bot.alerts"):
+    with caplog.at_level(logging.ERROR, "bot.service.alerts"):
         memory.alerter("http://127.0.0.1:9/nothing-listens", "@ops").alert("p", "failed", "boom")
     assert "alert webhook failed" in caplog.text
     assert memory.messages == ["@ops campaign-bot: boom"]
@@ -170,7 +170,7 @@ def test_failing_direct_message_never_raises(caplog: pytest.LogCaptureFixture) -
         already_alerted=lambda subject: False,
         remember=lambda subject, detail: None,
     )
-    with caplog.at_level(logging.ERROR, "bot.alerts"):
+    with caplog.at_level(logging.ERROR, "bot.service.alerts"):
         alerter.alert("p", "failed", "boom")
     assert "alert direct message failed: instance down" in caplog.text
 
@@ -209,7 +209,7 @@ def test_daemon_without_a_connection_does_not_count_a_direct_message_as_sent(
     (tmp_path / "posts").mkdir()
     daemon = Daemon(App(load_settings(config, env={}), clock=FakeClock(NOW), env={}))
     try:
-        with caplog.at_level(logging.ERROR, "bot.alerts"):
+        with caplog.at_level(logging.ERROR, "bot.service.alerts"):
             daemon.alerter.alert("token", "token", "publishing stopped: 401")
         assert "alert direct message failed: not connected to the instance" in caplog.text
         assert [e.kind for e in daemon.ledger.events("token")] == []

@@ -8,8 +8,8 @@ from importlib import resources
 import pytest
 import regex
 
-from bot import charcount
-from bot.charcount import count_characters, find_urls
+from bot.campaign import charcount
+from bot.campaign.charcount import count_characters, find_urls
 
 LONG_PATH = "x" * 45
 
@@ -149,8 +149,10 @@ def test_find_urls_returns_counted_spans(text: str, spans: list[tuple[int, int]]
 
 
 def test_tld_list_file_is_clean() -> None:
-    """bot/data/tlds.txt names its source and holds unique lower-case TLDs."""
-    lines = resources.files("bot").joinpath("data/tlds.txt").read_text("utf-8").splitlines()
+    """bot/campaign/data/tlds.txt names its source and holds unique lower-case TLDs."""
+    lines = (
+        resources.files("bot.campaign").joinpath("data/tlds.txt").read_text("utf-8").splitlines()
+    )
     assert lines[0].startswith("#")
     assert "twitter-text" in lines[0]
     assert "3.1.0" in lines[0]

@@ -1,4 +1,4 @@
-"""`campaign-bot validate`, `plan` and `schema`, run in-process through `bot.cli.main`."""
+"""`campaign-bot validate`, `plan` and `schema`, run in-process through `bot.cli.main.main`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import pytest
 from conftest import DEFAULT_CONFIG, REPO, MakeCampaign
 from test_validate import FILE_CASES, LAUGHS, MEDIA_CASES, POST_CASES
 
-from bot import cli
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.logs import RedactingFilter
-from bot.wiring import App
-from bot.yamlsource import read_yaml
+from bot.campaign.yamlsource import read_yaml
+from bot.cli import main as cli
+from bot.config.settings import Settings
+from bot.core.clock import FakeClock
+from bot.service.app import App
+from bot.service.logs import RedactingFilter
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import (
+from bot.config.settings import (
     DEFAULT_CONFIG,
     config_path,
     load_settings,
     read_access_token,
 )
-from bot.errors import ConfigError
-from bot.weekslots import Slot
+from bot.core.errors import ConfigError
+from bot.schedule.slots import Slot
 
 
 def write(tmp_path: Path, text: str, name: str = "config/bot.yaml") -> Path:
@@ -232,7 +232,7 @@ def test_readable_token_file_warns(
     token.write_text("secret-token\n")
     token.chmod(mode)
     settings = load_settings(write(tmp_path, "access_token_file: token\n", "c.yaml"), env={})
-    with caplog.at_level(logging.WARNING, logger="bot.config"):
+    with caplog.at_level(logging.WARNING, logger="bot.config.settings"):
         assert read_access_token(settings, {}) == "secret-token"
     assert [r.getMessage() for r in caplog.records] == [
         f"the token file {token} can be read by other users; run: chmod 600 {token}"

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import control
-from bot.cli import main
-from bot.clock import FakeClock
-from bot.commands.daemon_cmds import health_problem
-from bot.config import load_settings
-from bot.ledger import Ledger
-from bot.wiring import App
+from bot.cli.control_commands import health_problem
+from bot.cli.main import main
+from bot.config.settings import load_settings
+from bot.core.clock import FakeClock
+from bot.service.app import App
+from bot.storage import control
+from bot.storage.ledger import Ledger
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 

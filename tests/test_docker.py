@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.rehearsal import Sandbox, sandbox
+from bot.service.rehearsal import Sandbox, sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"

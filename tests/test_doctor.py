@@ -18,9 +18,9 @@ from mastodon import Mastodon, MastodonAPIError
 from mastodon_mock.config import AuthConfig, MastodonMockConfig
 from mastodon_mock.testing import DEFAULT_TEST_SEED, MockServer
 
-from bot.cli import main
-from bot.clock import FakeClock
-from bot.doctor import NEEDED_SCOPES, run_checks, scope_missing
+from bot.cli.main import main
+from bot.core.clock import FakeClock
+from bot.service.doctor import NEEDED_SCOPES, run_checks, scope_missing
 
 VALID_POSTS = """\
 posts:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import ledger as ledger_module
-from bot.clock import FakeClock
-from bot.ledger import MIGRATIONS, Ledger, LedgerError, State
+from bot.core.clock import FakeClock
+from bot.storage import ledger as ledger_module
+from bot.storage.ledger import MIGRATIONS, Ledger, LedgerError, State
 
 START = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 PLANNED = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -502,8 +502,8 @@ def test_crash_between_intent_and_result(path: Path, clock: FakeClock) -> None:
 import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from bot.clock import FakeClock
-from bot.ledger import Ledger
+from bot.core.clock import FakeClock
+from bot.storage.ledger import Ledger
 ledger = Ledger.open(Path(sys.argv[1]), FakeClock(datetime(2030, 5, 1, 9, 0, tzinfo=UTC)))
 ledger.begin_attempt("k", "p", datetime(2030, 5, 1, 12, 0, tzinfo=UTC), "h")
 ledger.record_part_intent("k", 0, "idem-0")
@@ -695,8 +695,8 @@ WRITER = """
 import itertools, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from bot.clock import SystemClock
-from bot.ledger import Ledger
+from bot.core.clock import SystemClock
+from bot.storage.ledger import Ledger
 ledger = Ledger.open(Path(sys.argv[1]), SystemClock())
 run = sys.argv[2]
 for n in itertools.count():

@@ -16,8 +16,8 @@ from conftest import ALICE_CODE
 from mastodon import Mastodon
 from mastodon_mock.testing import MockServer
 
-from bot.cli import main
-from bot.doctor import NEEDED_SCOPES
+from bot.cli.main import main
+from bot.service.doctor import NEEDED_SCOPES
 
 
 def saved_token(path: Path) -> str:

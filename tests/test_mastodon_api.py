@@ -18,8 +18,8 @@ import requests
 import responses
 
 from bot import __version__
-from bot.clock import FakeClock
-from bot.mastodon_api import (
+from bot.core.clock import FakeClock
+from bot.mastodon.client import (
     Account,
     ApiError,
     AuthError,

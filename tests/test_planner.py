@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.compose import CampaignPost, Part, Schedule
-from bot.planner import LedgerView, Occurrence, occurrence_key, plan
-from bot.timespec import to_zone
-from bot.weekslots import parse_slot
+from bot.campaign.rules import CampaignPost, Part, Schedule
+from bot.core.clock import FakeClock
+from bot.core.timespec import to_zone
+from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
+from bot.schedule.slots import parse_slot
 
 LONDON = ZoneInfo("Europe/London")
 CATCH_UP = timedelta(hours=2)

@@ -17,13 +17,13 @@ import pytest
 import requests
 import responses
 
-from bot.clock import FakeClock
-from bot.compose import CampaignPost, MediaFile, Part, PollSpec, Schedule
-from bot.ledger import Ledger, State
-from bot.mastodon_api import AuthError, MastodonClient
-from bot.pacing import Pacer, Window
-from bot.planner import Occurrence
-from bot.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
+from bot.campaign.rules import CampaignPost, MediaFile, Part, PollSpec, Schedule
+from bot.core.clock import FakeClock
+from bot.mastodon.client import AuthError, MastodonClient
+from bot.publishing.pacing import Pacer, Window
+from bot.publishing.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
+from bot.schedule.planner import Occurrence
+from bot.storage.ledger import Ledger, State
 
 BASE = "https://campaign.example"
 TOKEN = "tok-publisher-test-never-print"

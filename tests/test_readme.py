@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from bot.cli import build_parser
-from bot.models import Alerts, ConfigFile, Defaults, LimitsOverride, Media, Poll, Post, Reply
+from bot.campaign.schema import (
+    Alerts,
+    ConfigFile,
+    Defaults,
+    LimitsOverride,
+    Media,
+    Poll,
+    Post,
+    Reply,
+)
+from bot.cli.main import build_parser
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -16,11 +16,11 @@ import pytest
 import requests
 from mastodon import Mastodon
 
-from bot.campaign import load_campaign
-from bot.cli import main
-from bot.config import load_settings
-from bot.limits import InstanceLimits
-from bot.rehearsal import rehearsal_window, rehearse, sandbox
+from bot.campaign.loading import load_campaign
+from bot.cli.main import main
+from bot.config.settings import load_settings
+from bot.core.limits import InstanceLimits
+from bot.service.rehearsal import rehearsal_window, rehearse, sandbox
 
 REPO = Path(__file__).parent.parent
 pytestmark = pytest.mark.e2e

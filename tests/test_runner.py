@@ -15,17 +15,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import control
-from bot.clock import FakeClock
-from bot.compose import CampaignPost
-from bot.config import Settings, load_settings
-from bot.daemon import JOB_PREFIX, Daemon
-from bot.ledger import Ledger
-from bot.mastodon_api import TransientError
-from bot.planner import Occurrence
-from bot.publisher import Outcome
-from bot.runner import Runner
-from bot.wiring import App
+from bot.campaign.rules import CampaignPost
+from bot.config.settings import Settings, load_settings
+from bot.core.clock import FakeClock
+from bot.mastodon.client import TransientError
+from bot.publishing.publisher import Outcome
+from bot.publishing.runner import Runner
+from bot.schedule.planner import Occurrence
+from bot.service.app import App
+from bot.service.daemon import JOB_PREFIX, Daemon
+from bot.storage import control
+from bot.storage.ledger import Ledger
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -529,7 +529,7 @@ def test_an_unreachable_instance_at_start_is_waited_for(
             raise answer
         return answer
 
-    monkeypatch.setattr("bot.daemon.make_publisher", flaky)
+    monkeypatch.setattr("bot.service.daemon.make_publisher", flaky)
     try:
         bot._connect()
         assert bot.runner is None

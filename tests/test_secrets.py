@@ -18,11 +18,11 @@ from conftest import ALICE_CODE
 from mastodon import Mastodon
 from mastodon_mock.testing import MockServer
 
-from bot import logs
-from bot.cli import main
-from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
-from bot.doctor import NEEDED_SCOPES
-from bot.mastodon_api import MastodonClient
+from bot.cli.main import main
+from bot.config.settings import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
+from bot.mastodon.client import MastodonClient
+from bot.service import logs
+from bot.service.doctor import NEEDED_SCOPES
 
 LEAK = "the proxy echoed the request: Authorization: Bearer {token}"
 
@@ -244,8 +244,9 @@ CRASHING_SCRIPT = """\
 import os
 import sys
 
-from bot import errors, mastodon_api
-from bot.cli import main
+from bot.core import errors
+from bot.mastodon import client as mastodon_api
+from bot.cli.main import main
 
 
 def leak(self, *args, **kwargs):

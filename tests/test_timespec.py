@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.recurrence import RecurrenceError, occurrences, parse_cron
-from bot.timespec import (
+from bot.core.timespec import (
     TimeSpecError,
     format_duration,
     load_zone,
@@ -23,7 +22,8 @@ from bot.timespec import (
     parse_time,
     to_zone,
 )
-from bot.weekslots import Slot, SlotError, parse_slot, slot_times
+from bot.schedule.recurrence import RecurrenceError, occurrences, parse_cron
+from bot.schedule.slots import Slot, SlotError, parse_slot, slot_times
 
 LONDON = ZoneInfo("Europe/London")
 

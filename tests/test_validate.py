@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_CONFIG, REPO, MakeCampaign
 
-from bot.campaign import Campaign, load_campaign
-from bot.cli import main
-from bot.clock import FakeClock
-from bot.compose import append_hashtags
-from bot.config import load_settings
-from bot.errors import Severity
-from bot.instance_limits import learn_limits
-from bot.limits import InstanceLimits
+from bot.campaign.loading import Campaign, load_campaign
+from bot.campaign.rules import append_hashtags
+from bot.cli.main import main
+from bot.config.instance_limits import learn_limits
+from bot.config.settings import load_settings
+from bot.core.clock import FakeClock
+from bot.core.errors import Severity
+from bot.core.limits import InstanceLimits
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(100)
 SMALL_LIMITS = (

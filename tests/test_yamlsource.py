@@ -1,4 +1,4 @@
-"""Tests for bot.yamlsource: safe YAML reading, with a line and column for values and mistakes."""
+"""Tests for bot.campaign.yamlsource: safe YAML reading, a line and column for every value."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import yamlsource
-from bot.errors import Problem, Severity
-from bot.yamlsource import Position, YamlDocument, read_yaml
+from bot.campaign import yamlsource
+from bot.campaign.yamlsource import Position, YamlDocument, read_yaml
+from bot.core.errors import Problem, Severity
 
 DISPLAY = "posts/dec.yaml"
 

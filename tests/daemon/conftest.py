@@ -26,7 +26,7 @@ import pytest
 from mastodon_mock.config import DatabaseConfig, MastodonMockConfig, SeedAccount, SeedConfig
 from mastodon_mock.testing import MockServer
 
-from bot.rehearsal import Sandbox
+from bot.service.rehearsal import Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 WRONG_TOKEN = "wrong-token-1b2c3d4e5f60718293a4b5c6"

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import control
-from bot.clock import FakeClock
-from bot.ledger import Ledger
+from bot.core.clock import FakeClock
+from bot.storage import control
+from bot.storage.ledger import Ledger
 
 from .conftest import (
     WRONG_TOKEN,

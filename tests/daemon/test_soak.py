@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import load_settings
-from bot.daemon import HORIZON
-from bot.ledger import Ledger
-from bot.planner import Occurrence
-from bot.publisher import Outcome
-from bot.runner import Runner
-from bot.wiring import App
+from bot.config.settings import load_settings
+from bot.core.clock import FakeClock
+from bot.publishing.publisher import Outcome
+from bot.publishing.runner import Runner
+from bot.schedule.planner import Occurrence
+from bot.service.app import App
+from bot.service.daemon import HORIZON
+from bot.storage.ledger import Ledger
 
 pytestmark = pytest.mark.slow
 

@@ -27,13 +27,13 @@ from mastodon_mock.config import DatabaseConfig, MastodonMockConfig, StreamingCo
 from mastodon_mock.testing import MockServer
 from mastodon_mock.testing.seed import DEFAULT_TEST_SEED
 
-from bot.clock import FakeClock
-from bot.commands import publishing_cmds
-from bot.compose import CampaignPost, Part
-from bot.config import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, load_settings
-from bot.ledger import Ledger, OccurrenceRecord
-from bot.mastodon_api import MastodonClient
-from bot.wiring import App
+from bot.campaign.rules import CampaignPost, Part
+from bot.cli import publishing_commands
+from bot.config.settings import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, load_settings
+from bot.core.clock import FakeClock
+from bot.mastodon.client import MastodonClient
+from bot.service.app import App
+from bot.storage.ledger import Ledger, OccurrenceRecord
 
 REPO = Path(__file__).resolve().parents[2]
 PNG = REPO / "posts" / "media" / "library-shelf.png"
@@ -167,11 +167,11 @@ class Site:
     def run_once(self) -> int:
         """`campaign-bot run --once` in this process, on the test's clock."""
         args = argparse.Namespace(app=self.app(), once=True, dry_run=False)
-        return publishing_cmds.run_run(args)
+        return publishing_commands.run_run(args)
 
     def publish(self, post_id: str) -> int:
         """`campaign-bot publish ID` in this process, on the test's clock."""
-        return publishing_cmds.run_publish(argparse.Namespace(app=self.app(), post_id=post_id))
+        return publishing_commands.run_publish(argparse.Namespace(app=self.app(), post_id=post_id))
 
     def cli_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {BASE_URL_ENV, CONFIG_ENV}}

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.commands import publishing_cmds
-from bot.compose import CampaignPost
-from bot.mastodon_api import AuthError
-from bot.publisher import RetryPolicy
+from bot.campaign.rules import CampaignPost
+from bot.cli import publishing_commands
+from bot.mastodon.client import AuthError
+from bot.publishing.publisher import RetryPolicy
 
 from .conftest import STATUSES, Crash, Site, Tap, assert_published_exactly_once, lose_answer
 
@@ -133,7 +133,7 @@ def test_persistent_503_fails_with_reason_then_retry_publishes_once(site: Site) 
     fault.delete()
     for key in records:
         retried = argparse.Namespace(app=site.app(), post_id=key)
-        assert publishing_cmds.run_retry(retried) == 0
+        assert publishing_commands.run_retry(retried) == 0
     assert site.run_once() == 0
     assert_published_exactly_once(site, posts)
     assert len(site.statuses()) == 5
@@ -306,7 +306,7 @@ def test_thread_failing_halfway_resumes_from_the_last_published_part(
     site.clock.advance(timedelta(hours=2, minutes=1))
     if state == "failed":
         retried = argparse.Namespace(app=site.app(), post_id="thread")
-        assert publishing_cmds.run_retry(retried) == 0
+        assert publishing_commands.run_retry(retried) == 0
     assert site.run_once() == 0
     assert_published_exactly_once(site, posts)
     assert len(site.statuses()) == 5  # three thread parts, the poll, the story

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import pacing
-from bot.commands import publishing_cmds
-from bot.pacing import Window
+from bot.cli import publishing_commands
+from bot.publishing import pacing
+from bot.publishing.pacing import Window
 
 from .conftest import Site, assert_published_exactly_once
 
@@ -195,7 +195,7 @@ def test_dry_run_touches_neither_server_nor_ledger(site: Site) -> None:
     )
     app = site.app()
     args = argparse.Namespace(app=app, once=True, dry_run=True)
-    assert publishing_cmds.run_run(args) == 0
+    assert publishing_commands.run_run(args) == 0
     assert site.statuses() == []
     assert not app.settings.ledger_path.exists()
 

@@ -1,0 +1,294 @@
+"""Loading a whole campaign: every post file read, every post checked, every problem reported.
+
+`validate`, `plan`, `run` and `rehearse` all load posts through `load_campaign`, so the daemon
+refuses exactly what `validate` reports. One bad file never hides the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.campaign.modelerrors import problems_from_validation
+from bot.campaign.rules import CampaignPost, Context, PostChecker
+from bot.campaign.schema import Defaults, Post, PostFile
+from bot.campaign.yamlsource import YamlDocument, read_yaml
+from bot.config.settings import Settings
+from bot.core.errors import Problem, Severity
+from bot.core.limits import InstanceLimits
+from bot.core.timespec import to_zone
+
+POST_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Campaign:
+    posts: list[CampaignPost] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    def by_id(self) -> dict[str, CampaignPost]:
+        return {post.id: post for post in self.posts}
+
+
+def discover(posts_dir: Path) -> list[Path]:
+    """Every post file under the folder, in a stable order, hidden folders left out."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(posts_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(
+            Path(root) / name
+            for name in sorted(files)
+            if name.endswith(POST_FILE_SUFFIXES) and not name.startswith(".")
+        )
+    return found
+
+
+def display_name(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_campaign(
+    settings: Settings,
+    limits: InstanceLimits,
+    *,
+    paths: Sequence[Path] | None = None,
+    published: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> Campaign:
+    """Read and check post files (all of `posts_dir` unless `paths` is given).
+
+    `published` maps occurrence keys to ledger states and `now` is the current time; with both,
+    one-off posts already in the past are reported as warnings.
+    """
+    campaign = Campaign()
+    files = _expand(paths) if paths else discover(settings.posts_dir)
+    if not files:
+        campaign.problems.append(
+            Problem(
+                display_name(settings.posts_dir),
+                0,
+                0,
+                "",
+                "no post files found",
+                "add `.yaml` files with a `posts:` list to the posts folder",
+            )
+        )
+    ctx = Context(
+        limits=limits,
+        posts_dir=settings.posts_dir,
+        zone=settings.zone,
+        defaults=settings.defaults,
+        require_alt_text=settings.require_alt_text,
+    )
+    seen: dict[str, CampaignPost] = {}
+    order = 0
+    for path in files:
+        campaign.files.append(path)
+        posts, problems = _load_file(path, ctx, order)
+        order += len(posts) + 1
+        campaign.problems.extend(problems)
+        for post in posts:
+            first = seen.get(post.id)
+            if first is not None:
+                campaign.problems.append(
+                    Problem(
+                        post.file,
+                        post.line,
+                        1,
+                        "id",
+                        f"id {post.id!r} is used twice (also at {first.file}:{first.line})",
+                        "give each post its own id; ids must be unique across the campaign",
+                    )
+                )
+                continue
+            seen[post.id] = post
+            campaign.posts.append(post)
+    _check_schedule(campaign, settings, published, now)
+    return campaign
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        out.extend(discover(path) if path.is_dir() else [path])
+    return out
+
+
+def _load_file(path: Path, ctx: Context, order: int) -> tuple[list[CampaignPost], list[Problem]]:
+    display = display_name(path)
+    doc, problems = read_yaml(path, display_name=display)
+    if doc is None:
+        return [], problems
+    posts, more = _check_document(doc, display, ctx, order)
+    if problems:
+        # The reader's problems (a duplicate key, a tag) make the file's meaning uncertain: none
+        # of its posts goes out, but everything else wrong with it is reported in the same run,
+        # except what only follows from those problems (a refused tag leaves an odd value).
+        places = [p.where for p in problems if p.where]
+        return [], problems + [m for m in more if not _inside(m.where, places)]
+    return posts, more
+
+
+def _inside(where: str, places: list[str]) -> bool:
+    return any(where == p or where.startswith((p + ".", p + "[")) for p in places)
+
+
+def _check_document(
+    doc: YamlDocument, display: str, ctx: Context, order: int
+) -> tuple[list[CampaignPost], list[Problem]]:
+    data = doc.data
+    if data is None:
+        return [], [
+            Problem(
+                display,
+                0,
+                0,
+                "",
+                "the file is empty",
+                "add a `posts:` list, or delete the file",
+                Severity.WARNING,
+            )
+        ]
+    if not isinstance(data, dict):
+        return [], [
+            Problem(
+                display,
+                1,
+                1,
+                "",
+                "a post file must be a mapping with a `posts:` list",
+                "start the file with `posts:` and list the posts under it",
+            )
+        ]
+    if "posts" in data and data["posts"] is None:
+        data = {**data, "posts": []}  # `posts:` with nothing under it is an empty list
+    try:
+        shell = PostFile.model_validate(data)
+    except ValidationError as exc:
+        return [], problems_from_validation(exc, PostFile, doc, display)
+    if not shell.posts:
+        pos = doc.key_position(("posts",))
+        return [], [
+            Problem(
+                display,
+                pos.line,
+                pos.column,
+                "posts",
+                "the `posts:` list is empty",
+                "add posts, or delete the file",
+                Severity.WARNING,
+            )
+        ]
+    return _load_posts(doc, display, shell.defaults, shell.posts, ctx, order)
+
+
+def _load_posts(
+    doc: YamlDocument,
+    display: str,
+    defaults: Defaults | None,
+    items: list[object],
+    ctx: Context,
+    order: int,
+) -> tuple[list[CampaignPost], list[Problem]]:
+    posts: list[CampaignPost] = []
+    problems: list[Problem] = []
+
+    def locate(where: tuple[str | int, ...]) -> tuple[int, int]:
+        pos = doc.position(where)
+        return pos.line, pos.column
+
+    for index, item in enumerate(items):
+        prefix: tuple[str | int, ...] = ("posts", index)
+        if not isinstance(item, dict):
+            pos = doc.position(prefix)
+            problems.append(
+                Problem(
+                    display,
+                    pos.line,
+                    pos.column,
+                    f"posts[{index}]",
+                    "each post must be a mapping of keys like `id:` and `text:`",
+                    "start the post with `- id: ...`",
+                )
+            )
+            continue
+        try:
+            post = Post.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, Post, doc, display, prefix))
+            continue
+        checker = PostChecker(ctx, display, locate, prefix)
+        built = checker.build(post, defaults, order + index)
+        problems.extend(checker.problems)
+        if built is not None:
+            posts.append(built)
+    return posts, problems
+
+
+def _check_schedule(
+    campaign: Campaign,
+    settings: Settings,
+    published: Mapping[str, str] | None,
+    now: datetime | None,
+) -> None:
+    queued = [p for p in campaign.posts if p.schedule.kind == "slot"]
+    if queued and not settings.slots:
+        for post in queued:
+            campaign.problems.append(
+                Problem(
+                    post.file,
+                    post.line,
+                    1,
+                    "id",
+                    f"post {post.id!r} has no `at:` or `cron:`, and the config has no `slots:`",
+                    "give it a time with `at:`, or add weekly `slots:` to the config",
+                )
+            )
+    for post in campaign.posts:
+        sched = post.schedule
+        if sched.start and sched.until and sched.until < sched.start:
+            campaign.problems.append(
+                Problem(
+                    post.file,
+                    post.line,
+                    1,
+                    "until",
+                    "`until` is before `from`",
+                    "swap them or fix the dates",
+                )
+            )
+        if now is None or published is None or sched.at is None or sched.at > now:
+            continue
+        state = published.get(post.id)
+        if state in {"published", "missed", "skipped", "failed"}:
+            continue
+        campaign.problems.append(
+            Problem(
+                post.file,
+                post.line,
+                1,
+                "at",
+                f"{to_zone(sched.at, settings.zone)} is in the "
+                "past and the post has not been published",
+                "it will be caught up if still within its `not_after` window, otherwise "
+                "recorded as missed; change `at:` to publish it later",
+                Severity.WARNING,
+            )
+        )

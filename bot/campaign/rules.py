@@ -1,0 +1,531 @@
+"""One validated post file entry → the exact parts that will be published, checked against the
+instance's limits. Every problem found is reported with its place; nothing stops at the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import filetype
+import regex
+
+from bot.campaign.charcount import count_characters
+from bot.campaign.languages import ISO_639_1
+from bot.campaign.schema import Defaults, Media, Poll, Post, Reply
+from bot.core.errors import Problem, Severity, dotted
+from bot.core.limits import InstanceLimits
+from bot.core.timespec import TimeSpecError, parse_duration, parse_time
+
+# Mastodon's hashtag rule (app/models/tag.rb): word characters and a few separators, at least one
+# letter; a tag starts after whitespace or at the start of the text.
+_TAG_BODY = regex.compile(r"^[\w\u00b7\u30fb\u200c]*\p{L}[\w\u00b7\u30fb\u200c]*$")
+_TAG_IN_TEXT = regex.compile(r"(?:^|(?<=\s))[#＃]([\w\u00b7\u30fb\u200c]+)")
+_GRAPHEME = regex.compile(r"\X")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    path: Path
+    name: str  # as the campaigner wrote it
+    mime_type: str
+    size: int
+    alt: str
+    focus: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PollSpec:
+    options: tuple[str, ...]
+    expires_in: int
+    multiple: bool
+    hide_totals: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    index: int
+    text: str
+    spoiler_text: str | None
+    sensitive: bool
+    visibility: str | None
+    language: str | None
+    media: tuple[MediaFile, ...]
+    poll: PollSpec | None
+    characters: int
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    at: datetime | None = None
+    cron: str | None = None
+    start: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def kind(self) -> str:
+        return "at" if self.at else "cron" if self.cron else "slot"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPost:
+    id: str
+    file: str
+    line: int
+    order: int
+    schedule: Schedule
+    not_after: timedelta | datetime | None
+    parts: tuple[Part, ...]
+    content_hash: str = field(default="")
+
+    @property
+    def first_words(self) -> str:
+        text = " ".join(self.parts[0].text.split())
+        return text if len(text) <= 60 else text[:59] + "…"
+
+
+Locate = Callable[[tuple[str | int, ...]], tuple[int, int]]
+
+
+@dataclass
+class Context:
+    """What checking a post needs to know about its surroundings."""
+
+    limits: InstanceLimits
+    posts_dir: Path
+    zone: ZoneInfo
+    defaults: Defaults  # config-wide
+    require_alt_text: bool
+    media_cache: dict[Path, tuple[str | None, int] | OSError] = field(default_factory=dict)
+
+
+class PostChecker:
+    """Checks one post; collects problems instead of raising."""
+
+    def __init__(self, ctx: Context, display: str, locate: Locate, prefix: tuple[str | int, ...]):
+        self.ctx = ctx
+        self.display = display
+        self.locate = locate
+        self.prefix = prefix
+        self.problems: list[Problem] = []
+
+    def add(
+        self, where: tuple[str | int, ...], message: str, hint: str = "", *, warning: bool = False
+    ) -> None:
+        full = (*self.prefix, *where)
+        line, column = self.locate(full)
+        severity = Severity.WARNING if warning else Severity.ERROR
+        where_text = dotted(full)
+        self.problems.append(
+            Problem(self.display, line, column, where_text, message, hint, severity)
+        )
+
+    def build(self, post: Post, file_defaults: Defaults | None, order: int) -> CampaignPost | None:
+        merged = _merge_defaults(file_defaults, self.ctx.defaults)
+        schedule = self._schedule(post)
+        not_after = self._not_after(
+            post.not_after if post.not_after is not None else merged.not_after
+        )
+        visibility = post.visibility or merged.visibility or None
+        language = post.language if post.language is not None else merged.language
+        if language is not None and language.lower() not in ISO_639_1:
+            self.add(
+                ("language",),
+                f"{language!r} is not an ISO 639-1 language code",
+                "use a two-letter code such as `en`, `de`, `fr`, `cy`",
+            )
+        cw = post.cw if post.cw is not None else merged.cw
+        sensitive = post.sensitive if post.sensitive is not None else merged.sensitive
+        tags = _unique([*post.hashtags, *merged.hashtags])
+        first = self._part(
+            0,
+            (),
+            post.text,
+            tags,
+            cw,
+            sensitive,
+            post.media,
+            post.poll,
+            visibility,
+            language,
+            tag_where=("hashtags",),
+        )
+        parts = [first]
+        if len(post.thread) + 1 > self.ctx.limits.max_thread_length:
+            self.add(
+                ("thread",),
+                f"the thread has {len(post.thread) + 1} parts; the limit is "
+                f"{self.ctx.limits.max_thread_length}",
+                "split it into two posts",
+            )
+        for i, reply in enumerate(post.thread, start=1):
+            parts.append(self._reply(i, reply, cw, sensitive, visibility, language))
+        if self.problems and any(p.severity is Severity.ERROR for p in self.problems):
+            return None
+        line, _ = self.locate(self.prefix)
+        built = CampaignPost(
+            post.id,
+            self.display,
+            line,
+            order,
+            schedule,
+            not_after,
+            tuple(p for p in parts if p is not None),
+        )
+        return _with_hash(built)
+
+    def _reply(
+        self,
+        i: int,
+        reply: Reply,
+        cw: str | None,
+        sensitive: bool | None,
+        visibility: str | None,
+        language: str | None,
+    ) -> Part | None:
+        where: tuple[str | int, ...] = ("thread", i - 1)
+        reply_cw = reply.cw if reply.cw is not None else cw
+        reply_sensitive = reply.sensitive if reply.sensitive is not None else sensitive
+        return self._part(
+            i,
+            where,
+            reply.text,
+            _unique(reply.hashtags),
+            reply_cw or None,
+            reply_sensitive,
+            reply.media,
+            reply.poll,
+            visibility,
+            language,
+            tag_where=(*where, "hashtags"),
+        )
+
+    def _part(
+        self,
+        index: int,
+        where: tuple[str | int, ...],
+        text: str | None,
+        tags: list[str],
+        cw: str | None,
+        sensitive: bool | None,
+        media: Sequence[Media],
+        poll: Poll | None,
+        visibility: str | None,
+        language: str | None,
+        tag_where: tuple[str | int, ...],
+    ) -> Part | None:
+        limits = self.ctx.limits
+        body = (text or "").strip()
+        for j, tag in enumerate(tags):
+            if not isinstance(tag, str) or not tag.strip():
+                self.add(
+                    (*tag_where, j),
+                    "a hashtag is empty",
+                    "in YAML `#` starts a comment: write the tag without `#`, "
+                    "e.g. `- ClimateJustice`",
+                )
+            elif not _TAG_BODY.match(tag.lstrip("#＃")):
+                self.add(
+                    (*tag_where, j),
+                    f"{tag!r} is not a hashtag Mastodon will recognise",
+                    "use letters, digits and `_` only, with at least one letter "
+                    "(`climate-justice` would tag only `climate`: write `ClimateJustice`)",
+                )
+        final = append_hashtags(
+            body, [t.lstrip("#＃") for t in tags if isinstance(t, str) and t.strip()]
+        )
+        files = tuple(self._media(where, media))
+        spec = self._poll(where, poll) if poll is not None else None
+        if not final and not media:
+            self.add((*where, "text"), "the post has no text", "add `text:` (or media)")
+        if len(media) > limits.max_media_attachments:
+            self.add(
+                (*where, "media"),
+                f"{len(media)} media files; the instance allows {limits.max_media_attachments}",
+                "move the rest into a thread reply",
+            )
+        if any(not f.mime_type.startswith("image/") for f in files) and len(files) > 1:
+            self.add(
+                (*where, "media"),
+                "a video or audio file must be the only media of its post",
+                "put it in a thread reply of its own",
+            )
+        if poll is not None and media and not limits.poll_with_media:
+            self.add(
+                (*where, "poll"),
+                "this instance does not accept a poll and media on one post "
+                "(Mastodon 4.6 and later do)",
+                "move the poll or the media into a thread reply, or set "
+                "`limits: {poll_with_media: true}` if the instance runs 4.6+",
+            )
+        count = count_characters(
+            final, cw or "", characters_reserved_per_url=limits.characters_reserved_per_url
+        )
+        if count > limits.max_characters:
+            cw_part = " (content warning included)" if cw else ""
+            self.add(
+                (*where, "text"),
+                f"{count} characters{cw_part}; the limit is {limits.max_characters}",
+                f"shorten it by {count - limits.max_characters} (each link counts "
+                f"{limits.characters_reserved_per_url}), or continue in a `thread:` reply",
+            )
+        return Part(
+            index,
+            final,
+            cw or None,
+            bool(sensitive) or bool(cw),
+            visibility,
+            language.lower() if language else None,
+            files,
+            spec,
+            count,
+        )
+
+    def _media(self, where: tuple[str | int, ...], media: Sequence[Media]) -> list[MediaFile]:
+        out = []
+        limits = self.ctx.limits
+        for j, item in enumerate(media):
+            here = (*where, "media", j)
+            path = (self.ctx.posts_dir / item.file).resolve()
+            try:
+                path.relative_to(self.ctx.posts_dir)
+            except ValueError:
+                self.add(
+                    (*here, "file"),
+                    f"{item.file!r} is outside the posts directory",
+                    "keep media files inside the posts folder and give the path from there",
+                )
+                continue
+            sniffed = self._sniff(path)
+            if isinstance(sniffed, OSError):
+                self.add(
+                    (*here, "file"),
+                    f"{item.file!r} cannot be read: {sniffed.strerror or 'not found'}",
+                    "check the file name and folder",
+                )
+                continue
+            mime, size = sniffed
+            if mime is None or mime not in limits.supported_mime_types:
+                self.add(
+                    (*here, "file"),
+                    f"{item.file!r} is "
+                    f"{'not a recognised media file' if mime is None else mime}, which the "
+                    "instance does not accept",
+                    "use JPEG, PNG, GIF, WebP, MP4 or another "
+                    "supported type (checked by content, not by name)",
+                )
+                continue
+            cap = limits.image_size_limit if mime.startswith("image/") else limits.video_size_limit
+            if size > cap:
+                self.add(
+                    (*here, "file"),
+                    f"{item.file!r} is {_size(size)}; the instance accepts at most "
+                    f"{_size(cap)} for {mime.split('/')[0]} files",
+                    "make the file smaller",
+                )
+            alt = (item.alt or "").strip()
+            if not alt and self.ctx.require_alt_text:
+                self.add(
+                    (*here, "alt"),
+                    "alt text is required",
+                    "describe the image for people who cannot see it (`alt: ...`)",
+                )
+            # Rails' length validation counts code points, not grapheme clusters.
+            if len(alt) > limits.description_limit:
+                self.add(
+                    (*here, "alt"),
+                    f"alt text is {len(alt)} characters; the instance allows "
+                    f"{limits.description_limit}",
+                    "shorten the description",
+                )
+            if item.focus is not None and not all(-1.0 <= v <= 1.0 for v in item.focus):
+                self.add(
+                    (*here, "focus"),
+                    f"focus {list(item.focus)} is outside -1..1",
+                    "use two numbers from -1 to 1, e.g. `[0, 0.5]`",
+                )
+            out.append(MediaFile(path, item.file, mime, size, alt, item.focus))
+        return out
+
+    def _sniff(self, path: Path) -> tuple[str | None, int] | OSError:
+        cache = self.ctx.media_cache
+        if path not in cache:
+            try:
+                size = os.stat(path).st_size
+                with path.open("rb") as handle:
+                    head = handle.read(8192)
+                cache[path] = (filetype.guess_mime(head), size)
+            except OSError as exc:
+                cache[path] = exc
+        return cache[path]
+
+    def _poll(self, where: tuple[str | int, ...], poll: Poll) -> PollSpec | None:
+        limits = self.ctx.limits
+        here = (*where, "poll")
+        options = [o.strip() for o in poll.options]
+        if not 2 <= len(options) <= limits.poll_max_options:
+            self.add(
+                (*here, "options"),
+                f"{len(options)} option{'' if len(options) == 1 else 's'}; a poll needs 2 to "
+                f"{limits.poll_max_options}",
+                "add or remove options",
+            )
+        seen: set[str] = set()
+        for j, option in enumerate(options):
+            graphemes = len(_GRAPHEME.findall(option))
+            if not option:
+                self.add((*here, "options", j), "an option is empty", "write the option's text")
+            elif graphemes > limits.poll_max_characters_per_option:
+                self.add(
+                    (*here, "options", j),
+                    f"option is {graphemes} characters; the limit is "
+                    f"{limits.poll_max_characters_per_option}",
+                    "shorten it",
+                )
+            if option in seen:
+                self.add(
+                    (*here, "options", j),
+                    f"option {option!r} appears twice",
+                    "make each option different",
+                )
+            seen.add(option)
+        try:
+            seconds = int(parse_duration(poll.expires_in).total_seconds())
+        except TimeSpecError as exc:
+            self.add((*here, "expires_in"), exc.message, exc.hint)
+            return None
+        if not limits.poll_min_expiration <= seconds <= limits.poll_max_expiration:
+            self.add(
+                (*here, "expires_in"),
+                f"a poll must run between "
+                f"{limits.poll_min_expiration // 60} minutes and "
+                f"{limits.poll_max_expiration // 86400} days",
+                "change `expires_in`",
+            )
+        return PollSpec(tuple(options), seconds, poll.multiple, poll.hide_totals)
+
+    def _schedule(self, post: Post) -> Schedule:
+        zone = self.ctx.zone
+        if post.at is not None and post.cron is not None:
+            self.add(("cron",), "a post has either `at` or `cron`, not both", "remove one of them")
+        if post.cron is None and (post.from_ is not None or post.until is not None):
+            key = "from" if post.from_ is not None else "until"
+            self.add(
+                (key,), f"`{key}` only applies to a `cron` post", f"remove `{key}` or add `cron`"
+            )
+        schedule = Schedule()
+        if post.at is not None:
+            try:
+                schedule = Schedule(at=parse_time(post.at, zone))
+            except TimeSpecError as exc:
+                self.add(("at",), exc.message, exc.hint)
+        elif post.cron is not None:
+            schedule = Schedule(
+                cron=post.cron,
+                start=self._bound(post.from_, "from"),
+                until=self._bound(post.until, "until", end=True),
+            )
+            from bot.schedule.recurrence import RecurrenceError, parse_cron
+
+            try:
+                parse_cron(post.cron, zone)
+            except RecurrenceError as exc:
+                self.add(("cron",), str(exc), exc.hint)
+        return schedule
+
+    def _bound(self, value: str | None, key: str, *, end: bool = False) -> datetime | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if regex.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            text += " 23:59:59" if end else " 00:00"
+        try:
+            return parse_time(text, self.ctx.zone)
+        except TimeSpecError as exc:
+            self.add((key,), exc.message, exc.hint)
+            return None
+
+    def _not_after(self, value: str | int | None) -> timedelta | datetime | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except TimeSpecError:
+            pass
+        try:
+            return parse_time(value, self.ctx.zone)
+        except TimeSpecError:
+            self.add(
+                ("not_after",),
+                f"{value!r} is neither a duration nor a time",
+                "write a duration like `2h` or a time like `2026-12-01 18:00`",
+            )
+            return None
+
+
+def append_hashtags(text: str, tags: Sequence[str]) -> str:
+    """Hashtags go on their own last line, leaving out tags the text already has (any case)."""
+    present = {m.casefold() for m in _TAG_IN_TEXT.findall(text)}
+    missing = [t for t in tags if t.casefold() not in present]
+    if not missing:
+        return text
+    line = " ".join(f"#{t}" for t in missing)
+    return f"{text}\n\n{line}" if text else line
+
+
+def _merge_defaults(file_defaults: Defaults | None, config_defaults: Defaults) -> Defaults:
+    if file_defaults is None:
+        return config_defaults
+    merged = {
+        **config_defaults.model_dump(exclude_none=True),
+        **file_defaults.model_dump(exclude_none=True),
+    }
+    merged["hashtags"] = _unique([*file_defaults.hashtags, *config_defaults.hashtags])
+    return Defaults.model_validate(merged)
+
+
+def _unique(tags: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for tag in tags:
+        key = str(tag).lstrip("#＃").casefold() if tag is not None else ""
+        if key and key in seen:
+            continue
+        seen.add(key)
+        out.append(tag)
+    return out
+
+
+def _size(size: int) -> str:
+    """Exact bytes, so a file just over the limit never reads as equal to it."""
+    return (
+        f"{size:,} bytes ({size / 1024 / 1024:.1f} MiB)"
+        if size >= 1024 * 1024
+        else f"{size:,} bytes"
+    )
+
+
+def _with_hash(post: CampaignPost) -> CampaignPost:
+    payload = [
+        {
+            "text": p.text,
+            "cw": p.spoiler_text,
+            "sensitive": p.sensitive,
+            "visibility": p.visibility,
+            "language": p.language,
+            "media": [[m.name, m.size, m.alt, m.focus] for m in p.media],
+            "poll": [list(p.poll.options), p.poll.expires_in, p.poll.multiple, p.poll.hide_totals]
+            if p.poll
+            else None,
+        }
+        for p in post.parts
+    ]
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return dataclasses.replace(post, content_hash=digest)

@@ -1,0 +1,1 @@
+"""The command line: the parser, the console entry point, one module per command family."""

@@ -1,0 +1,158 @@
+"""`validate`, `plan` and `schema`: reading the campaign without publishing anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.campaign.loading import display_name
+from bot.campaign.schema import post_file_schema
+from bot.core.errors import UsageError
+from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
+from bot.schedule.planner import LedgerView, Occurrence, plan
+from bot.service.app import App
+
+
+def register(commands: Any) -> None:
+    validate = commands.add_parser("validate", help="check post files and the config")
+    validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    validate.add_argument("--offline", action="store_true", help="do not ask the instance")
+    validate.set_defaults(handler=run_validate)
+
+    plan_cmd = commands.add_parser("plan", help="show upcoming posts in time order")
+    # argparse reads a value starting with "-" as an option, so past durations need `=`.
+    plan_cmd.add_argument(
+        "--from", dest="start", metavar="T", help="start: a time, or a duration such as --from=-2d"
+    )
+    plan_cmd.add_argument("--until", dest="end", metavar="T", help="end: a time, or e.g. 30d")
+    plan_cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    plan_cmd.add_argument("--offline", action="store_true", help="do not ask the instance")
+    plan_cmd.set_defaults(handler=run_plan)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of post files")
+    schema.set_defaults(handler=run_schema, needs_config=False)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    app: App = args.app
+    campaign = app.campaign(args.paths or None, online=not args.offline)
+    report = app.limits(online=not args.offline)
+    errors = len(campaign.errors) + (len(campaign.warnings) if args.strict else 0)
+    if args.json:
+        body = {
+            "valid": errors == 0,
+            "posts": len(campaign.posts),
+            "files": [display_name(f) for f in campaign.files],
+            "limits": {"source": report.source, **asdict(report.limits)},
+            "problems": [p.as_dict() for p in campaign.problems],
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        for problem in campaign.problems:
+            print(problem.render())
+        summary = (
+            f"{len(campaign.posts)} valid posts in {len(campaign.files)} files; "
+            f"{len(campaign.errors)} errors, {len(campaign.warnings)} warnings "
+            f"(limits: {report.source})"
+        )
+        print(summary, file=sys.stderr)
+    return 1 if errors else 0
+
+
+def parse_moment(text: str, app: App, *, future: bool = True) -> datetime:
+    """A time in the campaign's zone, or a duration from now (`30d`, `-2d`)."""
+    now = app.clock.now()
+    sign = -1 if text.startswith("-") else 1
+    try:
+        return now + sign * parse_duration(text.lstrip("+-"))
+    except TimeSpecError:
+        pass
+    try:
+        return parse_time(text, app.settings.zone)
+    except TimeSpecError as exc:
+        raise UsageError(f"{text!r}: {exc.message}; {exc.hint}, or a duration like `7d`") from None
+
+
+def planned(app: App, start: datetime, end: datetime, *, online: bool) -> list[Occurrence]:
+    campaign = app.campaign(online=online)
+    views: dict[str, LedgerView] = {}
+    ledger = app.ledger_if_exists()
+    if ledger is not None:
+        with ledger:
+            views = {r.key: LedgerView(str(r.state), r.planned_at) for r in ledger.all()}
+    settings = app.settings
+    return plan(
+        campaign.posts,
+        ledger=views,
+        now=app.clock.now(),
+        start=start,
+        end=end,
+        zone=settings.zone,
+        slots=settings.slots,
+        catch_up=settings.catch_up,
+    )
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    app: App = args.app
+    now = app.clock.now()
+    start = parse_moment(args.start, app) if args.start else now
+    end = parse_moment(args.end, app) if args.end else now + timedelta(days=60)
+    occurrences = planned(app, start, end, online=not args.offline)
+    limits = app.limits(online=not args.offline).limits
+    zone = app.settings.zone
+    if args.json:
+        rows = [
+            {
+                "key": o.key,
+                "id": o.post.id,
+                "at": o.planned_at.isoformat(),
+                "local_time": to_zone(o.planned_at, zone),
+                "state": o.state,
+                "deadline": o.deadline.isoformat(),
+                "first_words": o.post.first_words,
+                "characters": o.post.parts[0].characters,
+                "limit": limits.max_characters,
+                "media": sum(len(p.media) for p in o.post.parts),
+                "parts": len(o.post.parts),
+                "file": o.post.file,
+                "line": o.post.line,
+            }
+            for o in occurrences
+        ]
+        print(json.dumps({"zone": zone.key, "occurrences": rows}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"Posts from {to_zone(start, zone)} to {to_zone(end, zone)} ({zone.key}):")
+    if not occurrences:
+        print("  nothing planned in this window (try --from=-30d or --until 365d)")
+    for o in occurrences:
+        chars = f"{o.post.parts[0].characters}/{limits.max_characters}"
+        extras = []
+        media = sum(len(p.media) for p in o.post.parts)
+        if media:
+            extras.append(f"{media} media")
+        if len(o.post.parts) > 1:
+            extras.append(f"thread of {len(o.post.parts)}")
+        if o.post.parts[0].poll:
+            extras.append("poll")
+        if o.state != "pending":
+            extras.append(o.state)
+        late = o.deadline - o.planned_at
+        extra = f" [{', '.join(extras)}]" if extras else ""
+        print(
+            f"  {to_zone(o.planned_at, zone):22} {o.post.id:28} {chars:>8}  "
+            f"{o.post.first_words}{extra}  (late by up to {format_duration(late)})"
+        )
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(post_file_schema(), indent=2, ensure_ascii=False))
+    return 0

@@ -1,0 +1,77 @@
+"""`pause`, `resume` and `health`: talking to a running bot through files in `data_dir`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.service.app import App
+from bot.storage import control
+
+# An occurrence in `sending` longer than this means a publish is stuck, not merely slow.
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def register(commands: Any) -> None:
+    pause = commands.add_parser("pause", help="stop publishing until `resume`")
+    pause.add_argument("--reason", default="paused by the operator", help="shown in the logs")
+    pause.set_defaults(handler=run_pause)
+    resume = commands.add_parser(
+        "resume", help="publish again (missed posts follow catch-up rules)"
+    )
+    resume.set_defaults(handler=run_resume)
+    health = commands.add_parser("health", help="exit 0 if the running bot is healthy")
+    health.set_defaults(handler=run_health)
+
+
+def run_pause(args: argparse.Namespace) -> int:
+    app: App = args.app
+    control.pause(app.settings.data_dir, args.reason, app.clock.now())
+    print(
+        f"paused: nothing is published until `campaign-bot resume` "
+        f"(or until {control.pause_path(app.settings.data_dir)} is deleted)"
+    )
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    app: App = args.app
+    if control.resume(app.settings.data_dir):
+        print("resumed: posts that fell due while paused go out if still within their window")
+    else:
+        print("was not paused")
+    return 0
+
+
+def health_problem(app: App) -> str | None:
+    """None when healthy, else the one-line reason."""
+    now = app.clock.now()
+    beat = control.read_heartbeat(app.settings.data_dir)
+    if beat is None:
+        return f"no heartbeat in {app.settings.data_dir}: is `campaign-bot run` running?"
+    age = now - datetime.fromisoformat(beat.at)
+    if age > control.HEARTBEAT_STALE:
+        return f"the heartbeat is {int(age.total_seconds())} s old: the bot has stopped or hangs"
+    if beat.token_rejected:
+        return f"the instance rejected the access token: {beat.token_rejected}"
+    ledger = app.ledger_if_exists()
+    if ledger is not None:
+        with ledger:
+            stuck = ledger.stuck(now - STUCK_AFTER)
+        if stuck:
+            keys = ", ".join(r.key for r in stuck[:3])
+            return f"{len(stuck)} posts stuck in `sending` for over {STUCK_AFTER}: {keys}"
+    return None
+
+
+def run_health(args: argparse.Namespace) -> int:
+    problem = health_problem(args.app)
+    if problem is not None:
+        print(f"unhealthy: {problem}")
+        return 1
+    beat = control.read_heartbeat(args.app.settings.data_dir)
+    assert beat is not None
+    state = "paused" if beat.paused else "running"
+    print(f"healthy: {state}, {beat.scheduled} posts scheduled, next at {beat.next_post or '-'}")
+    return 0

@@ -1,0 +1,103 @@
+"""The command line: `campaign-bot [--config PATH] [--debug] COMMAND ...`.
+
+Each command parses its arguments, calls the library, prints the result, and turns a domain
+error into a one-line message and an exit code. Tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.cli import (
+    campaign_commands,
+    control_commands,
+    publishing_commands,
+    rehearse_command,
+    setup_commands,
+)
+from bot.config.settings import config_path, load_settings
+from bot.core.errors import CampaignBotError, ConfigError
+from bot.service.app import App
+from bot.service.logs import configure, redact
+
+logger = logging.getLogger("bot")
+
+COMMAND_MODULES = (
+    campaign_commands,
+    publishing_commands,
+    control_commands,
+    rehearse_command,
+    setup_commands,
+)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"campaign-bot: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="campaign-bot",
+        description="Publish a planned series of Mastodon posts from YAML files, exactly once.",
+    )
+    parser.add_argument("--version", action="version", version=f"campaign-bot {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $CAMPAIGN_BOT_CONFIG or config/bot.yaml)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and request details")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log line format"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    configure(fmt=args.log_format, debug=args.debug, dry_run=bool(getattr(args, "dry_run", False)))
+    try:
+        if getattr(args, "needs_config", True):
+            settings = load_settings(config_path(args.config, os.environ))
+            args.app = App(settings)
+        return int(args.handler(args))
+    except ConfigError as exc:
+        if getattr(args, "json", False):
+            body = {"valid": False, "problems": [p.as_dict() for p in exc.problems]}
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+            return 1
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        return 1
+    except CampaignBotError as exc:
+        if args.debug:
+            logger.exception("failed")
+        print(f"campaign-bot: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"campaign-bot: unexpected error: {redact(repr(exc))} "
+            "(run again with --debug for details, and please report it)",
+            file=sys.stderr,
+        )
+        return 70

@@ -1,0 +1,157 @@
+"""`run`, `publish`, `status` and `retry`: publishing, and what the ledger says about it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+from bot.core.errors import CampaignBotError, UsageError
+from bot.core.timespec import to_zone
+from bot.publishing.runner import DryRunPublisher, Publishes, Runner
+from bot.service.app import App, make_publisher
+from bot.storage.ledger import OccurrenceRecord
+
+logger = logging.getLogger(__name__)
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="publish posts at their planned times")
+    run.add_argument("--once", action="store_true", help="publish what is due now, then exit")
+    run.add_argument(
+        "--dry-run", action="store_true", help="do everything but talk to Mastodon or the ledger"
+    )
+    run.set_defaults(handler=run_run)
+
+    publish = commands.add_parser("publish", help="publish one post now, whatever its schedule")
+    publish.add_argument("post_id", metavar="ID")
+    publish.set_defaults(handler=run_publish)
+
+    status = commands.add_parser("status", help="what has been published, failed or missed")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=run_status)
+
+    retry = commands.add_parser("retry", help="put a failed or missed post back in the queue")
+    retry.add_argument("post_id", metavar="ID", help="a post id, or an occurrence key")
+    retry.set_defaults(handler=run_retry)
+
+
+def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
+    campaign = app.campaign(online=online)
+    for problem in campaign.problems:
+        logger.warning("%s", problem.render())
+    if campaign.errors:
+        logger.warning(
+            "%d problems in post files: the posts concerned are left out until they are fixed",
+            len(campaign.errors),
+        )
+    return campaign.posts
+
+
+def run_run(args: argparse.Namespace) -> int:
+    app: App = args.app
+    if not args.once:
+        from bot.service.daemon import run_daemon
+
+        return run_daemon(app, dry_run=args.dry_run)
+    posts = _valid_posts(app, online=not args.dry_run)
+    with app.ledger_for(dry_run=args.dry_run) as ledger:
+        publisher: Publishes = (
+            DryRunPublisher(app.settings) if args.dry_run else make_publisher(app, ledger)
+        )
+        summary = Runner(app.settings, ledger, app.clock, publisher, dry_run=args.dry_run).run_due(
+            posts
+        )
+    logger.info("done: %s", summary.line())
+    return 1 if summary.failed else 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    app: App = args.app
+    posts = {p.id: p for p in _valid_posts(app)}
+    post = posts.get(args.post_id)
+    if post is None:
+        raise UsageError(
+            f"no valid post with id {args.post_id!r} (see `campaign-bot validate` and `plan`)"
+        )
+    with app.ledger() as ledger:
+        record = ledger.get(post.id)
+        if record is not None and str(record.state) == "published":
+            raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
+        outcome = Runner(app.settings, ledger, app.clock, make_publisher(app, ledger)).publish_now(
+            post
+        )
+    if outcome.state in {"published", "already-published"}:
+        print(" ".join(outcome.urls))
+        return 0
+    raise CampaignBotError(f"{post.id}: {outcome.state}: {outcome.error}")
+
+
+def _record_json(record: OccurrenceRecord, app: App) -> dict[str, Any]:
+    return {
+        "key": record.key,
+        "id": record.post_id,
+        "state": str(record.state),
+        "planned_at": record.planned_at.isoformat(),
+        "local_time": to_zone(record.planned_at, app.settings.zone),
+        "attempts": record.attempts,
+        "urls": record.urls(),
+        "status_ids": [p.status_id for p in record.parts if p.status_id],
+        "last_error": record.last_error,
+        "published_at": record.published_at.isoformat() if record.published_at else None,
+    }
+
+
+def run_status(args: argparse.Namespace) -> int:
+    app: App = args.app
+    campaign = app.campaign(online=False)
+    ledger = app.ledger_if_exists()
+    records = []
+    if ledger is not None:
+        with ledger:
+            records = ledger.all()
+    seen = {r.post_id for r in records}
+    waiting = [p for p in campaign.posts if p.id not in seen]
+    if args.json:
+        body = {
+            "occurrences": [_record_json(r, app) for r in records],
+            "not_yet_attempted": [p.id for p in waiting],
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    zone = app.settings.zone
+    for record in records:
+        print(f"{record.key:40} {record.state!s:10} {to_zone(record.planned_at, zone)}")
+        for url in record.urls():
+            print(f"    {url}")
+        if record.last_error and str(record.state) != "published":
+            print(f"    last error: {record.last_error}")
+    if waiting:
+        print(
+            f"{len(waiting)} posts not attempted yet (see `campaign-bot plan`): "
+            + ", ".join(p.id for p in waiting[:10])
+            + (" …" if len(waiting) > 10 else "")
+        )
+    if not records and not waiting:
+        print("nothing in the ledger yet")
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    app: App = args.app
+    with app.ledger() as ledger:
+        record = ledger.get(args.post_id)
+        if record is None:
+            candidates = [
+                r for r in ledger.for_post(args.post_id) if str(r.state) in {"failed", "missed"}
+            ]
+            if len(candidates) != 1:
+                raise UsageError(
+                    f"no single failed or missed occurrence named {args.post_id!r}; "
+                    "see `campaign-bot status` for the exact key"
+                )
+            record = candidates[0]
+        ledger.retry(record.key)
+    print(f"{record.key} is pending again; it goes out at the next run")
+    return 0

@@ -1,0 +1,68 @@
+"""`rehearse`: the whole campaign, published to a local sandbox, shown as followers will see it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import threading
+from typing import Any
+
+from bot.cli.campaign_commands import parse_moment
+from bot.service.app import App
+from bot.service.logs import configure
+from bot.service.rehearsal import describe_window, rehearsal_window, rehearse, sandbox, summarise
+
+
+def register(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "rehearse", help="publish the whole campaign to a local sandbox, in seconds"
+    )
+    cmd.add_argument("--from", dest="start", metavar="T", help="start (default: first post)")
+    cmd.add_argument("--until", dest="end", metavar="T", help="end (default: last post)")
+    cmd.add_argument(
+        "--serve", action="store_true", help="keep the sandbox running to browse its timeline"
+    )
+    cmd.set_defaults(handler=run_rehearse)
+
+
+def run_rehearse(args: argparse.Namespace) -> int:
+    app: App = args.app
+    out = sys.stdout
+    if not args.debug:
+        # The toots are the output; routine log lines would only interleave with them.
+        configure(fmt=args.log_format, debug=False)
+        logging.getLogger().setLevel(logging.ERROR)
+    with sandbox() as box:
+        target = app.settings.instance or "any Mastodon instance"
+        print(
+            f"Rehearsal on a local sandbox at {box.base_url}: nothing is sent to {target}, "
+            f"and the real ledger ({app.settings.ledger_path}) is not touched.",
+            file=out,
+        )
+        campaign = app.campaign(online=False)
+        invalid = len({(p.file, p.where.split(".")[0]) for p in campaign.errors})
+        for problem in campaign.errors:
+            print(problem.render(), file=out)
+        now = app.clock.now()
+        start = parse_moment(args.start, app) if args.start else None
+        end = parse_moment(args.end, app) if args.end else None
+        start, end = rehearsal_window(campaign.posts, now, start, end)
+        print(
+            f"Campaign time {describe_window(start, end, app.settings)}, "
+            f"limits: {app.limits(online=False).source}",
+            file=out,
+        )
+        result = rehearse(app.settings, campaign.posts, box, start=start, end=end, out=out)
+        summarise(result, invalid, out)
+        if args.serve:
+            print(
+                f"\nThe sandbox keeps running: browse the campaign at {box.base_url}/_ui/ "
+                "(Ctrl-C to stop)",
+                file=out,
+                flush=True,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+    return 0 if result.ok and not invalid else 1

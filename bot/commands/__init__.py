@@ -1,1 +1,0 @@
-"""One module per family of commands; each has `register(subparsers)`."""

@@ -1,0 +1,46 @@
+"""Learning the instance's limits: ask it, else use what it said last time, else the defaults."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bot.config.settings import Settings
+from bot.core.clock import Clock
+from bot.core.limits import InstanceLimits, LimitsCache, LimitsReport, from_instance_document
+
+logger = logging.getLogger(__name__)
+
+InstanceFetcher = Callable[[], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+
+
+def learn_limits(settings: Settings, clock: Clock, fetch: InstanceFetcher | None) -> LimitsReport:
+    """`fetch` returns the v2 and v1 instance documents; None means stay offline."""
+    cache = LimitsCache(settings.limits_cache_path)
+    limits: InstanceLimits | None = None
+    source = ""
+    if settings.instance and fetch is not None:
+        try:
+            v2, v1 = fetch()
+            limits = from_instance_document(v2, v1)
+            source = f"read from {settings.instance}"
+            cache.save(settings.instance, limits, clock.now())
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the instance means "use the cache"
+            logger.warning("could not read the limits of %s: %s", settings.instance, exc)
+    if limits is None and settings.instance:
+        cached = cache.load(settings.instance)
+        if cached is not None:
+            limits, fetched_at = cached
+            source = f"cached from {settings.instance} at {fetched_at}"
+    if limits is None:
+        limits = InstanceLimits()
+        source = (
+            "Mastodon's defaults (no instance configured)"
+            if not settings.instance
+            else f"Mastodon's defaults ({settings.instance} unreachable, nothing cached)"
+        )
+    if settings.limit_overrides:
+        limits = limits.with_overrides(dict(settings.limit_overrides))
+        source += f", with config overrides: {', '.join(sorted(settings.limit_overrides))}"
+    return LimitsReport(limits, source)

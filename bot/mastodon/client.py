@@ -1,0 +1,600 @@
+"""The one door to the Mastodon instance: plain dataclasses in, sorted failures out.
+
+Only this module imports Mastodon.py. Every failure leaves it as an `ApiError` subclass: a
+`TransientError` means "try again later", anything else "this will not work as it is".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+)
+
+from bot import __version__
+from bot.core.clock import Clock
+from bot.mastodon.types import (
+    Account,
+    ApiError,
+    AuthError,
+    MediaFailed,
+    MediaNotReady,
+    MediaRequest,
+    NotFound,
+    PermanentError,
+    PollRequest,
+    RateLimit,
+    RateLimited,
+    RemoteMedia,
+    RemoteStatus,
+    ServerInfo,
+    StatusRequest,
+    TransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+# Out-of-band: the instance shows the code on a page for the owner to copy.
+OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
+
+
+def is_loopback(url: str) -> bool:
+    """Plain http is refused except on this machine (a sandbox or a local test server)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = [
+    "Account",
+    "ApiError",
+    "AuthError",
+    "MastodonClient",
+    "MediaFailed",
+    "MediaNotReady",
+    "MediaRequest",
+    "NotFound",
+    "PermanentError",
+    "PollRequest",
+    "RateLimit",
+    "RateLimited",
+    "RemoteMedia",
+    "RemoteStatus",
+    "ServerInfo",
+    "StatusRequest",
+    "TransientError",
+    "is_loopback",
+    "plain_text_from_html",
+]
+
+
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+(\S+))?")
+_NOT_JSON = re.compile(r"response code was (\d+)")
+_MAX_DETAIL = 300
+# 202 from the upload and 206 from GET /api/v1/media/:id mean "still processing"; 200 is done.
+_PROCESSING = (202, 206)
+# Every other 5xx (500, 502–504, proxies' 520–524) may pass, and a timed-out POST may even
+# have succeeded; these two say the request itself will never be served.
+_NEVER_SERVED = (501, 505)
+_AUTH_HINT_401 = (
+    "the token is wrong, revoked or expired; create a new one under Preferences → Development "
+    "and put it in the configuration"
+)
+_AUTH_HINT_SCOPE = (
+    "give the application the scopes write:statuses, write:media, read:accounts and "
+    "read:statuses under Preferences → Development, then use its regenerated token"
+)
+_AUTH_HINT_403 = "the account may not do this; check it in the web interface or ask the admins"
+
+
+def _software_of(version: str) -> str:
+    lowered = version.lower()
+    for name in ("akkoma", "pleroma", "gotosocial"):
+        if name in lowered:
+            return name
+    if lowered.startswith("takahe"):
+        return "takahe"
+    match = _SEMVER.fullmatch(version.strip())
+    if match is None:
+        return "unknown"
+    # GoToSocial is pre-1.0 ("0.17.3+git-…"); with instance-inject-mastodon-version it reports
+    # "3.5.3+<its own version>", which is how Mastodon.py's normaliser tells it apart too.
+    build = _SEMVER.match(match[4] or "")
+    if int(match[1]) == 0 or (build is not None and int(build[1]) == 0):
+        return "gotosocial"
+    return "mastodon"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._break_pending = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self._emit("\n")
+        elif tag == "p":
+            self._break_pending = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "p":
+            self._break_pending = True
+
+    def handle_data(self, data: str) -> None:
+        self._emit(data)
+
+    def _emit(self, text: str) -> None:
+        if self._break_pending and self.parts:
+            self.parts.append("\n\n")
+        self._break_pending = False
+        self.parts.append(text)
+
+
+def plain_text_from_html(content: str) -> str:
+    """A status's `content` HTML as the text that was posted (links complete, tags stripped)."""
+    # Mastodon shortens long links with <span class="invisible"> and "ellipsis" parts that are
+    # hidden by CSS only, so keeping every text node gives back the whole URL.
+    extractor = _TextExtractor()
+    extractor.feed(content)
+    extractor.close()
+    return "".join(extractor.parts).strip()
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a time: {value!r}")
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _remote_media(media: Mapping[str, Any]) -> RemoteMedia:
+    focus = ((media.get("meta") or {}).get("focus")) or {}
+    point = (float(focus["x"]), float(focus["y"])) if "x" in focus and "y" in focus else None
+    return RemoteMedia(
+        type=str(media.get("type") or ""),
+        url=str(media.get("url") or media.get("preview_url") or ""),
+        description=str(media.get("description") or ""),
+        focus=point,
+    )
+
+
+def _remote_status(status: Mapping[str, Any]) -> RemoteStatus:
+    try:
+        reply_to = status.get("in_reply_to_id")
+        return RemoteStatus(
+            id=str(status["id"]),
+            url=str(status.get("url") or status.get("uri") or ""),
+            created_at=_utc(status["created_at"]),
+            plain_text=plain_text_from_html(str(status.get("content") or "")),
+            spoiler_text=str(status.get("spoiler_text") or ""),
+            in_reply_to_id=None if reply_to is None else str(reply_to),
+            media_count=len(status.get("media_attachments") or ()),
+            has_poll=status.get("poll") is not None,
+            visibility=str(status.get("visibility") or ""),
+            sensitive=bool(status.get("sensitive")),
+            language=status.get("language"),
+            media=tuple(_remote_media(m) for m in status.get("media_attachments") or ()),
+            poll_options=tuple(
+                str(o.get("title", "")) for o in (status.get("poll") or {}).get("options") or ()
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TransientError(f"the instance sent a status that cannot be read ({exc!r})") from exc
+
+
+def _reset_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        # GoToSocial sends a Unix time; Mastodon ISO 8601 with microseconds (Rack::Attack).
+        return datetime.fromtimestamp(int(value), UTC) if value.isdigit() else _utc(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _error_field(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    message = body.get("error") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else None
+
+
+class MastodonClient:
+    """Talks to one instance with one access token; not safe to share between threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str | None,
+        *,
+        clock: Clock,
+        timeout: float = 30.0,
+        media_deadline: float = 600.0,
+        media_poll_interval: float = 2.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._clock = clock
+        self._timeout = timeout
+        self._media_deadline = media_deadline
+        self._media_poll_interval = media_poll_interval
+        self._token = access_token or ""
+        self._session = session or requests.Session()
+        self._session.hooks["response"].append(self._remember)
+        self._last_response: requests.Response | None = None
+        self._rate_limit: RateLimit | None = None
+        self._server_info: ServerInfo | None = None
+        self._user_agent = f"campaign-bot/{__version__}"
+        self._api = Mastodon(
+            api_base_url=base_url,
+            ratelimit_method="throw",
+            request_timeout=timeout,
+            version_check_mode="none",
+            # Any mastodon_version marks Mastodon.py's version check as done, so it never fetches
+            # and parses the instance's version itself (Takahē's "takahe/0.11.0" makes that raise
+            # ValueError); upload_media pins the numbers it compares from our own instance read.
+            mastodon_version="1.0.0",
+            session=self._session,
+            user_agent=self._user_agent,
+            # Error texts come in the account's locale otherwise; the "not finished processing"
+            # and scope checks below read the English ones.
+            lang="en",
+        )
+        # Set afterwards: the constructor would read the token from a file of that name.
+        self._api.access_token = access_token
+        self.base_url = str(self._api.api_base_url)
+
+    def __repr__(self) -> str:
+        return f"MastodonClient({self.base_url!r})"
+
+    def server_info(self) -> ServerInfo:
+        """The instance document (v2, else v1), read once without the token and cached."""
+        if self._server_info is None:
+            v1: dict[str, Any] | None = None
+            try:
+                v2: dict[str, Any] | None = self._instance_document("/api/v2/instance")
+            except PermanentError as exc:
+                logger.debug("no /api/v2/instance (%s); reading /api/v1/instance", exc)
+                v2 = None
+                v1 = self._instance_document("/api/v1/instance")
+            version = str((v2 or v1 or {}).get("version") or "")
+            software = _software_of(version)
+            self._server_info = ServerInfo(version, software, software == "mastodon", v2, v1)
+        return self._server_info
+
+    def verify_credentials(self) -> Account:
+        """The account the token belongs to."""
+        with self._translated("the account check"):
+            account = self._api.account_verify_credentials()
+        return Account(
+            id=str(account["id"]),
+            username=str(account["username"]),
+            acct=str(account["acct"]),
+            url=str(account.get("url") or ""),
+        )
+
+    def upload_media(self, media: MediaRequest) -> str:
+        """Upload one file and wait until the instance has processed it; returns the media id."""
+        use_v2 = self.server_info().v2 is not None
+        # media_post uses /api/v2/media when the pinned version is at least 3.1.4. Every server
+        # with /api/v2/instance (Mastodon 4.0+, GoToSocial, Takahē) also has v2 media.
+        self._api.mastodon_major, self._api.mastodon_minor, self._api.mastodon_patch = (
+            (3, 1, 4) if use_v2 else (1, 0, 0)
+        )
+        what = f"the media upload of {media.path.name}"
+        try:
+            handle = media.path.open("rb")
+        except OSError as exc:
+            raise MediaFailed(f"cannot read {media.path} for {what}: {exc.strerror}") from exc
+        with handle, self._translated(what, permanent=MediaFailed):
+            attachment = self._api.media_post(
+                handle,
+                mime_type=media.mime_type,
+                description=media.description or None,
+                focus=media.focus,
+                file_name=media.path.name,
+            )
+        media_id = str(attachment["id"])
+        if self._last_status() in _PROCESSING:
+            self._wait_for_processing(media_id)
+        return media_id
+
+    def _wait_for_processing(self, media_id: str) -> None:
+        started = self._clock.monotonic()
+        while True:
+            waited = self._clock.monotonic() - started
+            if waited >= self._media_deadline:
+                raise MediaNotReady(
+                    f"the instance was still processing media {media_id} after "
+                    f"{self._media_deadline:g} s; try the post again later"
+                )
+            self._clock.sleep(min(self._media_poll_interval, self._media_deadline - waited))
+            with self._translated(f"media {media_id} after processing", permanent=MediaFailed):
+                self._api.media(media_id)
+            if self._last_status() not in _PROCESSING:
+                return
+            logger.debug("media %s is still being processed", media_id)
+
+    def post_status(self, request: StatusRequest, idempotency_key: str) -> RemoteStatus:
+        """Publish one status; the same key within an hour returns the first post again."""
+        poll = None
+        if request.poll is not None:
+            poll = self._api.make_poll(
+                list(request.poll.options),
+                request.poll.expires_in,
+                multiple=request.poll.multiple,
+                hide_totals=request.poll.hide_totals,
+            )
+        with self._translated("the post"):
+            status = self._api.status_post(
+                request.text,
+                in_reply_to_id=request.in_reply_to_id,
+                media_ids=list(request.media_ids) or None,
+                # Always sent: an explicit sensitive=0 stops Mastodon from marking a CW post
+                # sensitive (PostStatusService), so the caller's value must be the whole truth.
+                sensitive=request.sensitive,
+                visibility=request.visibility,
+                spoiler_text=request.spoiler_text or None,
+                language=request.language,
+                idempotency_key=idempotency_key,
+                poll=poll,
+            )
+        return _remote_status(status)
+
+    def recent_statuses(
+        self, account_id: str, *, limit: int = 40, max_pages: int = 3
+    ) -> list[RemoteStatus]:
+        """The account's own latest statuses, newest first, reblogs left out."""
+        found: list[RemoteStatus] = []
+        max_id: str | None = None
+        for _ in range(max_pages):
+            with self._translated("the list of the account's posts"):
+                page = self._api.account_statuses(
+                    account_id, exclude_reblogs=True, limit=limit, max_id=max_id
+                )
+            if not page:
+                break
+            found.extend(_remote_status(s) for s in page if s.get("reblog") is None)
+            max_id = str(page[-1]["id"])
+        return found
+
+    def status(self, status_id: str) -> RemoteStatus:
+        """One status by id."""
+        with self._translated(f"the lookup of post {status_id}"):
+            return _remote_status(self._api.status(status_id))
+
+    def app_scopes(self) -> tuple[str, ...] | None:
+        """The scopes the token's application holds; None when the server does not say."""
+        with self._translated("the token's application check"):
+            app = self._api.app_verify_credentials()
+        scopes = app.get("scopes")
+        return tuple(str(s) for s in scopes) if isinstance(scopes, list) else None
+
+    def server_date(self) -> datetime | None:
+        """The instance's clock, from the Date header of the last answer."""
+        if self._last_response is None or "Date" not in self._last_response.headers:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(self._last_response.headers["Date"])
+        except (TypeError, ValueError):
+            return None
+
+    # --- logging in (OAuth authorization code flow) ------------------------------------------
+
+    def register_app(
+        self, name: str, scopes: Sequence[str], website: str | None = None
+    ) -> tuple[str, str]:
+        """Register an application on the instance; returns its client id and secret."""
+        with self._translated("the application registration"):
+            client_id, secret = Mastodon.create_app(
+                name,
+                scopes=list(scopes),
+                redirect_uris=OOB_REDIRECT,
+                website=website,
+                api_base_url=self.base_url,
+                request_timeout=self._timeout,
+                session=self._session,
+                user_agent=self._user_agent,
+            )
+        return str(client_id), str(secret)
+
+    def authorization_url(self, client_id: str, client_secret: str, scopes: Sequence[str]) -> str:
+        """The page where the account's owner approves the application and gets a code."""
+        self._api.client_id, self._api.client_secret = client_id, client_secret
+        with self._translated("the authorization address"):
+            return str(
+                self._api.auth_request_url(
+                    client_id=client_id,
+                    redirect_uris=OOB_REDIRECT,
+                    scopes=list(scopes),
+                    allow_http=is_loopback(self.base_url),
+                )
+            )
+
+    def exchange_code(
+        self, client_id: str, client_secret: str, code: str, scopes: Sequence[str]
+    ) -> str:
+        """Trade the code the owner pasted for an access token (never logged)."""
+        self._api.client_id, self._api.client_secret = client_id, client_secret
+        try:
+            with self._translated("the login"):
+                token = self._api.log_in(
+                    code=code.strip(),
+                    redirect_uri=OOB_REDIRECT,
+                    scopes=list(scopes),
+                    allow_http=is_loopback(self.base_url),
+                )
+        except ValueError as exc:
+            # log_in turns a refused code (400 invalid_grant) into its own ValueError, and a
+            # token with fewer scopes than asked for into another.
+            if "scope" in str(exc).lower():
+                raise PermanentError(
+                    "the instance granted fewer scopes than asked for: approve all of "
+                    f"{' '.join(scopes)} when asked"
+                ) from None
+            raise PermanentError(
+                "the instance did not accept that code (mistyped, expired or already used): "
+                "run `campaign-bot login` again and paste the new code it shows"
+            ) from None
+        self._token = str(token)
+        return str(token)
+
+    def rate_limit(self) -> RateLimit | None:
+        """The X-RateLimit-* report of the last answer, if it had one."""
+        return self._rate_limit
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        self._last_response = response
+        headers = response.headers
+        reset_at = _reset_time(headers.get("X-RateLimit-Reset"))
+        # Only the last answer's own report counts: an old one (say, a 429's two-hour reset)
+        # must not hold back later requests on servers that send these headers only at times.
+        self._rate_limit = None
+        try:
+            limit = int(headers.get("X-RateLimit-Limit", ""))
+            remaining = int(headers.get("X-RateLimit-Remaining", ""))
+        except ValueError:
+            return
+        if reset_at is not None:
+            self._rate_limit = RateLimit(limit, remaining, reset_at)
+
+    def _last_status(self) -> int | None:
+        return None if self._last_response is None else self._last_response.status_code
+
+    def _last_error_message(self) -> str | None:
+        # Mastodon.py raises on a 429 without the body, so read it from the response itself.
+        return None if self._last_response is None else _error_field(self._last_response)
+
+    def _instance_document(self, path: str) -> dict[str, Any]:
+        what = "the instance information request"
+        try:
+            # The no-op auth keeps requests from adding ~/.netrc credentials.
+            response = self._session.get(
+                self.base_url + path,
+                headers={"User-Agent": self._user_agent},
+                timeout=self._timeout,
+                auth=lambda r: r,
+            )
+        except requests.RequestException as exc:
+            raise self._network_error(exc, what) from exc
+        if not response.ok:
+            raise self._error(response.status_code, _error_field(response), response.reason, what)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise TransientError(
+                f"the instance answered {what} with something that is not JSON "
+                f"({response.status_code})",
+                http_status=response.status_code,
+            )
+        return body
+
+    @contextmanager
+    def _translated(
+        self, what: str, *, permanent: type[PermanentError] = PermanentError
+    ) -> Iterator[None]:
+        try:
+            yield
+        except MastodonRatelimitError as exc:
+            if self._last_status() != 429:
+                raise TransientError(
+                    f"could not read the rate limit headers the instance sent for {what}"
+                ) from exc
+            raise self._error(429, self._last_error_message(), "Too Many Requests", what) from exc
+        except MastodonNetworkError as exc:
+            raise self._network_error(exc.__context__ or exc, what) from exc
+        except MastodonAPIError as exc:
+            args = exc.args
+            if len(args) >= 4 and isinstance(args[1], int):
+                message = args[3] if isinstance(args[3], str) else None
+                reason = args[2] if isinstance(args[2], str) else None
+                raise self._error(args[1], message, reason, what, permanent) from exc
+            # Mastodon.py's only other shape: a body that is not JSON, status in the text.
+            found = _NOT_JSON.search(str(args[0]) if args else "")
+            status = int(found[1]) if found else None
+            raise TransientError(
+                f"the instance answered {what} with something that is not JSON ({status})",
+                http_status=status,
+            ) from exc
+
+    def _error(
+        self,
+        status: int,
+        message: str | None,
+        reason: str | None,
+        what: str,
+        permanent: type[PermanentError] = PermanentError,
+    ) -> ApiError:
+        message = self._clean(message) if message else None
+        detail = message or self._clean(reason or "") or "no message"
+        if status == 429:
+            retry_at = self._retry_at()
+            when = f"it resets at {retry_at.isoformat()}" if retry_at else "try again later"
+            text = f"the instance's rate limit was reached for {what} (429): {detail}; {when}"
+            return RateLimited(text, http_status=429, server_message=message, retry_at=retry_at)
+        cls: type[ApiError] = AuthError
+        if status == 401:
+            text = f"the instance rejected the access token (401): {detail} — {_AUTH_HINT_401}"
+        elif status == 403 and "scope" in detail.lower():
+            text = f"the access token lacks a scope needed for {what} (403): {detail}"
+            text += f" — {_AUTH_HINT_SCOPE}"
+        elif status == 403:
+            text = f"the instance refused {what} for this account (403): {detail}"
+            text += f" — {_AUTH_HINT_403}"
+        elif status == 422 and "finished processing" in detail.lower():
+            cls = MediaNotReady
+            text = f"the instance has not finished processing the media for {what} (422): {detail}"
+        elif status >= 500 and status not in _NEVER_SERVED:
+            cls = TransientError
+            text = f"the instance had a temporary problem with {what} ({status}): {detail}"
+        else:
+            cls = NotFound if status == 404 and permanent is PermanentError else permanent
+            text = f"the instance rejected {what} ({status}): {detail}"
+        return cls(text, http_status=status, server_message=message)
+
+    def _retry_at(self) -> datetime | None:
+        if self._last_response is None:
+            return None
+        return _reset_time(self._last_response.headers.get("X-RateLimit-Reset"))
+
+    def _network_error(self, exc: BaseException, what: str) -> TransientError:
+        if isinstance(exc, requests.Timeout):
+            return TransientError(
+                f"the instance did not answer {what} within {self._timeout:g} s; "
+                "it may have been carried out anyway"
+            )
+        detail = self._clean(str(exc) or type(exc).__name__)
+        return TransientError(f"could not reach the instance for {what}: {detail}")
+
+    def _clean(self, text: str) -> str:
+        """One line, bounded, and never the token (servers and proxies may echo requests)."""
+        if self._token:
+            text = text.replace(self._token, "[token]")
+        text = " ".join(text.split())
+        return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

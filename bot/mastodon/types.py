@@ -1,0 +1,142 @@
+"""What the bot says to Mastodon and hears back: plain request and result types, and the
+failures sorted into "try again later" and "this will not work as it is".
+
+`bot.mastodon.client` is the one module that talks to the instance; these types carry no
+dependency on Mastodon.py, so the rest of the bot can use them without importing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.core.errors import CampaignBotError
+
+
+class ApiError(CampaignBotError):
+    """The instance did not do what was asked; `str()` is one line for the operator."""
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, server_message: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.server_message = server_message
+
+
+class TransientError(ApiError):
+    """Worth trying again later (network, timeouts, 5xx, garbled answers)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        server_message: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, server_message=server_message)
+        self.retry_at = retry_at
+
+
+class RateLimited(TransientError):
+    """429: the rate limit is used up until `retry_at` (when the server said)."""
+
+
+class MediaNotReady(TransientError):
+    """The instance is still processing an upload."""
+
+
+class PermanentError(ApiError):
+    """The instance refused the request as it is; repeating it will not help."""
+
+
+class NotFound(PermanentError):
+    """404: e.g. the post to reply to is gone."""
+
+
+class AuthError(ApiError):
+    """401/403: the token is invalid or revoked, lacks a scope, or the account may not act."""
+
+
+class MediaFailed(PermanentError):
+    """The upload was rejected or the instance could not process it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollRequest:
+    options: tuple[str, ...]
+    expires_in: int
+    multiple: bool
+    hide_totals: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    text: str
+    spoiler_text: str | None
+    sensitive: bool
+    visibility: str | None
+    language: str | None
+    media_ids: tuple[str, ...] = ()
+    poll: PollRequest | None = None
+    in_reply_to_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRequest:
+    path: Path
+    mime_type: str
+    description: str
+    focus: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMedia:
+    type: str
+    url: str
+    description: str
+    focus: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStatus:
+    id: str
+    url: str
+    created_at: datetime
+    plain_text: str
+    spoiler_text: str
+    in_reply_to_id: str | None
+    media_count: int
+    has_poll: bool
+    visibility: str
+    sensitive: bool = False
+    language: str | None = None
+    media: tuple[RemoteMedia, ...] = ()
+    poll_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    username: str
+    acct: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    version: str
+    software: str
+    honours_idempotency_keys: bool
+    v2: dict[str, Any] | None
+    v1: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    limit: int
+    remaining: int
+    reset_at: datetime

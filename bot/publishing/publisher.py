@@ -1,0 +1,334 @@
+"""Publishing one occurrence of a post, exactly once, through the ledger.
+
+For every part (the post, then each reply of its thread): the Idempotency-Key is committed to the
+ledger before the request and the status id right after it. A retry, after any failure or a
+restart, reuses the same key, so Mastodon answers with the post it already made instead of making
+a second one. Mastodon forgets keys after an hour and some servers ignore them, so before sending
+a part again in those cases the bot looks for it among the account's recent posts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import regex
+
+from bot.campaign.rules import Part
+from bot.core.clock import Clock
+from bot.mastodon.client import (
+    AuthError,
+    MastodonClient,
+    MediaRequest,
+    NotFound,
+    PermanentError,
+    PollRequest,
+    RateLimited,
+    RemoteStatus,
+    StatusRequest,
+    TransientError,
+)
+from bot.publishing.pacing import Pacer
+from bot.schedule.planner import Occurrence
+from bot.storage.ledger import Ledger, OccurrenceRecord, State
+
+logger = logging.getLogger(__name__)
+
+_Send = Callable[[], "RemoteStatus"]
+
+# Mastodon keeps an Idempotency-Key for 3,600 s (post_status_service.rb); stop trusting it a bit
+# before that.
+KEY_MEMORY = timedelta(minutes=55)
+_REMOTE_MENTION = regex.compile(r"(?<![\w/=])(@[\w.-]+)@[\w.-]+\w")
+_SPACE = regex.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 2.0
+    max_delay: float = 120.0
+    # A 429 whose reset is further away than this is left for later instead of waited out.
+    max_rate_limit_wait: float = 900.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        # Full jitter, so several bots behind one proxy do not retry in step.
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    state: str  # published, failed, deferred, already-published, skipped-state
+    urls: tuple[str, ...] = ()
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+class Deferred(Exception):
+    """The instance asked us to come back later than we are willing to wait now."""
+
+    def __init__(self, reason: str, retry_at: datetime | None) -> None:
+        super().__init__(reason)
+        self.retry_at = retry_at
+
+
+def idempotency_key(instance: str, account_id: str, occurrence: str, part: int) -> str:
+    """The same inputs always give the same key, across retries, restarts and machines."""
+    seed = f"{instance.rstrip('/')}\n{account_id}\n{occurrence}\n{part}"
+    return "campaign-bot-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+
+
+class Publisher:
+    def __init__(
+        self,
+        client: MastodonClient,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        instance: str,
+        account_id: str,
+        honours_idempotency_keys: bool,
+        pacer: Pacer | None = None,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        stop_requested: Callable[[], bool] | None = None,
+        on_status: Callable[[RemoteStatus], None] | None = None,
+        clock_skew: timedelta = timedelta(0),
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.clock = clock
+        self.instance = instance
+        self.account_id = account_id
+        self.honours_keys = honours_idempotency_keys
+        self.pacer = pacer or Pacer(clock)
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.stop_requested = stop_requested or (lambda: False)
+        # Told of every status as the instance answered it (the rehearsal shows them).
+        self.on_status = on_status
+        # Our clock minus the instance's (from its Date header): the instance stamps its posts
+        # with its own time, and an earlier attempt is looked for among them.
+        self.clock_skew = clock_skew
+
+    def publish(self, occurrence: Occurrence) -> Outcome:
+        """Publish every part not yet published; record the result. Raises AuthError."""
+        post = occurrence.post
+        key = occurrence.key
+        log = _PostLog(post.id)
+        existing = self.ledger.get(key)
+        if existing is not None and existing.state is State.PUBLISHED:
+            return Outcome(key, "already-published", tuple(existing.urls()))
+        if existing is not None and existing.state in {State.FAILED, State.MISSED, State.SKIPPED}:
+            return Outcome(key, f"skipped-{existing.state}", error=existing.last_error)
+        record = self.ledger.begin_attempt(key, post.id, occurrence.planned_at, post.content_hash)
+        if record.attempts > 1:
+            log.info("resuming (attempt %d)", record.attempts)
+        try:
+            parent: str | None = None
+            for part in post.parts:
+                parent = self._publish_part(record, part, parent, log)
+        except AuthError as exc:
+            self.ledger.mark_pending_after_error(key, str(exc))
+            raise
+        except Deferred as exc:
+            self.ledger.mark_pending_after_error(key, str(exc))
+            log.warning("deferred: %s", exc)
+            return Outcome(key, "deferred", error=str(exc), retry_at=exc.retry_at)
+        except (PermanentError, TransientError) as exc:
+            reason = self._explain(exc, record)
+            self.ledger.mark_failed(key, reason)
+            log.error("failed: %s", reason)
+            return Outcome(key, "failed", error=reason)
+        self.ledger.mark_published(key)
+        done = self.ledger.get(key)
+        urls = tuple(done.urls()) if done else ()
+        log.info("published %s", " ".join(urls))
+        return Outcome(key, "published", urls)
+
+    def _publish_part(
+        self, record: OccurrenceRecord, part: Part, parent: str | None, log: _PostLog
+    ) -> str:
+        key = record.key
+        if self.stop_requested():
+            raise Deferred("the bot is stopping; the rest goes out at the next start", None)
+        known = self.ledger.get(key)
+        stored = known.part(part.index) if known else None
+        if stored is not None and stored.status_id:
+            return stored.status_id
+        idem = idempotency_key(self.instance, self.account_id, key, part.index)
+        intent = self.ledger.record_part_intent(key, part.index, idem)
+        since = intent.first_attempt_at or self.clock.now()
+        uploaded: list[str] = []
+
+        def find() -> RemoteStatus | None:
+            if not self._key_may_be_forgotten(since):
+                return None
+            return self._find_on_server(part, parent, since)
+
+        # An intent left by an earlier run means that run's request may have gone through.
+        status, adopted = self._with_retries(
+            lambda: self._send(part, parent, idem, uploaded),
+            find,
+            sent_before=stored is not None,
+            log=log,
+            index=part.index,
+        )
+        self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
+        if self.on_status is not None:
+            self.on_status(status)
+        if adopted:
+            log.info("part %d was already on the instance: %s", part.index, status.url)
+        elif len(record.parts) > 1 or part.index > 0:
+            log.info("part %d published: %s", part.index, status.url)
+        return status.id
+
+    def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
+        # Media uploaded by an earlier try of this part are reused: unattached media stay on the
+        # instance for a day, and uploads have their own tight limit (30 per 30 minutes).
+        for media in part.media[len(uploaded) :]:
+            self.pacer.wait_for("media")
+            uploaded.append(
+                self.client.upload_media(
+                    MediaRequest(media.path, media.mime_type, media.alt, media.focus)
+                )
+            )
+        poll = None
+        if part.poll is not None:
+            poll = PollRequest(
+                part.poll.options, part.poll.expires_in, part.poll.multiple, part.poll.hide_totals
+            )
+        request = StatusRequest(
+            text=part.text,
+            spoiler_text=part.spoiler_text,
+            sensitive=part.sensitive,
+            visibility=part.visibility,
+            language=part.language,
+            media_ids=tuple(uploaded),
+            poll=poll,
+            in_reply_to_id=parent,
+        )
+        self.pacer.wait_for("status")
+        status = self.client.post_status(request, idem)
+        limit = self.client.rate_limit()
+        if limit is not None:
+            self.pacer.observe(limit.remaining, limit.reset_at)
+        return status
+
+    def _with_retries(
+        self,
+        send: _Send,
+        find: Callable[[], RemoteStatus | None],
+        *,
+        sent_before: bool,
+        log: _PostLog,
+        index: int,
+    ) -> tuple[RemoteStatus, bool]:
+        """The status and whether it was found on the instance rather than sent now.
+
+        Before every re-send, `find` looks for the part on the instance: a failed try (a timeout,
+        a lost answer) may still have posted it, and the key alone does not protect the re-send
+        when the server ignores keys or has forgotten this one.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if sent_before:
+                    found = find()
+                    if found is not None:
+                        return found, True
+                sent_before = True
+                return send(), False
+            except RateLimited as exc:
+                wait = self._until(exc.retry_at)
+                if wait > self.policy.max_rate_limit_wait:
+                    raise Deferred(
+                        f"rate limited by the instance until {exc.retry_at}", exc.retry_at
+                    ) from exc
+                if attempt >= self.policy.attempts:
+                    raise
+                log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", wait)
+                self._pause(max(wait, 1.0), exc)
+            except TransientError as exc:
+                if attempt >= self.policy.attempts:
+                    raise
+                delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
+                log.warning(
+                    "part %d: %s; retrying in %.0f s with the same Idempotency-Key",
+                    index,
+                    exc,
+                    delay,
+                )
+                self._pause(delay, exc)
+
+    def _pause(self, seconds: float, cause: Exception) -> None:
+        self.clock.sleep(seconds)
+        if self.stop_requested():
+            raise Deferred(
+                f"the bot is stopping ({cause}); it is tried again at the next start", None
+            ) from cause
+
+    def _until(self, moment: datetime | None) -> float:
+        if moment is None:
+            return 0.0
+        return max(0.0, (moment - self.clock.now()).total_seconds())
+
+    def _key_may_be_forgotten(self, first_try: datetime) -> bool:
+        return not self.honours_keys or self.clock.now() - first_try >= KEY_MEMORY
+
+    def _find_on_server(
+        self, part: Part, parent: str | None, since: datetime
+    ) -> RemoteStatus | None:
+        """Our earlier attempt may have gone through: look for it before sending again."""
+        claimed = {p.status_id for r in self.ledger.all() for p in r.parts if p.status_id}
+        wanted = _comparable(part.text)
+        for status in self.client.recent_statuses(self.account_id):
+            earliest = since - self.clock_skew - timedelta(minutes=5)
+            if status.created_at < earliest or status.id in claimed:
+                continue
+            if (
+                status.in_reply_to_id != parent
+                or (status.spoiler_text or None) != part.spoiler_text
+            ):
+                continue
+            if status.media_count == len(part.media) and _comparable(status.plain_text) == wanted:
+                return status
+        return None
+
+    def _explain(self, exc: Exception, record: OccurrenceRecord) -> str:
+        if isinstance(exc, NotFound):
+            known = self.ledger.get(record.key)
+            if known and any(p.status_id for p in known.parts):
+                return (
+                    f"{exc} — the earlier part of the thread is gone from the instance "
+                    "(deleted?); the rest cannot be posted under it"
+                )
+        return str(exc)
+
+
+def _comparable(text: str) -> str:
+    # The instance shows a remote mention as @user, without its domain; spacing differs in HTML.
+    return _SPACE.sub("", _REMOTE_MENTION.sub(r"\1", text)).casefold()
+
+
+class _PostLog:
+    """Log lines that carry the post id, as the operator's log reader expects."""
+
+    def __init__(self, post_id: str) -> None:
+        self.extra = {"post_id": post_id}
+
+    def info(self, msg: str, *args: object) -> None:
+        logger.info(msg, *args, extra=self.extra)
+
+    def warning(self, msg: str, *args: object) -> None:
+        logger.warning(msg, *args, extra=self.extra)
+
+    def error(self, msg: str, *args: object) -> None:
+        logger.error(msg, *args, extra=self.extra)

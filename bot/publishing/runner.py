@@ -1,0 +1,190 @@
+"""Publishing what is due: the shared core of `run --once`, the daemon's wake-ups and `rehearse`.
+
+Every occurrence planned at or before now that the ledger has not settled is either published
+(oldest first, paced) or, when it is later than its `not_after` window, recorded as missed with
+the reason. Nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.campaign.rules import CampaignPost
+from bot.config.settings import Settings
+from bot.core.clock import Clock
+from bot.core.timespec import format_duration, to_zone
+from bot.publishing.publisher import Outcome
+from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
+from bot.storage.ledger import Ledger, State
+
+logger = logging.getLogger(__name__)
+
+# How far back recurring posts are looked at, at most: older occurrences are neither sent nor
+# recorded. Within it, only occurrences since the bot last looked (or within their catch-up
+# window) count, so a new hourly post does not arrive with a week of "missed" records.
+RECURRING_LOOKBACK = timedelta(days=7)
+LAST_RUN = "last_run_at"
+# How far back one-off posts are looked at (they are few, and each must be accounted for).
+ONE_OFF_LOOKBACK = timedelta(days=3650)
+
+
+class Publishes(Protocol):
+    def publish(self, occurrence: Occurrence) -> Outcome: ...
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    missed: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self, state: str) -> int:
+        return sum(1 for o in self.outcomes if o.state == state)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.state == "failed" for o in self.outcomes)
+
+    @property
+    def next_retry(self) -> datetime | None:
+        times = [o.retry_at for o in self.outcomes if o.retry_at]
+        return min(times) if times else None
+
+    def line(self) -> str:
+        parts = [f"{self.count('published')} published"]
+        for state in ("failed", "deferred", "dry-run"):
+            if self.count(state):
+                parts.append(f"{self.count(state)} {state}")
+        if self.missed:
+            parts.append(f"{len(self.missed)} missed")
+        return ", ".join(parts)
+
+
+def ledger_views(ledger: Ledger) -> dict[str, LedgerView]:
+    return {key: LedgerView(str(state), at) for key, (state, at) in ledger.views().items()}
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        clock: Clock,
+        publisher: Publishes,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.clock = clock
+        self.publisher = publisher
+        self.dry_run = dry_run
+        self._dry_run_done: set[str] = set()
+
+    def upcoming(self, posts: Sequence[CampaignPost], until: datetime) -> list[Occurrence]:
+        """Everything planned from the lookback window up to `until`, not yet settled."""
+        now = self.clock.now()
+        occurrences = plan(
+            posts,
+            ledger=ledger_views(self.ledger),
+            now=now,
+            start=now - ONE_OFF_LOOKBACK,
+            end=until,
+            zone=self.settings.zone,
+            slots=self.settings.slots,
+            catch_up=self.settings.catch_up,
+            recurring_from=self._recurring_from(posts, now),
+        )
+        return [o for o in occurrences if not o.settled and o.key not in self._dry_run_done]
+
+    def _recurring_from(self, posts: Sequence[CampaignPost], now: datetime) -> datetime:
+        windows = [self.settings.catch_up]
+        windows += [
+            p.not_after
+            for p in posts
+            if p.schedule.kind == "cron" and isinstance(p.not_after, timedelta)
+        ]
+        start = now - min(max(windows), RECURRING_LOOKBACK)
+        last = self.ledger.get_meta(LAST_RUN)
+        if last is not None:
+            start = min(start, max(datetime.fromisoformat(last), now - RECURRING_LOOKBACK))
+        return start
+
+    def run_due(self, posts: Sequence[CampaignPost]) -> RunSummary:
+        """Publish (or record as missed) every occurrence due now, oldest first."""
+        return self.run(self.upcoming(posts, self.clock.now()))
+
+    def run(self, due: Sequence[Occurrence]) -> RunSummary:
+        """Publish (or record as missed) these occurrences, in the order given."""
+        summary = RunSummary()
+        for occurrence in due:
+            now = self.clock.now()
+            # One already in flight (the bot stopped mid-way) is finished, never half-abandoned.
+            if now > occurrence.deadline and occurrence.state != "sending":
+                self._miss(occurrence, now, summary)
+                continue
+            late = now - occurrence.planned_at
+            if late > timedelta(minutes=1):
+                logger.info(
+                    "catching up, %s late",
+                    format_duration(late),
+                    extra={"post_id": occurrence.post.id},
+                )
+            outcome = self.publisher.publish(occurrence)
+            if self.dry_run:
+                self._dry_run_done.add(occurrence.key)
+            summary.outcomes.append(outcome)
+        if not self.dry_run:
+            self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
+        return summary
+
+    def _miss(self, occurrence: Occurrence, now: datetime, summary: RunSummary) -> None:
+        zone = self.settings.zone
+        reason = (
+            f"planned for {to_zone(occurrence.planned_at, zone)}, and it is now "
+            f"{format_duration(now - occurrence.planned_at)} later, past its not_after window "
+            f"(until {to_zone(occurrence.deadline, zone)})"
+        )
+        summary.missed.append((occurrence.key, reason))
+        logger.warning("missed: %s", reason, extra={"post_id": occurrence.post.id})
+        if self.dry_run:
+            self._dry_run_done.add(occurrence.key)
+            return
+        self.ledger.mark_missed(occurrence.key, occurrence.post.id, occurrence.planned_at, reason)
+
+    def publish_now(self, post: CampaignPost) -> Outcome:
+        """`publish ID`: this post, now, whatever its schedule (a recurring post gets an extra
+        occurrence at this moment)."""
+        now = self.clock.now()
+        key = occurrence_key(post, now)
+        record = self.ledger.get(key)
+        if record is not None and record.state in {State.FAILED, State.MISSED, State.SKIPPED}:
+            self.ledger.retry(key)
+        planned = record.planned_at if record is not None else now
+        occurrence = Occurrence(key, post, planned, now + timedelta(days=1), "pending")
+        return self.publisher.publish(occurrence)
+
+
+class DryRunPublisher:
+    """Goes through every step but the requests to Mastodon, and writes nothing to the ledger."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def publish(self, occurrence: Occurrence) -> Outcome:
+        post = occurrence.post
+        for part in post.parts:
+            media = ", ".join(f"{m.name} (alt: {m.alt[:40]})" for m in part.media)
+            logger.info(
+                "would publish part %d%s: %r%s%s",
+                part.index,
+                f" under part {part.index - 1}" if part.index else "",
+                part.text[:80],
+                f" with {media}" if media else "",
+                f" [CW: {part.spoiler_text}]" if part.spoiler_text else "",
+                extra={"post_id": post.id},
+            )
+        return Outcome(occurrence.key, "dry-run")

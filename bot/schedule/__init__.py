@@ -1,0 +1,1 @@
+"""When posts go out: the planner, recurrence and weekly slots."""

@@ -1,0 +1,151 @@
+"""The plan: which occurrence of which post goes out when. A pure function of the campaign, what
+the ledger says, the time and the zone, so `plan` prints exactly what `run` will do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.campaign.rules import CampaignPost
+from bot.schedule.recurrence import occurrences
+from bot.schedule.slots import Slot, slot_times
+
+# States after which an occurrence needs nothing more from the bot.
+SETTLED = frozenset({"published", "missed", "skipped", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """What the planner needs to know of an occurrence the ledger has seen."""
+
+    state: str
+    planned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    key: str
+    post: CampaignPost
+    planned_at: datetime
+    deadline: datetime  # after this it is missed, not published late
+    state: str  # the ledger's state, or "pending" if the ledger has not seen it
+
+    @property
+    def settled(self) -> bool:
+        return self.state in SETTLED
+
+
+def occurrence_key(post: CampaignPost, planned_at: datetime) -> str:
+    if post.schedule.kind != "cron":
+        return post.id
+    return f"{post.id}@{planned_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def plan(
+    posts: Iterable[CampaignPost],
+    *,
+    ledger: Mapping[str, LedgerView],
+    now: datetime,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    slots: tuple[Slot, ...],
+    catch_up: timedelta,
+    recurring_from: datetime | None = None,
+) -> list[Occurrence]:
+    """Every occurrence planned in [start, end], in the order they go out.
+
+    Slot-queued posts take, in file order, the free slots from `now - catch_up` on; a queued post
+    the ledger has already settled keeps the slot it had.
+    """
+    out: list[Occurrence] = []
+    queued: list[CampaignPost] = []
+    taken: set[datetime] = set()
+    for post in posts:
+        kind = post.schedule.kind
+        if kind == "at":
+            at = post.schedule.at
+            assert at is not None
+            taken.add(at)
+            if start <= at <= end:
+                out.append(_occurrence(post, at, ledger, catch_up))
+        elif kind == "cron":
+            first = max(start, recurring_from) if recurring_from else start
+            # Slots are handed out from `now - catch_up` on; one a recurring post uses is not free.
+            for occurrence in _recurring(
+                post, ledger, zone, min(first, now - catch_up), end, catch_up
+            ):
+                if occurrence.planned_at >= now - catch_up:
+                    taken.add(occurrence.planned_at)
+                if occurrence.planned_at >= first:
+                    out.append(occurrence)
+        else:
+            queued.append(post)
+    out.extend(_fill_slots(queued, ledger, now, start, end, zone, slots, catch_up, taken))
+    out.sort(key=lambda o: (o.planned_at, o.post.order))
+    return out
+
+
+def _occurrence(
+    post: CampaignPost, at: datetime, ledger: Mapping[str, LedgerView], catch_up: timedelta
+) -> Occurrence:
+    key = occurrence_key(post, at)
+    seen = ledger.get(key)
+    limit = post.not_after
+    if isinstance(limit, datetime):
+        deadline = limit
+    else:
+        deadline = at + (limit if limit is not None else catch_up)
+    return Occurrence(key, post, at, max(deadline, at), seen.state if seen else "pending")
+
+
+def _recurring(
+    post: CampaignPost,
+    ledger: Mapping[str, LedgerView],
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    catch_up: timedelta,
+) -> Iterable[Occurrence]:
+    sched = post.schedule
+    assert sched.cron is not None
+    first = max(start, sched.start) if sched.start else start
+    last = min(end, sched.until) if sched.until else end
+    if last < first:
+        return
+    for moment in occurrences(sched.cron, zone, first, last):
+        yield _occurrence(post, moment, ledger, catch_up)
+
+
+def _fill_slots(
+    queued: list[CampaignPost],
+    ledger: Mapping[str, LedgerView],
+    now: datetime,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    slots: tuple[Slot, ...],
+    catch_up: timedelta,
+    taken: set[datetime],
+) -> Iterable[Occurrence]:
+    waiting = []
+    for post in queued:
+        seen = ledger.get(post.id)
+        if seen is not None and (seen.state in SETTLED or seen.state == "sending"):
+            # Settled or in flight: it keeps its slot, so nothing moves under it.
+            taken.add(seen.planned_at)
+            if start <= seen.planned_at <= end:
+                yield _occurrence(post, seen.planned_at, ledger, catch_up)
+        else:
+            waiting.append(post)
+    if not waiting or not slots:
+        return
+    free = (t for t in slot_times(slots, now - catch_up, zone) if t not in taken)
+    for post, moment in zip(waiting, free, strict=False):
+        if moment > end:
+            return
+        if moment >= start:
+            yield _occurrence(post, moment, ledger, catch_up)

@@ -1,0 +1,144 @@
+"""Builds what commands need from the settings: the clock, the client, the ledger, the campaign."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.campaign.loading import Campaign, load_campaign
+from bot.config.instance_limits import learn_limits
+from bot.config.settings import Settings, read_access_token
+from bot.core.clock import Clock, SystemClock
+from bot.core.errors import CampaignBotError
+from bot.core.limits import LimitsReport
+from bot.service.logs import register_secret
+
+if TYPE_CHECKING:
+    from bot.mastodon.client import MastodonClient
+    from bot.publishing.publisher import Publisher
+    from bot.storage.ledger import Ledger
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _limits: LimitsReport | None = None
+    _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
+
+    def token(self) -> str | None:
+        token = read_access_token(self.settings, self.env)
+        register_secret(token)
+        return token
+
+    def client(self) -> MastodonClient:
+        from bot.mastodon.client import MastodonClient
+
+        if not self.settings.instance:
+            raise CampaignBotError(
+                "no instance configured: set `instance:` in the config or MASTODON_BASE_URL"
+            )
+        token = self.token()
+        if not token:
+            raise CampaignBotError(
+                "no access token: set MASTODON_ACCESS_TOKEN or `access_token_file:` in the config "
+                "(see `campaign-bot login`)"
+            )
+        return MastodonClient(
+            self.settings.instance, token, clock=self.clock, timeout=self.settings.request_timeout
+        )
+
+    def limits(self, *, online: bool = True) -> LimitsReport:
+        if self._limits is None:
+            fetch = None
+            if online and self.settings.instance:
+                from bot.mastodon.client import MastodonClient
+
+                def fetch() -> tuple[dict[str, object] | None, dict[str, object] | None]:
+                    assert self.settings.instance
+                    anonymous = MastodonClient(
+                        self.settings.instance,
+                        None,
+                        clock=self.clock,
+                        timeout=min(self.settings.request_timeout, 10.0),
+                    )
+                    info = anonymous.server_info()
+                    return info.v2, info.v1
+
+            self._limits = learn_limits(self.settings, self.clock, fetch)
+        return self._limits
+
+    def ledger(self) -> Ledger:
+        from bot.storage.ledger import Ledger
+
+        return Ledger.open(self.settings.ledger_path, self.clock)
+
+    def ledger_for(self, *, dry_run: bool) -> Ledger:
+        """The ledger; for a dry run, a throwaway one unless a real one exists to read from
+        (a dry run never writes to it)."""
+        if not dry_run or self.settings.ledger_path.exists():
+            return self.ledger()
+        from bot.storage.ledger import Ledger
+
+        scratch = tempfile.TemporaryDirectory(prefix="campaign-bot-dry-run-")
+        self._scratch.append(scratch)
+        return Ledger.open(Path(scratch.name) / "ledger.sqlite3", self.clock)
+
+    def ledger_if_exists(self) -> Ledger | None:
+        return self.ledger() if self.settings.ledger_path.exists() else None
+
+    def campaign(self, paths: Sequence[Path] | None = None, *, online: bool = True) -> Campaign:
+        report = self.limits(online=online)
+        ledger = self.ledger_if_exists()
+        states: dict[str, str] | None = None
+        if ledger is not None:
+            with ledger:
+                states = {key: str(state) for key, state in ledger.states().items()}
+        return load_campaign(
+            self.settings, report.limits, paths=paths, published=states or {}, now=self.clock.now()
+        )
+
+
+def make_publisher(app: App, ledger: Ledger) -> Publisher:
+    """A publisher for the configured instance and account; checks the token on the way."""
+    from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
+    from bot.publishing.publisher import Publisher
+
+    client = app.client()
+    info = client.server_info()
+    account = client.verify_credentials()
+    served_at = client.server_date()
+    skew = app.clock.now() - served_at if served_at is not None else timedelta(0)
+    assert app.settings.instance
+    ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
+    mode = app.settings.idempotency_keys
+    honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
+    # The instance counts statuses over 3 hours whatever our restarts; so does the pacer, from
+    # the ledger, or a `run --once` every few minutes would never be paced.
+    since = app.clock.now() - DEFAULT_WINDOWS["status"].period
+    pacer = Pacer(app.clock)
+    pacer.seed(
+        "status",
+        (
+            part.published_at
+            for record in ledger.all()
+            for part in record.parts
+            if part.published_at is not None and part.published_at > since
+        ),
+    )
+    return Publisher(
+        client,
+        ledger,
+        app.clock,
+        instance=app.settings.instance,
+        account_id=account.id,
+        honours_idempotency_keys=honours,
+        pacer=pacer,
+        clock_skew=skew,
+    )

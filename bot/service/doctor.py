@@ -1,0 +1,207 @@
+"""`campaign-bot doctor`: every precondition of an unattended run checked, in order, each
+failure with what to do about it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from bot.config.settings import load_settings, read_access_token
+from bot.core.clock import Clock
+from bot.core.errors import CampaignBotError, ConfigError
+from bot.mastodon.client import ApiError, AuthError, MastodonClient, is_loopback
+from bot.service.app import App
+from bot.service.logs import register_secret
+
+# What the bot does with the token: post, upload, check the account, find its own posts again.
+NEEDED_SCOPES = ("write:statuses", "write:media", "read:accounts", "read:statuses")
+MAX_CLOCK_SKEW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def render(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        line = f"{mark} {self.name}: {self.detail}"
+        return line + (f" — {self.fix}" if self.fix and not self.ok else "")
+
+
+def scope_missing(granted: tuple[str, ...], needed: str) -> bool:
+    # `write` covers every `write:*` scope, `read` every `read:*`; `profile` stands for
+    # read:accounts where verify_credentials is concerned (Mastodon 4.3+).
+    top = needed.split(":", 1)[0]
+    covered = needed in granted or top in granted
+    if needed == "read:accounts" and "profile" in granted:
+        covered = True
+    return not covered
+
+
+def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[Check]:
+    try:
+        settings = load_settings(config, env)
+    except ConfigError as exc:
+        lines = "; ".join(p.render() for p in exc.problems)
+        yield Check("config", False, lines, "fix the config file, then run doctor again")
+        return
+    yield Check("config", True, f"{config} is valid")
+    app = App(settings, clock=clock, env=dict(env))
+    instance = settings.instance
+    client: MastodonClient | None = None
+    if not instance:
+        yield Check(
+            "instance",
+            False,
+            "no instance configured",
+            "set `instance:` in the config or MASTODON_BASE_URL",
+        )
+    elif not instance.startswith("https://") and not is_loopback(instance):
+        yield Check(
+            "instance",
+            False,
+            f"{instance} is not HTTPS",
+            "use the https:// address; plain http would send the token in clear",
+        )
+    else:
+        probe = MastodonClient(instance, None, clock=clock, timeout=15)
+        try:
+            info = probe.server_info()
+            yield Check("instance", True, f"{instance} answers ({info.software} {info.version})")
+            client = probe
+        except ApiError as exc:
+            yield Check(
+                "instance",
+                False,
+                f"{instance} cannot be reached: {exc}",
+                "check the address, DNS and the server's firewall",
+            )
+    token: str | None = None
+    try:
+        token = read_access_token(settings, env)
+        if token is None:
+            yield Check(
+                "token",
+                False,
+                "no access token",
+                "run `campaign-bot login`, or set MASTODON_ACCESS_TOKEN or access_token_file",
+            )
+    except ConfigError as exc:
+        yield Check("token", False, exc.problems[0].message, exc.problems[0].hint)
+    register_secret(token)
+    if token is None:
+        pass
+    elif client is not None and instance:
+        authed = MastodonClient(instance, token, clock=clock, timeout=15)
+        try:
+            account = authed.verify_credentials()
+        except AuthError as exc:
+            yield Check("token", False, str(exc), "or run `campaign-bot login`")
+        except ApiError as exc:
+            yield Check("token", False, f"could not check it: {exc}", "try again later")
+        else:
+            yield Check("token", True, f"valid, for @{account.acct}")
+            yield _scopes_check(authed)
+            skew = _skew(authed, clock)
+            if skew is not None:
+                ok = abs(skew) <= MAX_CLOCK_SKEW
+                yield Check(
+                    "clock",
+                    ok,
+                    f"{abs(skew.total_seconds()):.0f} s from the instance's clock",
+                    "set up NTP (e.g. systemd-timesyncd) so posts go out on time",
+                )
+    report = app.limits(online=client is not None)
+    fetched = report.source.startswith("read from")
+    yield Check(
+        "limits",
+        fetched or not instance,
+        report.source,
+        "the instance's limits could not be read; validation uses defaults",
+    )
+    try:
+        campaign = app.campaign(online=False)
+    except CampaignBotError as exc:
+        # Loading reads which posts the ledger holds; a broken ledger is reported below.
+        yield Check("posts", False, f"could not be checked: {exc}", "see the ledger check below")
+        campaign = None
+    if campaign is None:
+        pass
+    elif campaign.errors:
+        first = campaign.errors[0].render()
+        yield Check(
+            "posts",
+            False,
+            f"{len(campaign.errors)} problems, first: {first}",
+            "run `campaign-bot validate` and fix them",
+        )
+    else:
+        yield Check(
+            "posts", True, f"{len(campaign.posts)} posts valid in {len(campaign.files)} files"
+        )
+    yield _data_dir_check(app)
+
+
+def _scopes_check(client: MastodonClient) -> Check:
+    unlisted = "the instance does not list the token's scopes; publishing will tell"
+    try:
+        scopes = client.app_scopes()
+    except ApiError as exc:
+        # The token already proved valid: a server that cannot tie it to an application (or
+        # has no /api/v1/apps/verify_credentials) simply does not say what it may do.
+        status = f"HTTP {exc.http_status}" if exc.http_status else "no answer"
+        return Check("scopes", True, f"{unlisted} ({status})")
+    if scopes is None:
+        return Check("scopes", True, unlisted)
+    missing = [s for s in NEEDED_SCOPES if scope_missing(scopes, s)]
+    if missing:
+        return Check(
+            "scopes",
+            False,
+            f"the token lacks {' '.join(missing)}",
+            "create a token with the scopes listed in the README "
+            "(Preferences → Development), or run `campaign-bot login`",
+        )
+    return Check("scopes", True, " ".join(sorted(scopes)))
+
+
+def _skew(client: MastodonClient, clock: Clock) -> timedelta | None:
+    date = client.server_date()
+    return None if date is None else clock.now() - date
+
+
+def _data_dir_check(app: App) -> Check:
+    data_dir = app.settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".doctor-"):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        return Check(
+            "data_dir",
+            False,
+            f"{data_dir} is not a folder (a file is in the way)",
+            "move that file away, or point `data_dir:` at a folder",
+        )
+    except OSError as exc:
+        return Check(
+            "data_dir",
+            False,
+            f"{data_dir} is not writable: {exc.strerror}",
+            "give the bot's user write access to it (a Docker volume: check its owner)",
+        )
+    try:
+        with app.ledger() as ledger:
+            count = len(ledger.states())
+    except CampaignBotError as exc:
+        return Check(
+            "ledger", False, str(exc), "restore the ledger from a backup, or move it aside"
+        )
+    return Check("data_dir", True, f"{data_dir} is writable; the ledger holds {count} occurrences")

@@ -1,0 +1,231 @@
+"""`campaign-bot rehearse`: the whole campaign published to a local sandbox, in seconds.
+
+A mastodon_mock server on 127.0.0.1 stands in for the instance, a temporary ledger for the real
+one, and a virtual clock jumps from one planned moment to the next. Planning, publishing, media
+upload, threads and idempotency are the very code `run` uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from bot.campaign.rules import CampaignPost
+from bot.config.settings import Settings
+from bot.core.clock import FakeClock
+from bot.core.errors import CampaignBotError
+from bot.core.timespec import format_duration, to_zone
+from bot.mastodon.client import MastodonClient, RemoteStatus
+from bot.publishing.publisher import Publisher
+from bot.publishing.runner import Runner
+from bot.schedule.planner import Occurrence
+from bot.storage.ledger import Ledger
+
+if TYPE_CHECKING:
+    from mastodon_mock.testing import MockServer
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_ACCOUNT = "campaign"
+DEFAULT_SPAN = timedelta(days=60)
+
+
+@dataclass
+class Sandbox:
+    server: MockServer
+    token: str
+    workdir: Path
+
+    @property
+    def base_url(self) -> str:
+        return str(self.server.base_url)
+
+
+@contextmanager
+def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
+    """A fresh mastodon_mock instance with one account, in a temporary folder."""
+    try:
+        from mastodon_mock.config import (
+            DatabaseConfig,
+            MastodonMockConfig,
+            SeedAccount,
+            SeedConfig,
+        )
+        from mastodon_mock.testing import MockServer
+    except ImportError as exc:
+        raise CampaignBotError(
+            "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
+        ) from exc
+    token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="campaign-bot-rehearsal-") as tmp:
+        workdir = Path(tmp)
+        config = MastodonMockConfig(
+            title="campaign-bot rehearsal sandbox",
+            database=DatabaseConfig(path=str(workdir / "sandbox.sqlite3")),
+            media_storage_path=str(workdir / "media"),
+            seed=SeedConfig(
+                accounts=[
+                    SeedAccount(
+                        username=SANDBOX_ACCOUNT, display_name=display_name, access_token=token
+                    )
+                ]
+            ),
+        )
+        server = MockServer(config=config).start()
+        try:
+            # Status URLs should point at this sandbox, not at the mock's default domain.
+            server.config.domain = server.base_url.split("//", 1)[1]
+            server.config.url_scheme = "http"
+            yield Sandbox(server, token, workdir)
+        finally:
+            server.stop()
+
+
+@dataclass
+class Rehearsal:
+    published: list[tuple[Occurrence, list[RemoteStatus]]] = field(default_factory=list)
+    failed: list[tuple[Occurrence, str]] = field(default_factory=list)
+    missed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.missed
+
+
+def rehearsal_window(
+    posts: Sequence[CampaignPost], now: datetime, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
+    """By default, from the campaign's first dated post (or now) to its last one (or +60 days)."""
+    dated = [p.schedule.at for p in posts if p.schedule.at is not None]
+    first = start or min([now, *dated])
+    last = end or max([first + DEFAULT_SPAN, *dated])
+    return first, last
+
+
+def rehearse(
+    settings: Settings,
+    posts: Sequence[CampaignPost],
+    box: Sandbox,
+    *,
+    start: datetime,
+    end: datetime,
+    out: TextIO,
+) -> Rehearsal:
+    clock = FakeClock(start)
+    local = dataclasses.replace(
+        settings, instance=box.base_url, data_dir=box.workdir / "data", access_token_file=None
+    )
+    result = Rehearsal()
+    client = MastodonClient(box.base_url, box.token, clock=clock, media_poll_interval=0.5)
+    account = client.verify_credentials()
+    with Ledger.open(local.ledger_path, clock) as ledger:
+        answered: dict[str, RemoteStatus] = {}
+        publisher = Publisher(
+            client,
+            ledger,
+            clock,
+            instance=box.base_url,
+            account_id=account.id,
+            honours_idempotency_keys=True,
+            on_status=lambda status: answered.__setitem__(status.id, status),
+        )
+        runner = Runner(local, ledger, clock, publisher)
+        for _ in range(100_000):
+            due = [o for o in runner.upcoming(posts, end) if o.planned_at >= start]
+            if not due:
+                break
+            clock.set(min(o.planned_at for o in due))
+            now = clock.now()
+            summary = runner.run([o for o in due if o.planned_at <= now])
+            result.missed.extend(summary.missed)
+            for key, reason in summary.missed:
+                print(f"\n✗ {key}: missed — {reason}", file=out)
+            by_key = {o.key: o for o in due}
+            for outcome in summary.outcomes:
+                occurrence = by_key[outcome.key]
+                if outcome.state == "published":
+                    record = ledger.get(outcome.key)
+                    assert record is not None
+                    # As the server rendered each toot: its answer to the post, or a fresh read.
+                    ids = [p.status_id for p in record.parts if p.status_id]
+                    parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
+                    result.published.append((occurrence, parts))
+                    show(occurrence, parts, settings, out)
+                elif outcome.state in {"failed", "deferred"}:
+                    reason = outcome.error or outcome.state
+                    result.failed.append((occurrence, reason))
+                    print(
+                        f"\n✗ {to_zone(occurrence.planned_at, settings.zone)} "
+                        f"{occurrence.post.id}: {outcome.state} — {reason}",
+                        file=out,
+                    )
+            if not summary.outcomes and not summary.missed:
+                clock.advance(timedelta(minutes=1))
+    return result
+
+
+def show(
+    occurrence: Occurrence, parts: list[RemoteStatus], settings: Settings, out: TextIO
+) -> None:
+    post = occurrence.post
+    when = to_zone(occurrence.planned_at, settings.zone)
+    print(f"\n━━ {when} · {post.id} ({post.file}:{post.line})", file=out)
+    for index, status in enumerate(parts):
+        indent = "   " if index == 0 else "   ↳ "
+        pad = "   " if index == 0 else "     "
+        if index:
+            print(f"{indent}reply {index} of {len(parts) - 1}", file=out)
+        if status.spoiler_text:
+            print(
+                f"{pad}⚠ content warning: {status.spoiler_text} (text hidden until opened)",
+                file=out,
+            )
+        for line in status.plain_text.splitlines() or [""]:
+            print(f"{pad}{line}", file=out)
+        for media in status.media:
+            focus = f", focus {media.focus[0]:g},{media.focus[1]:g}" if media.focus else ""
+            alt = media.description or "(NO ALT TEXT)"
+            print(f"{pad}🖼 {media.type}: alt text “{alt}”{focus}", file=out)
+        if status.poll_options:
+            print(f"{pad}📊 poll: " + " | ".join(status.poll_options), file=out)
+        flags = [status.visibility, status.language or "no language"]
+        if status.sensitive:
+            flags.append("sensitive")
+        print(f"{pad}→ {status.url} ({', '.join(flags)})", file=out)
+
+
+def summarise(result: Rehearsal, invalid: int, out: TextIO) -> None:
+    parts = sum(len(p) for _, p in result.published)
+    images = sum(len(s.media) for _, p in result.published for s in p)
+    threads = sum(1 for _, p in result.published if len(p) > 1)
+    polls = sum(1 for _, p in result.published for s in p if s.poll_options)
+    print("\n" + "─" * 60, file=out)
+    print(
+        f"Rehearsal: {len(result.published)} posts published ({parts} toots, {threads} "
+        f"thread(s), {images} media, {polls} poll(s)); {len(result.failed)} failed; "
+        f"{len(result.missed)} missed; {invalid} left out as invalid.",
+        file=out,
+    )
+    for occurrence, reason in result.failed:
+        print(
+            f"  ✗ {occurrence.post.id} ({occurrence.post.file}:{occurrence.post.line}): {reason}",
+            file=out,
+        )
+    if invalid:
+        print("  run `campaign-bot validate` to see the invalid posts", file=out)
+
+
+def describe_window(start: datetime, end: datetime, settings: Settings) -> str:
+    zone = settings.zone
+    return (
+        f"{to_zone(start, zone)} to {to_zone(end, zone)} "
+        f"({format_duration(end - start)} of campaign time)"
+    )

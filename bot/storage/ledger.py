@@ -1,0 +1,612 @@
+"""The ledger: a SQLite file recording every planned publication, each send and each result.
+
+The intent to send a part is committed before the request and the result right after it, so a
+process killed at any moment leaves a ledger that says exactly what may be on the server.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bot.core.clock import Clock
+from bot.core.errors import CampaignBotError
+
+
+class LedgerError(CampaignBotError):
+    """The ledger cannot be opened, or a change to it would break its rules."""
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+
+
+_STATES = {s.value: s for s in State}
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE occurrences (
+            key TEXT PRIMARY KEY,
+            post_id TEXT NOT NULL,
+            planned_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('pending', 'sending', 'published', 'failed', 'missed', 'skipped')),
+            content_hash TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            first_attempt_at TEXT,
+            published_at TEXT
+        );
+        CREATE INDEX occurrences_post_id ON occurrences (post_id);
+        CREATE INDEX occurrences_state ON occurrences (state);
+        CREATE TABLE parts (
+            occurrence_key TEXT NOT NULL REFERENCES occurrences (key),
+            idx INTEGER NOT NULL CHECK (idx >= 0),
+            idempotency_key TEXT,
+            status_id TEXT,
+            url TEXT,
+            first_attempt_at TEXT,
+            published_at TEXT,
+            PRIMARY KEY (occurrence_key, idx),
+            CHECK (status_id IS NULL OR idempotency_key IS NOT NULL)
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            occurrence_key TEXT NOT NULL,
+            part_idx INTEGER,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX events_occurrence_key ON events (occurrence_key, id);
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    ),
+]
+
+_SCHEMA_MIGRATIONS = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL
+    )"""
+_OCC = (
+    "key, post_id, planned_at, state, attempts, last_error, content_hash, created_at, "
+    "updated_at, first_attempt_at, published_at"
+)
+_PART = "occurrence_key, idx, idempotency_key, status_id, url, first_attempt_at, published_at"
+
+# Which states each change may start from; anything else is refused with a LedgerError.
+_BEGIN_FROM = {State.PENDING, State.SENDING, State.FAILED}
+_FAIL_FROM = {State.PENDING, State.SENDING, State.FAILED}
+_RETRY_LATER_FROM = {State.PENDING, State.SENDING}
+_MISSED_FROM = {State.PENDING, State.SENDING, State.FAILED, State.MISSED}
+_SKIPPED_FROM = {State.PENDING, State.SENDING, State.FAILED, State.MISSED, State.SKIPPED}
+_RETRY_FROM = {State.FAILED, State.MISSED}
+
+
+def _text(when: datetime) -> str:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"the ledger needs timezone-aware times, got {when!r}")
+    # Fixed width (always microseconds, always +00:00), so text order is time order in SQL.
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """One part of an occurrence: 0 is the post, 1..n the replies of its thread."""
+
+    index: int
+    idempotency_key: str | None
+    status_id: str | None
+    url: str | None
+    first_attempt_at: datetime | None
+    published_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceRecord:
+    """What the ledger knows about one planned publication of a post."""
+
+    key: str
+    post_id: str
+    planned_at: datetime
+    state: State
+    attempts: int
+    last_error: str | None
+    content_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_attempt_at: datetime | None
+    published_at: datetime | None
+    parts: tuple[PartRecord, ...]
+
+    def part(self, index: int) -> PartRecord | None:
+        return next((p for p in self.parts if p.index == index), None)
+
+    def urls(self) -> list[str]:
+        """The URLs of the published parts, in thread order."""
+        return [p.url for p in self.parts if p.url is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of an occurrence's history; the events table is append-only."""
+
+    id: int
+    at: datetime
+    occurrence_key: str
+    part_index: int | None
+    kind: str
+    detail: str
+
+
+def _part(row: tuple[Any, ...]) -> PartRecord:
+    _, idx, idem, status_id, url, first, published = row
+    return PartRecord(idx, idem, status_id, url, _maybe_time(first), _maybe_time(published))
+
+
+def _occurrence(row: tuple[Any, ...], parts: Iterable[PartRecord]) -> OccurrenceRecord:
+    key, post_id, planned, state, attempts, error, digest, created, updated, first, done = row
+    return OccurrenceRecord(
+        key=key,
+        post_id=post_id,
+        planned_at=_time(planned),
+        state=_STATES[state],
+        attempts=attempts,
+        last_error=error,
+        content_hash=digest,
+        created_at=_time(created),
+        updated_at=_time(updated),
+        first_attempt_at=_maybe_time(first),
+        published_at=_maybe_time(done),
+        parts=tuple(parts),
+    )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement knows trigger bodies)."""
+    statements, buffer = [], ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \t\n;"):
+                statements.append(buffer.strip())
+            buffer = ""
+    return statements
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class Ledger:
+    """The bot's memory. Safe to share between threads; other processes may read it meanwhile."""
+
+    def __init__(self, path: Path, clock: Clock, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0) -> Ledger:
+        """Open (creating it and its folder if needed) and bring the schema up to date."""
+        hint = "restore it from a backup or point data_dir at the folder that holds the ledger"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE below).
+            conn = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"{path}: cannot open the ledger ({_one_line(exc)}); {hint}") from exc
+        ledger = cls(path, clock, conn)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # WAL lets `campaign-bot status` read while the daemon writes; FULL syncs every
+            # commit in WAL mode too, so a committed intent survives a power cut.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            ledger._migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise LedgerError(
+                f"{path}: not a usable campaign-bot ledger ({_one_line(exc)}); {hint}"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return ledger
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        known = [name for name, _ in MIGRATIONS]
+        applied = self._applied(conn, known)
+        if not applied:
+            tables = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+            if tables:
+                raise LedgerError(
+                    f"{self.path}: this SQLite file is not a campaign-bot ledger (it has tables "
+                    f"{', '.join(t[0] for t in tables)}); point data_dir at another folder"
+                )
+        for position, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if name in applied:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            with conn:
+                # Another process may have migrated while this one waited for the write lock.
+                if name in self._applied(conn, known):
+                    continue
+                conn.execute(_SCHEMA_MIGRATIONS)
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (position, name, applied_at) VALUES (?, ?, ?)",
+                    (position, name, _text(self._clock.now())),
+                )
+
+    def _applied(self, conn: sqlite3.Connection, known: list[str]) -> set[str]:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if exists is None:
+            return set()
+        names = [row[0] for row in conn.execute("SELECT name FROM schema_migrations")]
+        for name in names:
+            if name not in known:
+                raise LedgerError(
+                    f"{self.path}: this ledger was written by a newer campaign-bot (schema "
+                    f"migration {name!r} is unknown to this version); upgrade campaign-bot"
+                )
+        return set(names)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise LedgerError(f"{self.path}: the ledger is closed")
+            conn = self._conn
+            try:
+                # IMMEDIATE takes the write lock up front: a deferred transaction that later
+                # upgrades gets SQLITE_BUSY at once in WAL mode, without the busy timeout.
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                with conn:
+                    yield conn
+            except sqlite3.Error as exc:
+                if conn.in_transaction:  # a failed COMMIT leaves the transaction open
+                    conn.rollback()
+                raise LedgerError(f"{self.path}: ledger access failed: {_one_line(exc)}") from exc
+
+    def _records(
+        self, conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
+    ) -> list[OccurrenceRecord]:
+        # `where` is always one of this module's fixed clauses; values go through parameters.
+        rows = conn.execute(
+            f"SELECT {_OCC} FROM occurrences {where} ORDER BY planned_at, key",  # noqa: S608
+            params,
+        ).fetchall()
+        parts: dict[str, list[PartRecord]] = {}
+        for row in conn.execute(
+            f"SELECT {_PART} FROM parts WHERE occurrence_key IN "  # noqa: S608
+            f"(SELECT key FROM occurrences {where}) ORDER BY occurrence_key, idx",
+            params,
+        ):
+            parts.setdefault(row[0], []).append(_part(row))
+        return [_occurrence(row, parts.get(row[0], ())) for row in rows]
+
+    def _load(self, conn: sqlite3.Connection, key: str) -> OccurrenceRecord | None:
+        found = self._records(conn, "WHERE key = ?", (key,))
+        return found[0] if found else None
+
+    def _require(self, conn: sqlite3.Connection, key: str) -> OccurrenceRecord:
+        record = self._load(conn, key)
+        if record is None:
+            raise LedgerError(f"no occurrence {key!r} in the ledger")
+        return record
+
+    def _event(
+        self, conn: sqlite3.Connection, key: str, kind: str, detail: str, part: int | None = None
+    ) -> None:
+        conn.execute(
+            "INSERT INTO events (at, occurrence_key, part_idx, kind, detail) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (_text(self._clock.now()), key, part, kind, detail),
+        )
+
+    def _set_state(
+        self, conn: sqlite3.Connection, key: str, state: State, error: str | None = None
+    ) -> None:
+        conn.execute(
+            "UPDATE occurrences SET state = ?, last_error = COALESCE(?, last_error), "
+            "updated_at = ? WHERE key = ?",
+            (state.value, error, _text(self._clock.now()), key),
+        )
+
+    @staticmethod
+    def _check(record: OccurrenceRecord, allowed: set[State], action: str) -> None:
+        if record.state not in allowed:
+            raise LedgerError(f"cannot {action} {record.key!r}: it is {record.state.value}")
+
+    def _ensure(
+        self, conn: sqlite3.Connection, key: str, post_id: str, planned_at: datetime, state: State
+    ) -> OccurrenceRecord | None:
+        """The existing row for `key` (checked to belong to `post_id`), or None after inserting."""
+        record = self._load(conn, key)
+        if record is not None:
+            if record.post_id != post_id:
+                raise LedgerError(f"occurrence {key!r} belongs to post {record.post_id!r}")
+            return record
+        now = _text(self._clock.now())
+        conn.execute(
+            "INSERT INTO occurrences (key, post_id, planned_at, state, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key, post_id, _text(planned_at), state.value, now, now),
+        )
+        return None
+
+    def get(self, key: str) -> OccurrenceRecord | None:
+        with self._transaction(write=False) as conn:
+            return self._load(conn, key)
+
+    def all(self) -> list[OccurrenceRecord]:
+        """Every occurrence, ordered by planned time then key."""
+        with self._transaction(write=False) as conn:
+            return self._records(conn, "", ())
+
+    def for_post(self, post_id: str) -> list[OccurrenceRecord]:
+        with self._transaction(write=False) as conn:
+            return self._records(conn, "WHERE post_id = ?", (post_id,))
+
+    def states(self) -> dict[str, State]:
+        """Key -> state of every occurrence, without the detail (cheap, for the planner)."""
+        with self._transaction(write=False) as conn:
+            return {k: _STATES[s] for k, s in conn.execute("SELECT key, state FROM occurrences")}
+
+    def views(self) -> dict[str, tuple[State, datetime]]:
+        """Key -> (state, planned time) of every occurrence: what planning needs, no more."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
+            return {key: (_STATES[state], _time(at)) for key, state, at in rows}
+
+    def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
+        """Occurrences left in `sending` with no change since before `older_than`."""
+        with self._transaction(write=False) as conn:
+            return self._records(
+                conn, "WHERE state = 'sending' AND updated_at < ?", (_text(older_than),)
+            )
+
+    def begin_attempt(
+        self, key: str, post_id: str, planned_at: datetime, content_hash: str
+    ) -> OccurrenceRecord:
+        """Mark the occurrence as being sent (creating it if new); refused once it is settled."""
+        with self._transaction(write=True) as conn:
+            record = self._ensure(conn, key, post_id, planned_at, State.SENDING)
+            if record is not None:
+                self._check(record, _BEGIN_FROM, "send")
+            now = _text(self._clock.now())
+            conn.execute(
+                "UPDATE occurrences SET state = 'sending', planned_at = ?, content_hash = ?, "
+                "attempts = attempts + 1, updated_at = ?, "
+                "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE key = ?",
+                (_text(planned_at), content_hash, now, now, key),
+            )
+            attempts = 1 if record is None else record.attempts + 1
+            self._event(conn, key, "attempt", f"attempt {attempts}, content {content_hash}")
+            return self._require(conn, key)
+
+    def record_part_intent(self, key: str, index: int, idempotency_key: str) -> PartRecord:
+        """Record, before the request, that part `index` is about to be sent with this key."""
+        if index < 0 or not idempotency_key:
+            raise ValueError("a part needs an index >= 0 and a non-empty idempotency key")
+        with self._transaction(write=True) as conn:
+            record = self._require(conn, key)
+            self._check(record, {State.SENDING}, f"send part {index} of")
+            part = record.part(index)
+            now = _text(self._clock.now())
+            if part is None:
+                conn.execute(
+                    "INSERT INTO parts (occurrence_key, idx, idempotency_key, first_attempt_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (key, index, idempotency_key, now),
+                )
+            elif part.status_id is not None:
+                raise LedgerError(
+                    f"part {index} of {key!r} is already published as status {part.status_id}"
+                )
+            elif part.idempotency_key not in (None, idempotency_key):
+                # Mastodon deduplicates a POST only when it carries the same Idempotency-Key,
+                # so a new key for a part that may already be out could publish it twice.
+                raise LedgerError(
+                    f"part {index} of {key!r} was sent with idempotency key "
+                    f"{part.idempotency_key!r}; refusing to send it with {idempotency_key!r}"
+                )
+            else:
+                conn.execute(
+                    "UPDATE parts SET idempotency_key = ?, "
+                    "first_attempt_at = COALESCE(first_attempt_at, ?) "
+                    "WHERE occurrence_key = ? AND idx = ?",
+                    (idempotency_key, now, key, index),
+                )
+            conn.execute("UPDATE occurrences SET updated_at = ? WHERE key = ?", (now, key))
+            self._event(conn, key, "part-sending", f"idempotency key {idempotency_key}", index)
+            row = conn.execute(
+                f"SELECT {_PART} FROM parts WHERE occurrence_key = ? AND idx = ?",  # noqa: S608
+                (key, index),
+            ).fetchone()
+            return _part(row)
+
+    def record_part_published(
+        self, key: str, index: int, status_id: str, url: str, *, adopted: bool = False
+    ) -> None:
+        """Record the status the server created for part `index` (adopted: found by a search)."""
+        with self._transaction(write=True) as conn:
+            part = self._require(conn, key).part(index)
+            if part is None or part.idempotency_key is None:
+                raise LedgerError(
+                    f"part {index} of {key!r} has no recorded send; record its intent first"
+                )
+            if part.status_id == status_id:
+                return
+            if part.status_id is not None:
+                raise LedgerError(
+                    f"part {index} of {key!r} is already status {part.status_id}, not "
+                    f"{status_id}: the account may hold a duplicate"
+                )
+            now = _text(self._clock.now())
+            conn.execute(
+                "UPDATE parts SET status_id = ?, url = ?, published_at = ? "
+                "WHERE occurrence_key = ? AND idx = ?",
+                (status_id, url, now, key, index),
+            )
+            conn.execute("UPDATE occurrences SET updated_at = ? WHERE key = ?", (now, key))
+            kind = "part-adopted" if adopted else "part-published"
+            self._event(conn, key, kind, f"status {status_id} {url}", index)
+
+    def mark_published(self, key: str) -> None:
+        """Settle the occurrence as published; every recorded part must have its status."""
+        with self._transaction(write=True) as conn:
+            record = self._require(conn, key)
+            self._check(record, set(State) - {State.PUBLISHED}, "mark published")
+            indexes = [p.index for p in record.parts]
+            waiting = [p.index for p in record.parts if p.status_id is None]
+            if waiting or not indexes or indexes != list(range(len(indexes))):
+                raise LedgerError(
+                    f"cannot mark {key!r} published: its parts {indexes} are not all "
+                    f"recorded as published from part 0 on (waiting: {waiting})"
+                )
+            now = _text(self._clock.now())
+            conn.execute(
+                "UPDATE occurrences SET state = 'published', published_at = ?, updated_at = ? "
+                "WHERE key = ?",
+                (now, now, key),
+            )
+            self._event(conn, key, "published", " ".join(record.urls()))
+
+    def mark_failed(self, key: str, error: str) -> None:
+        """Give up on the occurrence until an operator retries it."""
+        self._transition(key, _FAIL_FROM, State.FAILED, "failed", error)
+
+    def mark_pending_after_error(self, key: str, error: str) -> None:
+        """A transient failure: back to pending, to be tried again later."""
+        self._transition(key, _RETRY_LATER_FROM, State.PENDING, "retry-later", error)
+
+    def retry(self, key: str) -> OccurrenceRecord:
+        """Put a failed or missed occurrence back to pending (its attempt count is kept)."""
+        with self._transaction(write=True) as conn:
+            record = self._require(conn, key)
+            self._check(record, _RETRY_FROM, "retry")
+            self._set_state(conn, key, State.PENDING)
+            self._event(conn, key, "retry", f"was {record.state.value}")
+            return self._require(conn, key)
+
+    def _transition(
+        self, key: str, allowed: set[State], state: State, kind: str, error: str
+    ) -> None:
+        with self._transaction(write=True) as conn:
+            self._check(self._require(conn, key), allowed, f"mark {state.value}")
+            self._set_state(conn, key, state, error)
+            self._event(conn, key, kind, error)
+
+    def mark_missed(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
+        """Record that the occurrence's time passed unsent; repeating it changes nothing."""
+        self._settle(key, post_id, planned_at, reason, State.MISSED, _MISSED_FROM)
+
+    def mark_skipped(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
+        """Record that the occurrence will not be sent; repeating it changes nothing."""
+        self._settle(key, post_id, planned_at, reason, State.SKIPPED, _SKIPPED_FROM)
+
+    def _settle(
+        self,
+        key: str,
+        post_id: str,
+        planned_at: datetime,
+        reason: str,
+        state: State,
+        allowed: set[State],
+    ) -> None:
+        with self._transaction(write=True) as conn:
+            record = self._ensure(conn, key, post_id, planned_at, state)
+            if record is not None:
+                if record.state is state:
+                    return
+                self._check(record, allowed, f"mark {state.value}")
+                self._set_state(conn, key, state)
+            self._event(conn, key, state.value, reason)
+
+    def record_event(
+        self, key: str, kind: str, detail: str = "", part_index: int | None = None
+    ) -> None:
+        """Append a free-form line to an occurrence's history."""
+        if not kind:
+            raise ValueError("an event needs a kind")
+        with self._transaction(write=True) as conn:
+            self._event(conn, key, kind, detail, part_index)
+
+    def events(self, key: str | None = None) -> list[Event]:
+        """The history of one occurrence, or of all, oldest first."""
+        sql = "SELECT id, at, occurrence_key, part_idx, kind, detail FROM events"
+        if key is not None:
+            sql += " WHERE occurrence_key = ?"
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(sql + " ORDER BY id", () if key is None else (key,)).fetchall()
+        return [Event(i, _time(at), k, part, kind, detail) for i, at, k, part, kind, detail in rows]
+
+    def get_meta(self, name: str) -> str | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
