@@ -12,29 +12,18 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError
+from bot.core.states import ALLOWED_FROM, Change, State
 
 
 class LedgerError(CampaignBotError):
     """The ledger cannot be opened, or a change to it would break its rules."""
 
-
-class State(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    PUBLISHED = "published"
-    FAILED = "failed"
-    MISSED = "missed"
-    SKIPPED = "skipped"
-
-
-_STATES = {s.value: s for s in State}
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -94,14 +83,6 @@ _OCC = (
     "updated_at, first_attempt_at, published_at"
 )
 _PART = "occurrence_key, idx, idempotency_key, status_id, url, first_attempt_at, published_at"
-
-# Which states each change may start from; anything else is refused with a LedgerError.
-_BEGIN_FROM = {State.PENDING, State.SENDING, State.FAILED}
-_FAIL_FROM = {State.PENDING, State.SENDING, State.FAILED}
-_RETRY_LATER_FROM = {State.PENDING, State.SENDING}
-_MISSED_FROM = {State.PENDING, State.SENDING, State.FAILED, State.MISSED}
-_SKIPPED_FROM = {State.PENDING, State.SENDING, State.FAILED, State.MISSED, State.SKIPPED}
-_RETRY_FROM = {State.FAILED, State.MISSED}
 
 
 def _text(when: datetime) -> str:
@@ -179,7 +160,7 @@ def _occurrence(row: tuple[Any, ...], parts: Iterable[PartRecord]) -> Occurrence
         key=key,
         post_id=post_id,
         planned_at=_time(planned),
-        state=_STATES[state],
+        state=State(state),
         attempts=attempts,
         last_error=error,
         content_hash=digest,
@@ -370,9 +351,11 @@ class Ledger:
         )
 
     @staticmethod
-    def _check(record: OccurrenceRecord, allowed: set[State], action: str) -> None:
-        if record.state not in allowed:
-            raise LedgerError(f"cannot {action} {record.key!r}: it is {record.state.value}")
+    def _check(record: OccurrenceRecord, change: Change, what: str = "") -> None:
+        if record.state not in ALLOWED_FROM[change]:
+            raise LedgerError(
+                f"cannot {what or change.value} {record.key!r}: it is {record.state.value}"
+            )
 
     def _ensure(
         self, conn: sqlite3.Connection, key: str, post_id: str, planned_at: datetime, state: State
@@ -407,13 +390,13 @@ class Ledger:
     def states(self) -> dict[str, State]:
         """Key -> state of every occurrence, without the detail (cheap, for the planner)."""
         with self._transaction(write=False) as conn:
-            return {k: _STATES[s] for k, s in conn.execute("SELECT key, state FROM occurrences")}
+            return {k: State(s) for k, s in conn.execute("SELECT key, state FROM occurrences")}
 
     def views(self) -> dict[str, tuple[State, datetime]]:
         """Key -> (state, planned time) of every occurrence: what planning needs, no more."""
         with self._transaction(write=False) as conn:
             rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
-            return {key: (_STATES[state], _time(at)) for key, state, at in rows}
+            return {key: (State(state), _time(at)) for key, state, at in rows}
 
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
@@ -429,7 +412,7 @@ class Ledger:
         with self._transaction(write=True) as conn:
             record = self._ensure(conn, key, post_id, planned_at, State.SENDING)
             if record is not None:
-                self._check(record, _BEGIN_FROM, "send")
+                self._check(record, Change.SEND)
             now = _text(self._clock.now())
             conn.execute(
                 "UPDATE occurrences SET state = 'sending', planned_at = ?, content_hash = ?, "
@@ -447,7 +430,10 @@ class Ledger:
             raise ValueError("a part needs an index >= 0 and a non-empty idempotency key")
         with self._transaction(write=True) as conn:
             record = self._require(conn, key)
-            self._check(record, {State.SENDING}, f"send part {index} of")
+            if record.state is not State.SENDING:
+                raise LedgerError(
+                    f"cannot send part {index} of {key!r}: it is {record.state.value}"
+                )
             part = record.part(index)
             now = _text(self._clock.now())
             if part is None:
@@ -513,7 +499,7 @@ class Ledger:
         """Settle the occurrence as published; every recorded part must have its status."""
         with self._transaction(write=True) as conn:
             record = self._require(conn, key)
-            self._check(record, set(State) - {State.PUBLISHED}, "mark published")
+            self._check(record, Change.PUBLISH)
             indexes = [p.index for p in record.parts]
             waiting = [p.index for p in record.parts if p.status_id is None]
             if waiting or not indexes or indexes != list(range(len(indexes))):
@@ -531,54 +517,37 @@ class Ledger:
 
     def mark_failed(self, key: str, error: str) -> None:
         """Give up on the occurrence until an operator retries it."""
-        self._transition(key, _FAIL_FROM, State.FAILED, "failed", error)
+        self._transition(key, Change.FAIL, State.FAILED, "failed", error)
 
     def mark_pending_after_error(self, key: str, error: str) -> None:
         """A transient failure: back to pending, to be tried again later."""
-        self._transition(key, _RETRY_LATER_FROM, State.PENDING, "retry-later", error)
+        self._transition(key, Change.RETRY_LATER, State.PENDING, "retry-later", error)
 
     def retry(self, key: str) -> OccurrenceRecord:
         """Put a failed or missed occurrence back to pending (its attempt count is kept)."""
         with self._transaction(write=True) as conn:
             record = self._require(conn, key)
-            self._check(record, _RETRY_FROM, "retry")
+            self._check(record, Change.RETRY)
             self._set_state(conn, key, State.PENDING)
             self._event(conn, key, "retry", f"was {record.state.value}")
             return self._require(conn, key)
 
-    def _transition(
-        self, key: str, allowed: set[State], state: State, kind: str, error: str
-    ) -> None:
+    def _transition(self, key: str, change: Change, state: State, kind: str, error: str) -> None:
         with self._transaction(write=True) as conn:
-            self._check(self._require(conn, key), allowed, f"mark {state.value}")
+            self._check(self._require(conn, key), change)
             self._set_state(conn, key, state, error)
             self._event(conn, key, kind, error)
 
     def mark_missed(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
         """Record that the occurrence's time passed unsent; repeating it changes nothing."""
-        self._settle(key, post_id, planned_at, reason, State.MISSED, _MISSED_FROM)
-
-    def mark_skipped(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
-        """Record that the occurrence will not be sent; repeating it changes nothing."""
-        self._settle(key, post_id, planned_at, reason, State.SKIPPED, _SKIPPED_FROM)
-
-    def _settle(
-        self,
-        key: str,
-        post_id: str,
-        planned_at: datetime,
-        reason: str,
-        state: State,
-        allowed: set[State],
-    ) -> None:
         with self._transaction(write=True) as conn:
-            record = self._ensure(conn, key, post_id, planned_at, state)
+            record = self._ensure(conn, key, post_id, planned_at, State.MISSED)
             if record is not None:
-                if record.state is state:
+                if record.state is State.MISSED:
                     return
-                self._check(record, allowed, f"mark {state.value}")
-                self._set_state(conn, key, state)
-            self._event(conn, key, state.value, reason)
+                self._check(record, Change.MISS)
+                self._set_state(conn, key, State.MISSED)
+            self._event(conn, key, State.MISSED.value, reason)
 
     def record_event(
         self, key: str, kind: str, detail: str = "", part_index: int | None = None
