@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.core.states import ALLOWED_FROM, Change
-from bot.storage import ledger as ledger_module
-from bot.storage.ledger import MIGRATIONS, Ledger, LedgerError, State
+from bot.core.states import ALLOWED_FROM, Change, State
+from bot.storage import migrations as migrations_module
+from bot.storage.ledger import Ledger, LedgerError
+from bot.storage.migrations import MIGRATIONS
 
 START = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 PLANNED = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -131,7 +132,7 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     """A migration that fails is rolled back whole; a correct later migration applies on open."""
     Ledger.open(path, clock).close()
     broken = ("0002_broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);")
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(LedgerError, match="no such table: nowhere"):
         Ledger.open(path, clock)
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations")]
@@ -139,7 +140,7 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     assert raw(path).execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
 
     good = ("0002_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", [*MIGRATIONS, good])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, good])
     Ledger.open(path, clock).close()
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations ORDER BY 1")]
     assert names == [MIGRATIONS[0][0], "0002_extra"]

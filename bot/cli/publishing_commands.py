@@ -12,7 +12,7 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
-from bot.storage.ledger import OccurrenceRecord
+from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
 

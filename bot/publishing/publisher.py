@@ -35,7 +35,8 @@ from bot.mastodon.client import (
 )
 from bot.publishing.pacing import Pacer
 from bot.schedule.planner import Occurrence
-from bot.storage.ledger import Ledger, OccurrenceRecord
+from bot.storage.ledger import Ledger
+from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, Part
 from bot.mastodon.client import MastodonClient
 from bot.service.app import App
-from bot.storage.ledger import Ledger, OccurrenceRecord
+from bot.storage.ledger import Ledger
+from bot.storage.records import OccurrenceRecord
 
 REPO = Path(__file__).resolve().parents[2]
 PNG = REPO / "posts" / "media" / "library-shelf.png"
