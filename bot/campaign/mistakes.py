@@ -12,8 +12,9 @@ import re
 from datetime import datetime, timedelta
 
 from bot.campaign.charcount import find_bare_links, find_mentions
-from bot.campaign.rules import CampaignPost, PostChecker
+from bot.campaign.rules import PostChecker
 from bot.campaign.schema import Post
+from bot.core.posts import CampaignPost
 from bot.core.timespec import to_zone
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
