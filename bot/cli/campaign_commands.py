@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.campaign.loading import Campaign, display_name
 from bot.campaign.schema import post_file_schema
+from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
 from bot.schedule.planner import LedgerView, Occurrence, plan
@@ -21,7 +22,13 @@ from bot.service.app import App
 def register(commands: Any) -> None:
     validate = commands.add_parser("validate", help="check post files and the config")
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
-    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default), json, github (GitHub Actions annotations) or sarif",
+    )
+    validate.add_argument("--json", action="store_true", help="the same as --format json")
     validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     validate.add_argument("--offline", action="store_true", help="do not ask the instance")
     validate.set_defaults(handler=run_validate)
@@ -45,7 +52,8 @@ def run_validate(args: argparse.Namespace) -> int:
     campaign = app.campaign(args.paths or None, online=not args.offline)
     report = app.limits(online=not args.offline)
     errors = len(campaign.errors) + (len(campaign.warnings) if args.strict else 0)
-    if args.json:
+    fmt = output_format(args)
+    if fmt == "json":
         body = {
             "valid": errors == 0,
             "posts": len(campaign.posts),
@@ -54,9 +62,15 @@ def run_validate(args: argparse.Namespace) -> int:
             "problems": [p.as_dict() for p in campaign.problems],
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
+    elif fmt == "sarif":
+        print(json.dumps(sarif_log(campaign.problems, strict=args.strict), indent=2))
     else:
-        for problem in campaign.problems:
-            print(problem.render())
+        if fmt == "github":
+            lines = github_commands(campaign.problems, strict=args.strict)
+        else:
+            lines = [problem.render() for problem in campaign.problems]
+        for line in lines:
+            print(line)
         summary = (
             f"{len(campaign.posts)} valid posts in {len(campaign.files)} files; "
             f"{len(campaign.errors)} errors, {len(campaign.warnings)} warnings "
@@ -64,6 +78,11 @@ def run_validate(args: argparse.Namespace) -> int:
         )
         print(summary, file=sys.stderr)
     return 1 if errors else 0
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """`--format`, where the older `--json` flag means `--format json`."""
+    return "json" if getattr(args, "json", False) else str(getattr(args, "format", "text"))
 
 
 def parse_moment(text: str, app: App, *, future: bool = True) -> datetime:

@@ -22,6 +22,7 @@ from bot.cli import (
     rehearse_command,
     setup_commands,
 )
+from bot.cli.problem_formats import github_commands, sarif_log
 from bot.config.settings import config_path, load_settings
 from bot.core.errors import CampaignBotError, ConfigError
 from bot.service.app import App
@@ -80,9 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.app = App(settings)
         return int(args.handler(args))
     except ConfigError as exc:
-        if getattr(args, "json", False):
+        fmt = campaign_commands.output_format(args)
+        if fmt == "json":
             body = {"valid": False, "problems": [p.as_dict() for p in exc.problems]}
             print(json.dumps(body, indent=2, ensure_ascii=False))
+            return 1
+        if fmt == "sarif":
+            print(json.dumps(sarif_log(exc.problems), indent=2))
+            return 1
+        if fmt == "github":
+            for line in github_commands(exc.problems):
+                print(line)
             return 1
         for problem in exc.problems:
             print(problem.render(), file=sys.stderr)
