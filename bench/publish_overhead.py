@@ -21,8 +21,8 @@ from pathlib import Path
 
 from mastodon_mock.testing import MockServer
 
-from bot.campaign.rules import CampaignPost, Part, Schedule
 from bot.core.clock import SystemClock
+from bot.core.posts import CampaignPost, Part, Schedule
 from bot.mastodon.client import MastodonClient
 from bot.publishing.publisher import Publisher
 from bot.schedule.planner import Occurrence

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.storage import ledger as ledger_module
-from bot.storage.ledger import MIGRATIONS, Ledger, LedgerError, State
+from bot.core.states import ALLOWED_FROM, Change, State
+from bot.storage import migrations as migrations_module
+from bot.storage.ledger import Ledger, LedgerError
+from bot.storage.migrations import MIGRATIONS
 
 START = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 PLANNED = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -54,8 +56,6 @@ def bring_to(ledger: Ledger, key: str, state: State) -> None:
         publish(ledger, key)
     elif state is State.MISSED:
         ledger.mark_missed(key, "p", PLANNED, "bot was down")
-    elif state is State.SKIPPED:
-        ledger.mark_skipped(key, "p", PLANNED, "operator said so")
     else:
         ledger.begin_attempt(key, "p", PLANNED, "h1")
         if state is State.PENDING:
@@ -132,7 +132,7 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     """A migration that fails is rolled back whole; a correct later migration applies on open."""
     Ledger.open(path, clock).close()
     broken = ("0002_broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);")
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(LedgerError, match="no such table: nowhere"):
         Ledger.open(path, clock)
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations")]
@@ -140,7 +140,7 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     assert raw(path).execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
 
     good = ("0002_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", [*MIGRATIONS, good])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, good])
     Ledger.open(path, clock).close()
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations ORDER BY 1")]
     assert names == [MIGRATIONS[0][0], "0002_extra"]
@@ -243,7 +243,7 @@ def test_key_of_another_post_is_refused(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="belongs to post 'p'"):
         ledger.begin_attempt("k", "q", PLANNED, "h")
     with pytest.raises(LedgerError, match="belongs to post 'p'"):
-        ledger.mark_skipped("k", "q", PLANNED, "x")
+        ledger.mark_missed("k", "q", PLANNED, "x")
 
 
 def test_unknown_key_is_refused(ledger: Ledger) -> None:
@@ -261,7 +261,6 @@ ACTIONS: dict[str, Callable[[Ledger, str], object]] = {
     "mark_failed": lambda lg, k: lg.mark_failed(k, "boom"),
     "mark_pending_after_error": lambda lg, k: lg.mark_pending_after_error(k, "boom"),
     "mark_missed": lambda lg, k: lg.mark_missed(k, "p", PLANNED, "late"),
-    "mark_skipped": lambda lg, k: lg.mark_skipped(k, "p", PLANNED, "off"),
     "retry": lambda lg, k: lg.retry(k),
 }
 EVENT = {
@@ -269,7 +268,6 @@ EVENT = {
     "mark_failed": "failed",
     "mark_pending_after_error": "retry-later",
     "mark_missed": "missed",
-    "mark_skipped": "skipped",
     "retry": "retry",
 }
 # from-state -> the state each action leads to (ERR: refused). "same" marks an allowed repeat
@@ -281,7 +279,6 @@ TABLE: dict[State, dict[str, State | str | None]] = {
         "mark_failed": S.FAILED,
         "mark_pending_after_error": S.PENDING,
         "mark_missed": S.MISSED,
-        "mark_skipped": S.SKIPPED,
         "retry": ERR,
     },
     S.SENDING: {
@@ -289,7 +286,6 @@ TABLE: dict[State, dict[str, State | str | None]] = {
         "mark_failed": S.FAILED,
         "mark_pending_after_error": S.PENDING,
         "mark_missed": S.MISSED,
-        "mark_skipped": S.SKIPPED,
         "retry": ERR,
     },
     S.PUBLISHED: {
@@ -297,7 +293,6 @@ TABLE: dict[State, dict[str, State | str | None]] = {
         "mark_failed": ERR,
         "mark_pending_after_error": ERR,
         "mark_missed": ERR,
-        "mark_skipped": ERR,
         "retry": ERR,
     },
     S.FAILED: {
@@ -305,7 +300,6 @@ TABLE: dict[State, dict[str, State | str | None]] = {
         "mark_failed": S.FAILED,
         "mark_pending_after_error": ERR,
         "mark_missed": S.MISSED,
-        "mark_skipped": S.SKIPPED,
         "retry": S.PENDING,
     },
     S.MISSED: {
@@ -313,16 +307,7 @@ TABLE: dict[State, dict[str, State | str | None]] = {
         "mark_failed": ERR,
         "mark_pending_after_error": ERR,
         "mark_missed": "same",
-        "mark_skipped": S.SKIPPED,
         "retry": S.PENDING,
-    },
-    S.SKIPPED: {
-        "begin_attempt": ERR,
-        "mark_failed": ERR,
-        "mark_pending_after_error": ERR,
-        "mark_missed": ERR,
-        "mark_skipped": "same",
-        "retry": ERR,
     },
 }
 
@@ -357,15 +342,10 @@ def test_state_transition(
         assert kinds(ledger, "k") == [*events_before, EVENT[action]]
 
 
-@pytest.mark.parametrize(
-    ("mark", "state"),
-    [(Ledger.mark_missed, State.MISSED), (Ledger.mark_skipped, State.SKIPPED)],
-)
-def test_missed_and_skipped_create_the_row(
-    ledger: Ledger, mark: Callable[[Ledger, str, str, datetime, str], None], state: State
-) -> None:
-    """Marking an unseen occurrence missed or skipped creates it with no attempt."""
-    mark(ledger, "p@x", "p", PLANNED, "the reason")
+def test_missed_creates_the_row(ledger: Ledger) -> None:
+    """Marking an unseen occurrence missed creates it with no attempt."""
+    state = State.MISSED
+    ledger.mark_missed("p@x", "p", PLANNED, "the reason")
     record = ledger.get("p@x")
     assert record is not None
     assert (record.state, record.attempts, record.first_attempt_at) == (state, 0, None)
@@ -545,7 +525,7 @@ def test_stuck_lists_old_sending_only(ledger: Ledger, clock: FakeClock) -> None:
 def test_all_and_for_post_are_ordered(ledger: Ledger) -> None:
     """all() and for_post() list occurrences by planned time, then key, with their parts."""
     for key, post, hours in [("b@2", "b", 2), ("a@3", "a", 3), ("a@1", "a", 1), ("z@1", "z", 1)]:
-        ledger.mark_skipped(key, post, PLANNED + timedelta(hours=hours), "x")
+        ledger.mark_missed(key, post, PLANNED + timedelta(hours=hours), "x")
     publish(ledger, "c", parts=2, post_id="c")
     assert [r.key for r in ledger.all()] == ["c", "a@1", "z@1", "b@2", "a@3"]
     assert [r.key for r in ledger.for_post("a")] == ["a@1", "a@3"]
@@ -582,7 +562,12 @@ def test_states_on_100k_rows(path: Path, ledger: Ledger) -> None:
     """states() returns every key and state of a 100,000-row ledger (time printed, not asserted)."""
     states = list(State)
     rows = [
-        (f"p{i % 50}@{i}", f"p{i % 50}", "2030-01-01T00:00:00.000000+00:00", states[i % 6].value)
+        (
+            f"p{i % 50}@{i}",
+            f"p{i % 50}",
+            "2030-01-01T00:00:00.000000+00:00",
+            states[i % len(states)].value,
+        )
         for i in range(100_000)
     ]
     with raw(path) as conn:
@@ -598,7 +583,7 @@ def test_states_on_100k_rows(path: Path, ledger: Ledger) -> None:
     took = time.perf_counter() - began
     print(f"states() on 100,000 rows took {took * 1000:.1f} ms")
     assert len(result) == 100_000
-    assert result["p45@12345"] is states[12345 % 6]
+    assert result["p45@12345"] is states[12345 % len(states)]
 
 
 # --- concurrency and crashes ----------------------------------------------------------------
@@ -774,3 +759,16 @@ def test_views_give_state_and_planned_time_of_every_occurrence(tmp_path: Path) -
             "a": (State.MISSED, planned),
             "b": (State.SENDING, planned + timedelta(hours=1)),
         }
+
+
+def test_the_transition_table_is_the_ledgers_rule() -> None:
+    """The ledger's refusals above are exactly the states table's, change by change."""
+    by_action = {
+        "begin_attempt": Change.SEND,
+        "mark_failed": Change.FAIL,
+        "mark_pending_after_error": Change.RETRY_LATER,
+        "retry": Change.RETRY,
+    }
+    for action, change in by_action.items():
+        allowed = {start for start, row in TABLE.items() if row[action] is not ERR}
+        assert allowed == set(ALLOWED_FROM[change]), action

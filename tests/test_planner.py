@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.campaign.rules import CampaignPost, Part, Schedule
 from bot.core.clock import FakeClock
+from bot.core.posts import CampaignPost, Part, Schedule
+from bot.core.states import State
 from bot.core.timespec import to_zone
 from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
 from bot.schedule.slots import parse_slot
@@ -182,8 +183,8 @@ def test_settled_queued_posts_keep_their_slot(clock: FakeClock) -> None:
     """A queued post the ledger settled (or is sending) keeps its slot; the rest move on."""
     posts = [post("q1", 1), post("q2", 2), post("q3", 3)]
     ledger = {
-        "q1": LedgerView("published", utc(2026, 11, 20, 12, 30)),
-        "q2": LedgerView("sending", utc(2026, 11, 21, 10, 0)),
+        "q1": LedgerView(State("published"), utc(2026, 11, 20, 12, 30)),
+        "q2": LedgerView(State("sending"), utc(2026, 11, 21, 10, 0)),
     }
     found = planned(posts, clock, ledger=ledger)
     assert [(o.key, o.state, o.settled) for o in found] == [
@@ -201,7 +202,7 @@ def test_settled_queued_posts_keep_their_slot(clock: FakeClock) -> None:
 def test_settled_slot_outside_the_window(clock: FakeClock) -> None:
     """A queued post settled last week is not shown, and its old slot does not hold up others."""
     posts = [post("old", 1), post("new", 2)]
-    ledger = {"old": LedgerView("missed", utc(2026, 11, 13, 12, 30))}
+    ledger = {"old": LedgerView(State("missed"), utc(2026, 11, 13, 12, 30))}
     assert rows(planned(posts, clock, ledger=ledger)) == [("2026-11-20 12:30 GMT", "new")]
 
 
@@ -209,8 +210,8 @@ def test_failed_queued_post_is_not_placed_again(clock: FakeClock) -> None:
     """A pending queued post is placed again; a failed one stays where it failed."""
     posts = [post("q1", 1), post("q2", 2)]
     ledger = {
-        "q1": LedgerView("pending", utc(2026, 11, 18, 12, 30)),
-        "q2": LedgerView("failed", utc(2026, 11, 20, 12, 30)),
+        "q1": LedgerView(State("pending"), utc(2026, 11, 18, 12, 30)),
+        "q2": LedgerView(State("failed"), utc(2026, 11, 20, 12, 30)),
     }
     found = planned(posts, clock, ledger=ledger)
     assert [(o.key, o.state) for o in found] == [("q2", "failed"), ("q1", "pending")]
@@ -239,8 +240,8 @@ def test_ledger_state_is_reported(clock: FakeClock) -> None:
     """Each occurrence carries what the ledger says about it."""
     posts = [post("a", 0, at=utc(2026, 12, 1, 9, 30)), post("r", 1, cron="0 12 * * tue")]
     ledger = {
-        "a": LedgerView("published", utc(2026, 12, 1, 9, 30)),
-        "r@2026-11-24T12:00:00Z": LedgerView("missed", utc(2026, 11, 24, 12)),
+        "a": LedgerView(State("published"), utc(2026, 12, 1, 9, 30)),
+        "r@2026-11-24T12:00:00Z": LedgerView(State("missed"), utc(2026, 11, 24, 12)),
     }
     found = planned(posts, clock, ledger=ledger, end=utc(2026, 12, 2))
     assert [(o.key, o.state) for o in found] == [
@@ -258,7 +259,7 @@ def test_plan_is_pure(clock: FakeClock) -> None:
         post("r", 2, cron="30 12 * * mon-fri", start=utc(2026, 11, 25)),
         post("q2", 3),
     ]
-    ledger = {"q1": LedgerView("published", utc(2026, 11, 20, 12, 30))}
+    ledger = {"q1": LedgerView(State("published"), utc(2026, 11, 20, 12, 30))}
     snapshot = (list(posts), dict(ledger))
     first = planned(posts, clock, ledger=ledger)
     second = planned(posts, clock, ledger=ledger)

@@ -17,13 +17,14 @@ import pytest
 import requests
 import responses
 
-from bot.campaign.rules import CampaignPost, MediaFile, Part, PollSpec, Schedule
 from bot.core.clock import FakeClock
+from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
+from bot.core.states import State
 from bot.mastodon.client import AuthError, MastodonClient
 from bot.publishing.pacing import Pacer, Window
 from bot.publishing.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
 from bot.schedule.planner import Occurrence
-from bot.storage.ledger import Ledger, State
+from bot.storage.ledger import Ledger
 
 BASE = "https://campaign.example"
 TOKEN = "tok-publisher-test-never-print"
@@ -229,7 +230,7 @@ def test_thread_requests_carry_key_sensitive_and_reply_to(
 ) -> None:
     """Each part: its own stable key, explicit `sensitive`, the previous part as reply target."""
     outcome = make_publisher(ledger, clock).publish(thread())
-    assert outcome.state == "published"
+    assert outcome.result == "published"
     sent = instance.posts()
     assert len(sent) == 3
     ids = [s["id"] for s in instance.created]
@@ -263,7 +264,7 @@ def test_media_upload_carries_alt_text_and_focus(
     """The image goes to /api/v2/media with its description and focus; the post attaches it."""
     instance.mock.post(MEDIA, json=body("media_v2_image_200"))
     post = occurrence("pic", part(0, "Look.", media=(image,)))
-    assert make_publisher(ledger, clock).publish(post).state == "published"
+    assert make_publisher(ledger, clock).publish(post).result == "published"
     upload = next(c.request for c in instance.mock.calls if c.request.url == MEDIA)
     raw = upload.body
     assert isinstance(raw, bytes)
@@ -281,7 +282,7 @@ def test_poll_is_sent_with_options_and_flags(
     poll = PollSpec(("Books", "Wifi"), 86400, multiple=True, hide_totals=False)
     assert make_publisher(ledger, clock).publish(
         occurrence("q", part(0, "?", poll=poll))
-    ).state == ("published")
+    ).result == ("published")
     sent = json.loads(instance.posts()[0].body)
     assert sent["poll"] == {
         "options": ["Books", "Wifi"],
@@ -322,7 +323,7 @@ def test_key_is_stable_across_retries_and_restarts(
     stopping = iter([False, False, True])  # the bot is asked to stop after the lost answer
     first = make_publisher(ledger, clock, stop=lambda: next(stopping, True))
     outcome = first.publish(occurrence("solo", part(0, "Once only.")))
-    assert outcome.state == "deferred"
+    assert outcome.result == "deferred"
     ledger.close()
 
     clock.advance(timedelta(minutes=10))
@@ -347,7 +348,7 @@ def test_retries_back_off_with_jitter_and_reuse_the_upload(
     instance.then_unavailable()
     policy = RetryPolicy(attempts=3, base_delay=2.0)
     post = occurrence("pic", part(0, "Look.", media=(image,)))
-    assert make_publisher(ledger, clock, policy=policy).publish(post).state == "published"
+    assert make_publisher(ledger, clock, policy=policy).publish(post).result == "published"
     uploads = [c for c in instance.mock.calls if c.request.url == MEDIA]
     assert len(uploads) == 1
     assert {tuple(form(r)["media_ids[]"]) for r in instance.posts()} == {
@@ -366,7 +367,7 @@ def test_retry_budget_exhausted_is_failed_with_its_reason(
         instance.then_unavailable()
     policy = RetryPolicy(attempts=3)
     outcome = make_publisher(ledger, clock, policy=policy).publish(occurrence("x", part(0, "X")))
-    assert outcome.state == "failed"
+    assert outcome.result == "failed"
     assert outcome.error is not None
     assert "(503)" in outcome.error
     record = ledger.get("x")
@@ -383,7 +384,7 @@ def test_422_is_failed_at_once_with_the_servers_message(
     """A 422 is not retried: `failed`, with the message exactly as the instance wrote it."""
     instance.then_refuse(422, "error_422_text_too_long_de", "headers_post_status_422")
     outcome = make_publisher(ledger, clock).publish(occurrence("long", part(0, "Zu lang")))
-    assert outcome.state == "failed"
+    assert outcome.result == "failed"
     message = body("error_422_text_too_long_de")["error"]
     record = ledger.get("long")
     assert record is not None
@@ -436,7 +437,9 @@ def test_429_with_a_near_reset_waits_and_resends_with_the_same_key(
     instance.then_refuse(
         429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
     )
-    assert make_publisher(ledger, clock).publish(occurrence("x", part(0, "X"))).state == "published"
+    assert (
+        make_publisher(ledger, clock).publish(occurrence("x", part(0, "X"))).result == "published"
+    )
     assert clock.slept == [pytest.approx(300, abs=1)]
     assert len({r.headers["Idempotency-Key"] for r in instance.posts()}) == 1
     assert len(instance.posts()) == 2
@@ -449,7 +452,7 @@ def test_404_on_a_thread_parent_fails_with_a_clear_reason(
     instance.then_accept()
     instance.then_refuse(404, "error_404_record_not_found")
     outcome = make_publisher(ledger, clock).publish(thread(parts=3))
-    assert outcome.state == "failed"
+    assert outcome.result == "failed"
     assert outcome.error is not None
     assert "Record not found" in outcome.error
     assert "earlier part of the thread is gone" in outcome.error
@@ -499,7 +502,7 @@ def test_old_key_adopts_the_post_found_among_recent_statuses(
         ]
     )
     outcome = make_publisher(ledger, clock).publish(occurrence("solo", part(0, "Once only.")))
-    assert outcome.state == "published"
+    assert outcome.result == "published"
     assert instance.posts() == []
     record = ledger.get("solo")
     assert record is not None
@@ -529,7 +532,7 @@ def test_resend_after_a_restart_looks_first_only_when_the_key_may_not_protect(
     clock.advance(later)
     instance.serve_account_statuses([remote("700", "Not ours.", clock.now())])
     publisher = make_publisher(ledger, clock, honours=honours)
-    assert publisher.publish(occurrence("solo", part(0, "Once only."))).state == "published"
+    assert publisher.publish(occurrence("solo", part(0, "Once only."))).result == "published"
     lookups = [c for c in instance.mock.calls if str(c.request.url).startswith(ACCOUNT_STATUSES)]
     assert bool(lookups) is looked
     (sent,) = instance.posts()
@@ -587,7 +590,7 @@ def test_lost_answer_on_a_server_ignoring_keys_is_found_not_resent(
 
     instance.mock.add_callback(responses.GET, ACCOUNT_STATUSES, callback=account_statuses)
     outcome = make_publisher(ledger, clock, honours=False).publish(thread(parts=2))
-    assert outcome.state == "published"
+    assert outcome.result == "published"
     assert len(instance.created) == 2
     assert len(instance.posts()) == 2
     record = ledger.get("launch")
@@ -625,7 +628,7 @@ def test_pacing_spreads_a_burst_under_the_window(
     publisher = make_publisher(ledger, clock, pacer=Pacer(clock, windows))
     moments = []
     for i in range(10):
-        assert publisher.publish(occurrence(f"p{i}", part(0, f"Post {i}"))).state == "published"
+        assert publisher.publish(occurrence(f"p{i}", part(0, f"Post {i}"))).result == "published"
         moments.append(datetime.fromisoformat(instance.created[-1]["created_at"]))
     for i, moment in enumerate(moments):
         in_window = [m for m in moments[i:] if m < moment + timedelta(minutes=1)]

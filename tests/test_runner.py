@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.campaign.rules import CampaignPost
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
+from bot.core.posts import CampaignPost
 from bot.mastodon.client import TransientError
 from bot.publishing.publisher import Outcome
 from bot.publishing.runner import Runner

@@ -16,8 +16,9 @@ from bot.cli.main import main
 from bot.config.instance_limits import learn_limits
 from bot.config.settings import load_settings
 from bot.core.clock import FakeClock
-from bot.core.errors import Severity
 from bot.core.limits import InstanceLimits
+from bot.core.problems import Severity
+from bot.core.states import State
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(100)
 SMALL_LIMITS = (
@@ -1027,10 +1028,10 @@ def test_queued_posts_need_slots(make_campaign: MakeCampaign, clock: FakeClock) 
 
 @pytest.mark.parametrize(
     ("state", "warned"),
-    [(None, True), ("pending", True), ("published", False), ("missed", False)],
+    [(None, True), (State.PENDING, True), (State.PUBLISHED, False), (State.MISSED, False)],
 )
 def test_past_one_off_post(
-    make_campaign: MakeCampaign, clock: FakeClock, state: str | None, warned: bool
+    make_campaign: MakeCampaign, clock: FakeClock, state: State | None, warned: bool
 ) -> None:
     """A one-off post in the past is a warning unless the ledger has settled it."""
     clock.set(datetime(2026, 12, 2, tzinfo=UTC))

@@ -15,7 +15,7 @@ import yaml
 
 from bot.campaign import yamlsource
 from bot.campaign.yamlsource import Position, YamlDocument, read_yaml
-from bot.core.errors import Problem, Severity
+from bot.core.problems import Problem, Severity
 
 DISPLAY = "posts/dec.yaml"
 

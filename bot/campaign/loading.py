@@ -11,19 +11,38 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from bot.campaign.modelerrors import problems_from_validation
-from bot.campaign.rules import CampaignPost, Context, PostChecker
+from bot.campaign.rules import Context, PostChecker
 from bot.campaign.schema import Defaults, Post, PostFile
 from bot.campaign.yamlsource import YamlDocument, read_yaml
-from bot.config.settings import Settings
-from bot.core.errors import Problem, Severity
 from bot.core.limits import InstanceLimits
+from bot.core.posts import CampaignPost, ScheduleKind
+from bot.core.problems import Problem, Severity
+from bot.core.states import State
 from bot.core.timespec import to_zone
+from bot.schedule.slots import Slot
 
 POST_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+class CampaignSettings(Protocol):
+    """What loading a campaign needs from the operator's settings."""
+
+    @property
+    def posts_dir(self) -> Path: ...
+    @property
+    def zone(self) -> ZoneInfo: ...
+    @property
+    def defaults(self) -> Defaults: ...
+    @property
+    def require_alt_text(self) -> bool: ...
+    @property
+    def slots(self) -> tuple[Slot, ...]: ...
 
 
 @dataclass
@@ -65,11 +84,11 @@ def display_name(path: Path) -> str:
 
 
 def load_campaign(
-    settings: Settings,
+    settings: CampaignSettings,
     limits: InstanceLimits,
     *,
     paths: Sequence[Path] | None = None,
-    published: Mapping[str, str] | None = None,
+    published: Mapping[str, State] | None = None,
     now: datetime | None = None,
 ) -> Campaign:
     """Read and check post files (all of `posts_dir` unless `paths` is given).
@@ -244,11 +263,11 @@ def _load_posts(
 
 def _check_schedule(
     campaign: Campaign,
-    settings: Settings,
-    published: Mapping[str, str] | None,
+    settings: CampaignSettings,
+    published: Mapping[str, State] | None,
     now: datetime | None,
 ) -> None:
-    queued = [p for p in campaign.posts if p.schedule.kind == "slot"]
+    queued = [p for p in campaign.posts if p.schedule.kind is ScheduleKind.SLOT]
     if queued and not settings.slots:
         for post in queued:
             campaign.problems.append(
@@ -277,7 +296,7 @@ def _check_schedule(
         if now is None or published is None or sched.at is None or sched.at > now:
             continue
         state = published.get(post.id)
-        if state in {"published", "missed", "skipped", "failed"}:
+        if state is not None and state.settled:
             continue
         campaign.problems.append(
             Problem(

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bot.campaign.yamlsource import YamlDocument
-from bot.core.errors import Problem, dotted
+from bot.core.problems import Problem, dotted
 
 # Names campaigners bring from Mastodon's API and other tools, too far from ours for difflib.
 _SYNONYMS = {

@@ -20,8 +20,9 @@ import regex
 from bot.campaign.charcount import count_characters
 from bot.campaign.languages import ISO_639_1
 from bot.campaign.schema import Defaults, Media, Poll, Post, Reply
-from bot.core.errors import Problem, Severity, dotted
 from bot.core.limits import InstanceLimits
+from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
+from bot.core.problems import Problem, Severity, dotted
 from bot.core.timespec import TimeSpecError, parse_duration, parse_time
 
 # Mastodon's hashtag rule (app/models/tag.rb): word characters and a few separators, at least one
@@ -29,66 +30,6 @@ from bot.core.timespec import TimeSpecError, parse_duration, parse_time
 _TAG_BODY = regex.compile(r"^[\w\u00b7\u30fb\u200c]*\p{L}[\w\u00b7\u30fb\u200c]*$")
 _TAG_IN_TEXT = regex.compile(r"(?:^|(?<=\s))[#＃]([\w\u00b7\u30fb\u200c]+)")
 _GRAPHEME = regex.compile(r"\X")
-
-
-@dataclass(frozen=True, slots=True)
-class MediaFile:
-    path: Path
-    name: str  # as the campaigner wrote it
-    mime_type: str
-    size: int
-    alt: str
-    focus: tuple[float, float] | None
-
-
-@dataclass(frozen=True, slots=True)
-class PollSpec:
-    options: tuple[str, ...]
-    expires_in: int
-    multiple: bool
-    hide_totals: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    index: int
-    text: str
-    spoiler_text: str | None
-    sensitive: bool
-    visibility: str | None
-    language: str | None
-    media: tuple[MediaFile, ...]
-    poll: PollSpec | None
-    characters: int
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    at: datetime | None = None
-    cron: str | None = None
-    start: datetime | None = None
-    until: datetime | None = None
-
-    @property
-    def kind(self) -> str:
-        return "at" if self.at else "cron" if self.cron else "slot"
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignPost:
-    id: str
-    file: str
-    line: int
-    order: int
-    schedule: Schedule
-    not_after: timedelta | datetime | None
-    parts: tuple[Part, ...]
-    content_hash: str = field(default="")
-
-    @property
-    def first_words(self) -> str:
-        text = " ".join(self.parts[0].text.split())
-        return text if len(text) <= 60 else text[:59] + "…"
 
 
 Locate = Callable[[tuple[str | int, ...]], tuple[int, int]]

@@ -30,7 +30,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from bot.core.errors import Problem, dotted
+from bot.core.problems import Problem, dotted
 
 try:
     from yaml import CSafeLoader as _Loader

@@ -14,6 +14,7 @@ from bot.campaign.loading import Campaign, display_name
 from bot.campaign.schema import post_file_schema
 from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
+from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
 from bot.schedule.planner import LedgerView, Occurrence, plan
 from bot.service.app import App
@@ -109,7 +110,7 @@ def planned(
     ledger = app.ledger_if_exists()
     if ledger is not None:
         with ledger:
-            views = {r.key: LedgerView(str(r.state), r.planned_at) for r in ledger.all()}
+            views = {r.key: LedgerView(r.state, r.planned_at) for r in ledger.all()}
     settings = app.settings
     return plan(
         campaign.posts,
@@ -165,7 +166,7 @@ def run_plan(args: argparse.Namespace) -> int:
             extras.append(f"thread of {len(o.post.parts)}")
         if o.post.parts[0].poll:
             extras.append("poll")
-        if o.state != "pending":
+        if o.state is not State.PENDING:
             extras.append(o.state)
         late = o.deadline - o.planned_at
         extra = f" [{', '.join(extras)}]" if extras else ""

@@ -8,10 +8,11 @@ import logging
 from typing import Any
 
 from bot.core.errors import CampaignBotError, UsageError
+from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
-from bot.storage.ledger import OccurrenceRecord
+from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +78,22 @@ def run_publish(args: argparse.Namespace) -> int:
         )
     with app.ledger() as ledger:
         record = ledger.get(post.id)
-        if record is not None and str(record.state) == "published":
+        if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
         outcome = Runner(app.settings, ledger, app.clock, make_publisher(app, ledger)).publish_now(
             post
         )
-    if outcome.state in {"published", "already-published"}:
+    if outcome.result in {Result.PUBLISHED, Result.ALREADY_PUBLISHED}:
         print(" ".join(outcome.urls))
         return 0
-    raise CampaignBotError(f"{post.id}: {outcome.state}: {outcome.error}")
+    raise CampaignBotError(f"{post.id}: {outcome.result}: {outcome.error}")
 
 
 def _record_json(record: OccurrenceRecord, app: App) -> dict[str, Any]:
     return {
         "key": record.key,
         "id": record.post_id,
-        "state": str(record.state),
+        "state": record.state.value,
         "planned_at": record.planned_at.isoformat(),
         "local_time": to_zone(record.planned_at, app.settings.zone),
         "attempts": record.attempts,
@@ -125,7 +126,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"{record.key:40} {record.state!s:10} {to_zone(record.planned_at, zone)}")
         for url in record.urls():
             print(f"    {url}")
-        if record.last_error and str(record.state) != "published":
+        if record.last_error and record.state is not State.PUBLISHED:
             print(f"    last error: {record.last_error}")
     if waiting:
         print(
@@ -144,7 +145,7 @@ def run_retry(args: argparse.Namespace) -> int:
         record = ledger.get(args.post_id)
         if record is None:
             candidates = [
-                r for r in ledger.for_post(args.post_id) if str(r.state) in {"failed", "missed"}
+                r for r in ledger.for_post(args.post_id) if r.state in ALLOWED_FROM[Change.RETRY]
             ]
             if len(candidates) != 1:
                 raise UsageError(

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from bot.campaign.modelerrors import problems_from_validation
 from bot.campaign.schema import ConfigFile, Defaults
 from bot.campaign.yamlsource import YamlDocument, read_yaml
-from bot.core.errors import ConfigError, Problem, dotted
+from bot.core.errors import ConfigError
+from bot.core.problems import Problem, dotted
 from bot.core.timespec import TimeSpecError, load_zone, parse_duration
 from bot.schedule.slots import Slot, SlotError, parse_slot
 

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 
 import regex
 
-from bot.campaign.rules import Part
 from bot.core.clock import Clock
+from bot.core.posts import Part
+from bot.core.states import Result, State
 from bot.mastodon.client import (
     AuthError,
     MastodonClient,
@@ -34,7 +35,8 @@ from bot.mastodon.client import (
 )
 from bot.publishing.pacing import Pacer
 from bot.schedule.planner import Occurrence
-from bot.storage.ledger import Ledger, OccurrenceRecord, State
+from bot.storage.ledger import Ledger
+from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class Outcome:
     key: str
-    state: str  # published, failed, deferred, already-published, skipped-state
+    result: Result
     urls: tuple[str, ...] = ()
     error: str | None = None
     retry_at: datetime | None = None
@@ -124,9 +126,9 @@ class Publisher:
         log = _PostLog(post.id)
         existing = self.ledger.get(key)
         if existing is not None and existing.state is State.PUBLISHED:
-            return Outcome(key, "already-published", tuple(existing.urls()))
-        if existing is not None and existing.state in {State.FAILED, State.MISSED, State.SKIPPED}:
-            return Outcome(key, f"skipped-{existing.state}", error=existing.last_error)
+            return Outcome(key, Result.ALREADY_PUBLISHED, tuple(existing.urls()))
+        if existing is not None and existing.state.settled:
+            return Outcome(key, Result.NOT_SENT, error=existing.last_error)
         record = self.ledger.begin_attempt(key, post.id, occurrence.planned_at, post.content_hash)
         if record.attempts > 1:
             log.info("resuming (attempt %d)", record.attempts)
@@ -140,17 +142,17 @@ class Publisher:
         except Deferred as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             log.warning("deferred: %s", exc)
-            return Outcome(key, "deferred", error=str(exc), retry_at=exc.retry_at)
+            return Outcome(key, Result.DEFERRED, error=str(exc), retry_at=exc.retry_at)
         except (PermanentError, TransientError) as exc:
             reason = self._explain(exc, record)
             self.ledger.mark_failed(key, reason)
             log.error("failed: %s", reason)
-            return Outcome(key, "failed", error=reason)
+            return Outcome(key, Result.FAILED, error=reason)
         self.ledger.mark_published(key)
         done = self.ledger.get(key)
         urls = tuple(done.urls()) if done else ()
         log.info("published %s", " ".join(urls))
-        return Outcome(key, "published", urls)
+        return Outcome(key, Result.PUBLISHED, urls)
 
     def _publish_part(
         self, record: OccurrenceRecord, part: Part, parent: str | None, log: _PostLog

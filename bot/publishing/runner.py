@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.campaign.rules import CampaignPost
 from bot.config.settings import Settings
 from bot.core.clock import Clock
+from bot.core.posts import CampaignPost
+from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import format_duration, to_zone
 from bot.publishing.publisher import Outcome
 from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
-from bot.storage.ledger import Ledger, State
+from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ class RunSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     missed: list[tuple[str, str]] = field(default_factory=list)
 
-    def count(self, state: str) -> int:
-        return sum(1 for o in self.outcomes if o.state == state)
+    def count(self, result: Result) -> int:
+        return sum(1 for o in self.outcomes if o.result is result)
 
     @property
     def failed(self) -> bool:
-        return any(o.state == "failed" for o in self.outcomes)
+        return self.count(Result.FAILED) > 0
 
     @property
     def next_retry(self) -> datetime | None:
@@ -54,17 +55,17 @@ class RunSummary:
         return min(times) if times else None
 
     def line(self) -> str:
-        parts = [f"{self.count('published')} published"]
-        for state in ("failed", "deferred", "dry-run"):
-            if self.count(state):
-                parts.append(f"{self.count(state)} {state}")
+        parts = [f"{self.count(Result.PUBLISHED)} published"]
+        for result in (Result.FAILED, Result.DEFERRED, Result.DRY_RUN):
+            if self.count(result):
+                parts.append(f"{self.count(result)} {result}")
         if self.missed:
             parts.append(f"{len(self.missed)} missed")
         return ", ".join(parts)
 
 
 def ledger_views(ledger: Ledger) -> dict[str, LedgerView]:
-    return {key: LedgerView(str(state), at) for key, (state, at) in ledger.views().items()}
+    return {key: LedgerView(state, at) for key, (state, at) in ledger.views().items()}
 
 
 class Runner:
@@ -123,7 +124,7 @@ class Runner:
         for occurrence in due:
             now = self.clock.now()
             # One already in flight (the bot stopped mid-way) is finished, never half-abandoned.
-            if now > occurrence.deadline and occurrence.state != "sending":
+            if now > occurrence.deadline and occurrence.state is not State.SENDING:
                 self._miss(occurrence, now, summary)
                 continue
             late = now - occurrence.planned_at
@@ -161,10 +162,10 @@ class Runner:
         now = self.clock.now()
         key = occurrence_key(post, now)
         record = self.ledger.get(key)
-        if record is not None and record.state in {State.FAILED, State.MISSED, State.SKIPPED}:
+        if record is not None and record.state in ALLOWED_FROM[Change.RETRY]:
             self.ledger.retry(key)
         planned = record.planned_at if record is not None else now
-        occurrence = Occurrence(key, post, planned, now + timedelta(days=1), "pending")
+        occurrence = Occurrence(key, post, planned, now + timedelta(days=1), State.PENDING)
         return self.publisher.publish(occurrence)
 
 
@@ -187,4 +188,4 @@ class DryRunPublisher:
                 f" [CW: {part.spoiler_text}]" if part.spoiler_text else "",
                 extra={"post_id": post.id},
             )
-        return Outcome(occurrence.key, "dry-run")
+        return Outcome(occurrence.key, Result.DRY_RUN)

@@ -9,19 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.campaign.rules import CampaignPost
+from bot.core.posts import CampaignPost, ScheduleKind
+from bot.core.states import State
 from bot.schedule.recurrence import occurrences
 from bot.schedule.slots import Slot, slot_times
-
-# States after which an occurrence needs nothing more from the bot.
-SETTLED = frozenset({"published", "missed", "skipped", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
     """What the planner needs to know of an occurrence the ledger has seen."""
 
-    state: str
+    state: State
     planned_at: datetime
 
 
@@ -31,15 +29,15 @@ class Occurrence:
     post: CampaignPost
     planned_at: datetime
     deadline: datetime  # after this it is missed, not published late
-    state: str  # the ledger's state, or "pending" if the ledger has not seen it
+    state: State  # the ledger's state, or pending if the ledger has not seen it
 
     @property
     def settled(self) -> bool:
-        return self.state in SETTLED
+        return self.state.settled
 
 
 def occurrence_key(post: CampaignPost, planned_at: datetime) -> str:
-    if post.schedule.kind != "cron":
+    if post.schedule.kind is not ScheduleKind.CRON:
         return post.id
     return f"{post.id}@{planned_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
@@ -66,13 +64,13 @@ def plan(
     taken: set[datetime] = set()
     for post in posts:
         kind = post.schedule.kind
-        if kind == "at":
+        if kind is ScheduleKind.AT:
             at = post.schedule.at
             assert at is not None
             taken.add(at)
             if start <= at <= end:
                 out.append(_occurrence(post, at, ledger, catch_up))
-        elif kind == "cron":
+        elif kind is ScheduleKind.CRON:
             first = max(start, recurring_from) if recurring_from else start
             # Slots are handed out from `now - catch_up` on; one a recurring post uses is not free.
             for occurrence in _recurring(
@@ -99,7 +97,7 @@ def _occurrence(
         deadline = limit
     else:
         deadline = at + (limit if limit is not None else catch_up)
-    return Occurrence(key, post, at, max(deadline, at), seen.state if seen else "pending")
+    return Occurrence(key, post, at, max(deadline, at), seen.state if seen else State.PENDING)
 
 
 def _recurring(
@@ -134,7 +132,7 @@ def _fill_slots(
     waiting = []
     for post in queued:
         seen = ledger.get(post.id)
-        if seen is not None and (seen.state in SETTLED or seen.state == "sending"):
+        if seen is not None and seen.state is not State.PENDING:
             # Settled or in flight: it keeps its slot, so nothing moves under it.
             taken.add(seen.planned_at)
             if start <= seen.planned_at <= end:

@@ -16,6 +16,7 @@ from bot.config.settings import Settings, read_access_token
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import CampaignBotError
 from bot.core.limits import LimitsReport
+from bot.core.states import State
 from bot.service.logs import register_secret
 
 if TYPE_CHECKING:
@@ -96,10 +97,10 @@ class App:
     def campaign(self, paths: Sequence[Path] | None = None, *, online: bool = True) -> Campaign:
         report = self.limits(online=online)
         ledger = self.ledger_if_exists()
-        states: dict[str, str] | None = None
+        states: dict[str, State] | None = None
         if ledger is not None:
             with ledger:
-                states = {key: str(state) for key, state in ledger.states().items()}
+                states = ledger.states()
         return load_campaign(
             self.settings, report.limits, paths=paths, published=states or {}, now=self.clock.now()
         )

@@ -21,8 +21,9 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.campaign.rules import CampaignPost
 from bot.core.clock import Clock, SystemClock
+from bot.core.posts import CampaignPost
+from bot.core.states import Result, State
 from bot.core.timespec import to_zone
 from bot.mastodon.client import ApiError, AuthError, StatusRequest
 from bot.publishing.publisher import Publisher
@@ -207,7 +208,7 @@ class Daemon:
 
     def _after(self, summary: RunSummary) -> None:
         for outcome in summary.outcomes:
-            if outcome.state == "failed":
+            if outcome.result is Result.FAILED:
                 self.alerter.alert(outcome.key, "failed", f"{outcome.key} failed: {outcome.error}")
         for key, reason in summary.missed:
             logger.debug("missed %s: %s", key, reason)
@@ -307,7 +308,7 @@ class Daemon:
         for key in set(self.planned) - set(planned):
             if self.scheduler.get_job(JOB_PREFIX + key):
                 self.scheduler.remove_job(JOB_PREFIX + key)
-            if str(states.get(key, "pending")) in {"pending", "sending"}:
+            if not states.get(key, State.PENDING).settled:
                 logger.info(
                     "cancelled: removed from the post files, or moved",
                     extra={"post_id": self.planned[key].post.id},

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.campaign.rules import CampaignPost
 from bot.config.settings import Settings
 from bot.core.clock import FakeClock
 from bot.core.errors import CampaignBotError
+from bot.core.posts import CampaignPost
+from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.mastodon.client import MastodonClient, RemoteStatus
 from bot.publishing.publisher import Publisher
@@ -151,7 +152,7 @@ def rehearse(
             by_key = {o.key: o for o in due}
             for outcome in summary.outcomes:
                 occurrence = by_key[outcome.key]
-                if outcome.state == "published":
+                if outcome.result is Result.PUBLISHED:
                     record = ledger.get(outcome.key)
                     assert record is not None
                     # As the server rendered each toot: its answer to the post, or a fresh read.
@@ -159,12 +160,12 @@ def rehearse(
                     parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
-                elif outcome.state in {"failed", "deferred"}:
-                    reason = outcome.error or outcome.state
+                elif outcome.result in {Result.FAILED, Result.DEFERRED}:
+                    reason = outcome.error or outcome.result
                     result.failed.append((occurrence, reason))
                     print(
                         f"\n✗ {to_zone(occurrence.planned_at, settings.zone)} "
-                        f"{occurrence.post.id}: {outcome.state} — {reason}",
+                        f"{occurrence.post.id}: {outcome.result} — {reason}",
                         file=out,
                     )
             if not summary.outcomes and not summary.missed:

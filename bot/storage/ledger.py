@@ -8,199 +8,27 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from bot.core.clock import Clock
-from bot.core.errors import CampaignBotError
-
-
-class LedgerError(CampaignBotError):
-    """The ledger cannot be opened, or a change to it would break its rules."""
-
-
-class State(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    PUBLISHED = "published"
-    FAILED = "failed"
-    MISSED = "missed"
-    SKIPPED = "skipped"
-
-
-_STATES = {s.value: s for s in State}
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "0001_initial",
-        """
-        CREATE TABLE occurrences (
-            key TEXT PRIMARY KEY,
-            post_id TEXT NOT NULL,
-            planned_at TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN
-                ('pending', 'sending', 'published', 'failed', 'missed', 'skipped')),
-            content_hash TEXT,
-            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-            last_error TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            first_attempt_at TEXT,
-            published_at TEXT
-        );
-        CREATE INDEX occurrences_post_id ON occurrences (post_id);
-        CREATE INDEX occurrences_state ON occurrences (state);
-        CREATE TABLE parts (
-            occurrence_key TEXT NOT NULL REFERENCES occurrences (key),
-            idx INTEGER NOT NULL CHECK (idx >= 0),
-            idempotency_key TEXT,
-            status_id TEXT,
-            url TEXT,
-            first_attempt_at TEXT,
-            published_at TEXT,
-            PRIMARY KEY (occurrence_key, idx),
-            CHECK (status_id IS NULL OR idempotency_key IS NOT NULL)
-        );
-        CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at TEXT NOT NULL,
-            occurrence_key TEXT NOT NULL,
-            part_idx INTEGER,
-            kind TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT ''
-        );
-        CREATE INDEX events_occurrence_key ON events (occurrence_key, id);
-        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """,
-    ),
-]
-
-_SCHEMA_MIGRATIONS = """
-    CREATE TABLE IF NOT EXISTS schema_migrations (
-        position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL
-    )"""
-_OCC = (
-    "key, post_id, planned_at, state, attempts, last_error, content_hash, created_at, "
-    "updated_at, first_attempt_at, published_at"
+from bot.core.states import ALLOWED_FROM, Change, State
+from bot.storage.migrations import LedgerError, migrate
+from bot.storage.records import (
+    OCCURRENCE_COLUMNS,
+    PART_COLUMNS,
+    Event,
+    OccurrenceRecord,
+    PartRecord,
+    from_text,
+    occurrence_from_row,
+    part_from_row,
+    to_text,
 )
-_PART = "occurrence_key, idx, idempotency_key, status_id, url, first_attempt_at, published_at"
-
-# Which states each change may start from; anything else is refused with a LedgerError.
-_BEGIN_FROM = {State.PENDING, State.SENDING, State.FAILED}
-_FAIL_FROM = {State.PENDING, State.SENDING, State.FAILED}
-_RETRY_LATER_FROM = {State.PENDING, State.SENDING}
-_MISSED_FROM = {State.PENDING, State.SENDING, State.FAILED, State.MISSED}
-_SKIPPED_FROM = {State.PENDING, State.SENDING, State.FAILED, State.MISSED, State.SKIPPED}
-_RETRY_FROM = {State.FAILED, State.MISSED}
-
-
-def _text(when: datetime) -> str:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"the ledger needs timezone-aware times, got {when!r}")
-    # Fixed width (always microseconds, always +00:00), so text order is time order in SQL.
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _maybe_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-@dataclass(frozen=True, slots=True)
-class PartRecord:
-    """One part of an occurrence: 0 is the post, 1..n the replies of its thread."""
-
-    index: int
-    idempotency_key: str | None
-    status_id: str | None
-    url: str | None
-    first_attempt_at: datetime | None
-    published_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class OccurrenceRecord:
-    """What the ledger knows about one planned publication of a post."""
-
-    key: str
-    post_id: str
-    planned_at: datetime
-    state: State
-    attempts: int
-    last_error: str | None
-    content_hash: str | None
-    created_at: datetime
-    updated_at: datetime
-    first_attempt_at: datetime | None
-    published_at: datetime | None
-    parts: tuple[PartRecord, ...]
-
-    def part(self, index: int) -> PartRecord | None:
-        return next((p for p in self.parts if p.index == index), None)
-
-    def urls(self) -> list[str]:
-        """The URLs of the published parts, in thread order."""
-        return [p.url for p in self.parts if p.url is not None]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One line of an occurrence's history; the events table is append-only."""
-
-    id: int
-    at: datetime
-    occurrence_key: str
-    part_index: int | None
-    kind: str
-    detail: str
-
-
-def _part(row: tuple[Any, ...]) -> PartRecord:
-    _, idx, idem, status_id, url, first, published = row
-    return PartRecord(idx, idem, status_id, url, _maybe_time(first), _maybe_time(published))
-
-
-def _occurrence(row: tuple[Any, ...], parts: Iterable[PartRecord]) -> OccurrenceRecord:
-    key, post_id, planned, state, attempts, error, digest, created, updated, first, done = row
-    return OccurrenceRecord(
-        key=key,
-        post_id=post_id,
-        planned_at=_time(planned),
-        state=_STATES[state],
-        attempts=attempts,
-        last_error=error,
-        content_hash=digest,
-        created_at=_time(created),
-        updated_at=_time(updated),
-        first_attempt_at=_maybe_time(first),
-        published_at=_maybe_time(done),
-        parts=tuple(parts),
-    )
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (sqlite3.complete_statement knows trigger bodies)."""
-    statements, buffer = [], ""
-    for piece in script.split(";"):
-        buffer += piece + ";"
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip(" \t\n;"):
-                statements.append(buffer.strip())
-            buffer = ""
-    return statements
 
 
 def _one_line(exc: BaseException) -> str:
@@ -236,7 +64,7 @@ class Ledger:
             # commit in WAL mode too, so a committed intent survives a power cut.
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            ledger._migrate(conn)
+            migrate(conn, path, to_text(clock.now()))
         except sqlite3.Error as exc:
             conn.close()
             raise LedgerError(
@@ -246,49 +74,6 @@ class Ledger:
             conn.close()
             raise
         return ledger
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        known = [name for name, _ in MIGRATIONS]
-        applied = self._applied(conn, known)
-        if not applied:
-            tables = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            ).fetchall()
-            if tables:
-                raise LedgerError(
-                    f"{self.path}: this SQLite file is not a campaign-bot ledger (it has tables "
-                    f"{', '.join(t[0] for t in tables)}); point data_dir at another folder"
-                )
-        for position, (name, sql) in enumerate(MIGRATIONS, start=1):
-            if name in applied:
-                continue
-            conn.execute("BEGIN IMMEDIATE")
-            with conn:
-                # Another process may have migrated while this one waited for the write lock.
-                if name in self._applied(conn, known):
-                    continue
-                conn.execute(_SCHEMA_MIGRATIONS)
-                for statement in _statements(sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (position, name, applied_at) VALUES (?, ?, ?)",
-                    (position, name, _text(self._clock.now())),
-                )
-
-    def _applied(self, conn: sqlite3.Connection, known: list[str]) -> set[str]:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-        ).fetchone()
-        if exists is None:
-            return set()
-        names = [row[0] for row in conn.execute("SELECT name FROM schema_migrations")]
-        for name in names:
-            if name not in known:
-                raise LedgerError(
-                    f"{self.path}: this ledger was written by a newer campaign-bot (schema "
-                    f"migration {name!r} is unknown to this version); upgrade campaign-bot"
-                )
-        return set(names)
 
     def close(self) -> None:
         with self._lock:
@@ -329,17 +114,17 @@ class Ledger:
     ) -> list[OccurrenceRecord]:
         # `where` is always one of this module's fixed clauses; values go through parameters.
         rows = conn.execute(
-            f"SELECT {_OCC} FROM occurrences {where} ORDER BY planned_at, key",  # noqa: S608
+            f"SELECT {OCCURRENCE_COLUMNS} FROM occurrences {where} ORDER BY planned_at, key",  # noqa: S608
             params,
         ).fetchall()
         parts: dict[str, list[PartRecord]] = {}
         for row in conn.execute(
-            f"SELECT {_PART} FROM parts WHERE occurrence_key IN "  # noqa: S608
+            f"SELECT {PART_COLUMNS} FROM parts WHERE occurrence_key IN "  # noqa: S608
             f"(SELECT key FROM occurrences {where}) ORDER BY occurrence_key, idx",
             params,
         ):
-            parts.setdefault(row[0], []).append(_part(row))
-        return [_occurrence(row, parts.get(row[0], ())) for row in rows]
+            parts.setdefault(row[0], []).append(part_from_row(row))
+        return [occurrence_from_row(row, parts.get(row[0], ())) for row in rows]
 
     def _load(self, conn: sqlite3.Connection, key: str) -> OccurrenceRecord | None:
         found = self._records(conn, "WHERE key = ?", (key,))
@@ -357,7 +142,7 @@ class Ledger:
         conn.execute(
             "INSERT INTO events (at, occurrence_key, part_idx, kind, detail) "
             "VALUES (?, ?, ?, ?, ?)",
-            (_text(self._clock.now()), key, part, kind, detail),
+            (to_text(self._clock.now()), key, part, kind, detail),
         )
 
     def _set_state(
@@ -366,13 +151,15 @@ class Ledger:
         conn.execute(
             "UPDATE occurrences SET state = ?, last_error = COALESCE(?, last_error), "
             "updated_at = ? WHERE key = ?",
-            (state.value, error, _text(self._clock.now()), key),
+            (state.value, error, to_text(self._clock.now()), key),
         )
 
     @staticmethod
-    def _check(record: OccurrenceRecord, allowed: set[State], action: str) -> None:
-        if record.state not in allowed:
-            raise LedgerError(f"cannot {action} {record.key!r}: it is {record.state.value}")
+    def _check(record: OccurrenceRecord, change: Change, what: str = "") -> None:
+        if record.state not in ALLOWED_FROM[change]:
+            raise LedgerError(
+                f"cannot {what or change.value} {record.key!r}: it is {record.state.value}"
+            )
 
     def _ensure(
         self, conn: sqlite3.Connection, key: str, post_id: str, planned_at: datetime, state: State
@@ -383,11 +170,11 @@ class Ledger:
             if record.post_id != post_id:
                 raise LedgerError(f"occurrence {key!r} belongs to post {record.post_id!r}")
             return record
-        now = _text(self._clock.now())
+        now = to_text(self._clock.now())
         conn.execute(
             "INSERT INTO occurrences (key, post_id, planned_at, state, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (key, post_id, _text(planned_at), state.value, now, now),
+            (key, post_id, to_text(planned_at), state.value, now, now),
         )
         return None
 
@@ -407,19 +194,19 @@ class Ledger:
     def states(self) -> dict[str, State]:
         """Key -> state of every occurrence, without the detail (cheap, for the planner)."""
         with self._transaction(write=False) as conn:
-            return {k: _STATES[s] for k, s in conn.execute("SELECT key, state FROM occurrences")}
+            return {k: State(s) for k, s in conn.execute("SELECT key, state FROM occurrences")}
 
     def views(self) -> dict[str, tuple[State, datetime]]:
         """Key -> (state, planned time) of every occurrence: what planning needs, no more."""
         with self._transaction(write=False) as conn:
             rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
-            return {key: (_STATES[state], _time(at)) for key, state, at in rows}
+            return {key: (State(state), from_text(at)) for key, state, at in rows}
 
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
         with self._transaction(write=False) as conn:
             return self._records(
-                conn, "WHERE state = 'sending' AND updated_at < ?", (_text(older_than),)
+                conn, "WHERE state = 'sending' AND updated_at < ?", (to_text(older_than),)
             )
 
     def begin_attempt(
@@ -429,13 +216,13 @@ class Ledger:
         with self._transaction(write=True) as conn:
             record = self._ensure(conn, key, post_id, planned_at, State.SENDING)
             if record is not None:
-                self._check(record, _BEGIN_FROM, "send")
-            now = _text(self._clock.now())
+                self._check(record, Change.SEND)
+            now = to_text(self._clock.now())
             conn.execute(
                 "UPDATE occurrences SET state = 'sending', planned_at = ?, content_hash = ?, "
                 "attempts = attempts + 1, updated_at = ?, "
                 "first_attempt_at = COALESCE(first_attempt_at, ?) WHERE key = ?",
-                (_text(planned_at), content_hash, now, now, key),
+                (to_text(planned_at), content_hash, now, now, key),
             )
             attempts = 1 if record is None else record.attempts + 1
             self._event(conn, key, "attempt", f"attempt {attempts}, content {content_hash}")
@@ -447,9 +234,12 @@ class Ledger:
             raise ValueError("a part needs an index >= 0 and a non-empty idempotency key")
         with self._transaction(write=True) as conn:
             record = self._require(conn, key)
-            self._check(record, {State.SENDING}, f"send part {index} of")
+            if record.state is not State.SENDING:
+                raise LedgerError(
+                    f"cannot send part {index} of {key!r}: it is {record.state.value}"
+                )
             part = record.part(index)
-            now = _text(self._clock.now())
+            now = to_text(self._clock.now())
             if part is None:
                 conn.execute(
                     "INSERT INTO parts (occurrence_key, idx, idempotency_key, first_attempt_at) "
@@ -477,10 +267,10 @@ class Ledger:
             conn.execute("UPDATE occurrences SET updated_at = ? WHERE key = ?", (now, key))
             self._event(conn, key, "part-sending", f"idempotency key {idempotency_key}", index)
             row = conn.execute(
-                f"SELECT {_PART} FROM parts WHERE occurrence_key = ? AND idx = ?",  # noqa: S608
+                f"SELECT {PART_COLUMNS} FROM parts WHERE occurrence_key = ? AND idx = ?",  # noqa: S608
                 (key, index),
             ).fetchone()
-            return _part(row)
+            return part_from_row(row)
 
     def record_part_published(
         self, key: str, index: int, status_id: str, url: str, *, adopted: bool = False
@@ -499,7 +289,7 @@ class Ledger:
                     f"part {index} of {key!r} is already status {part.status_id}, not "
                     f"{status_id}: the account may hold a duplicate"
                 )
-            now = _text(self._clock.now())
+            now = to_text(self._clock.now())
             conn.execute(
                 "UPDATE parts SET status_id = ?, url = ?, published_at = ? "
                 "WHERE occurrence_key = ? AND idx = ?",
@@ -513,7 +303,7 @@ class Ledger:
         """Settle the occurrence as published; every recorded part must have its status."""
         with self._transaction(write=True) as conn:
             record = self._require(conn, key)
-            self._check(record, set(State) - {State.PUBLISHED}, "mark published")
+            self._check(record, Change.PUBLISH)
             indexes = [p.index for p in record.parts]
             waiting = [p.index for p in record.parts if p.status_id is None]
             if waiting or not indexes or indexes != list(range(len(indexes))):
@@ -521,7 +311,7 @@ class Ledger:
                     f"cannot mark {key!r} published: its parts {indexes} are not all "
                     f"recorded as published from part 0 on (waiting: {waiting})"
                 )
-            now = _text(self._clock.now())
+            now = to_text(self._clock.now())
             conn.execute(
                 "UPDATE occurrences SET state = 'published', published_at = ?, updated_at = ? "
                 "WHERE key = ?",
@@ -531,54 +321,37 @@ class Ledger:
 
     def mark_failed(self, key: str, error: str) -> None:
         """Give up on the occurrence until an operator retries it."""
-        self._transition(key, _FAIL_FROM, State.FAILED, "failed", error)
+        self._transition(key, Change.FAIL, State.FAILED, "failed", error)
 
     def mark_pending_after_error(self, key: str, error: str) -> None:
         """A transient failure: back to pending, to be tried again later."""
-        self._transition(key, _RETRY_LATER_FROM, State.PENDING, "retry-later", error)
+        self._transition(key, Change.RETRY_LATER, State.PENDING, "retry-later", error)
 
     def retry(self, key: str) -> OccurrenceRecord:
         """Put a failed or missed occurrence back to pending (its attempt count is kept)."""
         with self._transaction(write=True) as conn:
             record = self._require(conn, key)
-            self._check(record, _RETRY_FROM, "retry")
+            self._check(record, Change.RETRY)
             self._set_state(conn, key, State.PENDING)
             self._event(conn, key, "retry", f"was {record.state.value}")
             return self._require(conn, key)
 
-    def _transition(
-        self, key: str, allowed: set[State], state: State, kind: str, error: str
-    ) -> None:
+    def _transition(self, key: str, change: Change, state: State, kind: str, error: str) -> None:
         with self._transaction(write=True) as conn:
-            self._check(self._require(conn, key), allowed, f"mark {state.value}")
+            self._check(self._require(conn, key), change)
             self._set_state(conn, key, state, error)
             self._event(conn, key, kind, error)
 
     def mark_missed(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
         """Record that the occurrence's time passed unsent; repeating it changes nothing."""
-        self._settle(key, post_id, planned_at, reason, State.MISSED, _MISSED_FROM)
-
-    def mark_skipped(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
-        """Record that the occurrence will not be sent; repeating it changes nothing."""
-        self._settle(key, post_id, planned_at, reason, State.SKIPPED, _SKIPPED_FROM)
-
-    def _settle(
-        self,
-        key: str,
-        post_id: str,
-        planned_at: datetime,
-        reason: str,
-        state: State,
-        allowed: set[State],
-    ) -> None:
         with self._transaction(write=True) as conn:
-            record = self._ensure(conn, key, post_id, planned_at, state)
+            record = self._ensure(conn, key, post_id, planned_at, State.MISSED)
             if record is not None:
-                if record.state is state:
+                if record.state is State.MISSED:
                     return
-                self._check(record, allowed, f"mark {state.value}")
-                self._set_state(conn, key, state)
-            self._event(conn, key, state.value, reason)
+                self._check(record, Change.MISS)
+                self._set_state(conn, key, State.MISSED)
+            self._event(conn, key, State.MISSED.value, reason)
 
     def record_event(
         self, key: str, kind: str, detail: str = "", part_index: int | None = None
@@ -596,7 +369,9 @@ class Ledger:
             sql += " WHERE occurrence_key = ?"
         with self._transaction(write=False) as conn:
             rows = conn.execute(sql + " ORDER BY id", () if key is None else (key,)).fetchall()
-        return [Event(i, _time(at), k, part, kind, detail) for i, at, k, part, kind, detail in rows]
+        return [
+            Event(i, from_text(at), k, part, kind, detail) for i, at, k, part, kind, detail in rows
+        ]
 
     def get_meta(self, name: str) -> str | None:
         with self._transaction(write=False) as conn:

@@ -121,7 +121,7 @@ def test_a_month_of_posts_keeps_memory_flat(tmp_path: Path) -> None:
                     break
                 clock.set(occurrence.planned_at)
                 summary = runner.run([occurrence])
-                assert [o.state for o in summary.outcomes] == ["published"]
+                assert [o.result for o in summary.outcomes] == ["published"]
             del planned
             clock.set(replan_at)
             gc.collect()  # count what is kept, not garbage waiting for the next collection

@@ -27,13 +27,14 @@ from mastodon_mock.config import DatabaseConfig, MastodonMockConfig, StreamingCo
 from mastodon_mock.testing import MockServer
 from mastodon_mock.testing.seed import DEFAULT_TEST_SEED
 
-from bot.campaign.rules import CampaignPost, Part
 from bot.cli import publishing_commands
 from bot.config.settings import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, load_settings
 from bot.core.clock import FakeClock
+from bot.core.posts import CampaignPost, Part
 from bot.mastodon.client import MastodonClient
 from bot.service.app import App
-from bot.storage.ledger import Ledger, OccurrenceRecord
+from bot.storage.ledger import Ledger
+from bot.storage.records import OccurrenceRecord
 
 REPO = Path(__file__).resolve().parents[2]
 PNG = REPO / "posts" / "media" / "library-shelf.png"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.campaign.rules import CampaignPost
 from bot.cli import publishing_commands
+from bot.core.posts import CampaignPost
 from bot.mastodon.client import AuthError
 from bot.publishing.publisher import RetryPolicy
 
