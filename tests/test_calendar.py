@@ -267,8 +267,8 @@ def test_campaign_text_cannot_inject_markup(make_campaign: MakeCampaign, run: Ru
 def test_states_and_live_links_from_the_ledger(
     make_campaign: MakeCampaign, run: Run, clock: FakeClock
 ) -> None:
-    """Published links to its status (each reply too), failed shows its error, missed and
-    skipped are shown, and a post removed from the files that was never sent is withdrawn."""
+    """Published links to its status (each reply too), failed shows its error, missed is shown,
+    and a post removed from the files that was never sent is withdrawn."""
     make_campaign(
         {
             "a.yaml": """\
@@ -283,9 +283,6 @@ def test_states_and_live_links_from_the_ledger(
               - id: late
                 at: 2026-11-21 11:00
                 text: Too late
-              - id: dropped
-                at: 2026-11-21 12:00
-                text: Skipped on purpose
               - id: next
                 at: 2026-11-22 09:00
                 text: Still to come
@@ -303,7 +300,6 @@ def test_states_and_live_links_from_the_ledger(
         ledger.begin_attempt("broke", "broke", zone_time + timedelta(hours=1), "h")
         ledger.mark_failed("broke", "the instance rejected the post (422): too long")
         ledger.mark_missed("late", "late", zone_time + timedelta(hours=2), "past its window")
-        ledger.mark_skipped("dropped", "dropped", zone_time + timedelta(hours=3), "operator")
         ledger.begin_attempt("removed", "removed", zone_time + timedelta(hours=4), "h")
         ledger.mark_pending_after_error("removed", "503")
         ledger.set_meta("account", "campaign 42 on https://m.example")
@@ -315,7 +311,6 @@ def test_states_and_live_links_from_the_ledger(
         "out": "published",
         "broke": "failed",
         "late": "missed",
-        "dropped": "withdrawn",
         "removed": "withdrawn",
         "next": "planned",
     }

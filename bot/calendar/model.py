@@ -18,20 +18,21 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from bot.calendar.richtext import render_text
-from bot.campaign.rules import CampaignPost, MediaFile, Part, PollSpec
-from bot.core.errors import Problem, Severity
+from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec
+from bot.core.problems import Problem, Severity
 from bot.core.timespec import format_duration
 from bot.schedule.planner import Occurrence
-from bot.storage.ledger import OccurrenceRecord
+from bot.storage.records import OccurrenceRecord
 
-# The ledger's states as campaigners read them on the page.
+# The ledger's states as campaigners read them on the page; "withdrawn" is an occurrence the
+# ledger holds unsent that the plan no longer has (its post was removed or moved).
 STATE_LABELS = {
     "pending": "planned",
     "sending": "sending",
     "published": "published",
     "failed": "failed",
     "missed": "missed",
-    "skipped": "withdrawn",
+    "withdrawn": "withdrawn",
 }
 STATE_ORDER = ("planned", "sending", "published", "failed", "missed", "withdrawn")
 _PLACE = re.compile(r"^posts\[(\d+)\]")
@@ -268,7 +269,7 @@ def build_cards(
             continue
         state = str(record.state)
         if state in {"pending", "sending"}:
-            state = "skipped"
+            state = "withdrawn"
         cards.append(
             _card(key, posts.get(record.post_id), record.planned_at, state, None, record,
                   sources, attached, zone, instance, place, gone=True)

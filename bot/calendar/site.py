@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot.calendar.model import CalendarPage, Sources, build_cards, lay_out
-from bot.campaign.rules import MediaFile
+from bot.core.posts import MediaFile
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
