@@ -277,7 +277,9 @@ def _load_posts(
             continue
         checker = PostChecker(ctx, display, locate, prefix)
         built = checker.build(post, defaults, order + index)
-        check_likely_mistakes(checker, post, built)
+        check_likely_mistakes(
+            checker, post, built, lambda where, p=prefix: doc.literal_block((*p, *where))
+        )
         if any(p.severity is Severity.ERROR for p in checker.problems):
             built = None
         problems.extend(checker.problems)
