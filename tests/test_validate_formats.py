@@ -14,7 +14,7 @@ from test_cli_campaign import LIMITS_SOURCE, Run
 
 from bot import __version__
 from bot.cli.problem_formats import escape_data, escape_property, github_commands, sarif_log
-from bot.core.errors import Problem, Severity
+from bot.core.problems import Problem, Severity
 
 run = test_cli_campaign.run
 example = test_cli_campaign.example

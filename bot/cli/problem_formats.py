@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.core.errors import Problem, Severity
+from bot.core.problems import Problem, Severity
 
 FORMATS = ("text", "json", "github", "sarif")
 
