@@ -26,6 +26,8 @@ LAYERS = {
 # because that import takes a few tenths of a second; nothing else imports inside a function.
 LATE_IMPORTS_ALLOWED = {("bot.cli.entry", "bot.cli.main")}
 MAX_LINES = 400
+# Being split; each entry fails the run once its module is small enough, so it cannot linger.
+STILL_TOO_BIG = {"bot.campaign.yamlsource", "bot.service.daemon"}
 
 
 def modules() -> dict[str, Path]:
@@ -107,7 +109,15 @@ def test_no_import_cycles() -> None:
             visit(name, [])
 
 
-@pytest.mark.parametrize("module", sorted(modules()))
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="being split"))
+        if m in STILL_TOO_BIG
+        else m
+        for m in sorted(modules())
+    ],
+)
 def test_modules_stay_small(module: str) -> None:
     """A module past ~400 lines is doing more than one job."""
     lines = len(modules()[module].read_text(encoding="utf-8").splitlines())
