@@ -17,7 +17,7 @@ from typing import NamedTuple, TypeAlias
 
 import regex
 
-__all__ = ["count_characters", "find_urls"]
+__all__ = ["count_characters", "find_bare_links", "find_mentions", "find_urls"]
 
 URL_RESERVED_DEFAULT = 23
 # twitter-text Extractor::MAX_URL_LENGTH and MAX_TCO_SLUG_LENGTH.
@@ -280,6 +280,29 @@ def _grapheme_count(text: str) -> int:
 def find_urls(text: str) -> list[tuple[int, int]]:
     """The (start, end) spans in `text` that the server counts as URLs."""
     return [(e.start, e.end) for e in _entities(text) if e.keep_until < 0]
+
+
+def find_mentions(text: str) -> list[str]:
+    """The `@user` and `@user@domain` mentions the server finds in `text`."""
+    return [text[e.start : e.end] for e in _mention_entities(text)]
+
+
+def find_bare_links(text: str) -> list[str]:
+    """Web addresses written without a scheme, which Mastodon shows as plain text.
+
+    Only an address with a path (`example.org/petition`) or starting with `www.` is taken for a
+    link: a bare domain such as `Mastodon.social` is as likely to be meant as a name.
+    """
+    found = []
+    for match in _url_re().finditer(text):
+        if match["scheme"] is not None:
+            continue
+        url, domain = match["url"], match["domain"]
+        rest = url[len(domain) :]
+        with_path = rest.startswith(("/", ":")) and len(rest) > 1
+        if (with_path or domain.lower().startswith("www.")) and _domain_fits(len(url), domain):
+            found.append(url)
+    return found
 
 
 def count_characters(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.campaign.checking import Context
+from bot.campaign.mistakes import check_likely_mistakes
 from bot.campaign.modelerrors import problems_from_validation
 from bot.campaign.rules import PostChecker
 from bot.campaign.schema import Defaults, Post, PostFile
@@ -72,7 +73,7 @@ def discover(posts_dir: Path) -> list[Path]:
         found.extend(
             Path(root) / name
             for name in sorted(files)
-            if name.endswith(POST_FILE_SUFFIXES) and not name.startswith(".")
+            if name.lower().endswith(POST_FILE_SUFFIXES) and not name.startswith(".")
         )
     return found
 
@@ -117,29 +118,32 @@ def load_campaign(
         defaults=settings.defaults,
         require_alt_text=settings.require_alt_text,
     )
-    seen: dict[str, CampaignPost] = {}
+    first_seen: dict[str, tuple[str, int]] = {}
     order = 0
     for path in files:
         campaign.files.append(path)
-        posts, problems = _load_file(path, ctx, order)
+        posts, problems, declared = _load_file(path, ctx, order)
         order += len(posts) + 1
         campaign.problems.extend(problems)
-        for post in posts:
-            first = seen.get(post.id)
-            if first is not None:
-                campaign.problems.append(
-                    Problem(
-                        post.file,
-                        post.line,
-                        1,
-                        "id",
-                        f"id {post.id!r} is used twice (also at {first.file}:{first.line})",
-                        "give each post its own id; ids must be unique across the campaign",
-                    )
-                )
+        # Every id written counts, valid post or not: a copy is reported even while the first
+        # one is being fixed, and neither copy goes out until one is renamed.
+        twice: set[tuple[str, int]] = set()
+        for post_id, file, line in declared:
+            first = first_seen.setdefault(post_id, (file, line))
+            if first == (file, line):
                 continue
-            seen[post.id] = post
-            campaign.posts.append(post)
+            twice.add((file, line))
+            campaign.problems.append(
+                Problem(
+                    file,
+                    line,
+                    1,
+                    "id",
+                    f"id {post_id!r} is used twice (also at {first[0]}:{first[1]})",
+                    "give each post its own id; ids must be unique across the campaign",
+                )
+            )
+        campaign.posts.extend(p for p in posts if (p.file, p.line) not in twice)
     _check_schedule(campaign, settings, published, now)
     return campaign
 
@@ -151,19 +155,37 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _load_file(path: Path, ctx: Context, order: int) -> tuple[list[CampaignPost], list[Problem]]:
+Declared = list[tuple[str, str, int]]  # (id, file, line) of every post entry with a text id
+
+
+def _load_file(
+    path: Path, ctx: Context, order: int
+) -> tuple[list[CampaignPost], list[Problem], Declared]:
     display = display_name(path)
     doc, problems = read_yaml(path, display_name=display)
     if doc is None:
-        return [], problems
+        return [], problems, []
+    declared = _declared_ids(doc, display)
     posts, more = _check_document(doc, display, ctx, order)
     if problems:
         # The reader's problems (a duplicate key, a tag) make the file's meaning uncertain: none
         # of its posts goes out, but everything else wrong with it is reported in the same run,
         # except what only follows from those problems (a refused tag leaves an odd value).
         places = [p.where for p in problems if p.where]
-        return [], problems + [m for m in more if not _inside(m.where, places)]
-    return posts, more
+        return [], problems + [m for m in more if not _inside(m.where, places)], declared
+    return posts, more, declared
+
+
+def _declared_ids(doc: YamlDocument, display: str) -> Declared:
+    data = doc.data
+    items = data.get("posts") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [
+        (item["id"], display, doc.position(("posts", index)).line)
+        for index, item in enumerate(items)
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    ]
 
 
 def _inside(where: str, places: list[str]) -> bool:
@@ -256,6 +278,9 @@ def _load_posts(
             continue
         checker = PostChecker(ctx, display, locate, prefix)
         built = checker.build(post, defaults, order + index)
+        check_likely_mistakes(checker, post, built)
+        if any(p.severity is Severity.ERROR for p in checker.problems):
+            built = None
         problems.extend(checker.problems)
         if built is not None:
             posts.append(built)

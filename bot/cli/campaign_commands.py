@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.campaign.loading import display_name
+from bot.campaign.loading import Campaign, display_name
 from bot.campaign.schema import post_file_schema
 from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
@@ -100,8 +100,12 @@ def parse_moment(text: str, app: App, *, future: bool = True) -> datetime:
         raise UsageError(f"{text!r}: {exc.message}; {exc.hint}, or a duration like `7d`") from None
 
 
-def planned(app: App, start: datetime, end: datetime, *, online: bool) -> list[Occurrence]:
-    campaign = app.campaign(online=online)
+def planned(
+    app: App, start: datetime, end: datetime, *, online: bool, campaign: Campaign | None = None
+) -> list[Occurrence]:
+    """What `plan` shows (and `calendar` draws): the occurrences in [start, end]."""
+    if campaign is None:
+        campaign = app.campaign(online=online)
     views: dict[str, LedgerView] = {}
     ledger = app.ledger_if_exists()
     if ledger is not None:

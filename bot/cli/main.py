@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.cli import (
+    calendar_command,
     campaign_commands,
     control_commands,
     publishing_commands,
@@ -34,6 +35,7 @@ COMMAND_MODULES = (
     publishing_commands,
     control_commands,
     rehearse_command,
+    calendar_command,
     setup_commands,
 )
 

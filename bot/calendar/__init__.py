@@ -1,0 +1,1 @@
+"""The calendar page: the plan as a static site of toot cards."""
