@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from bot.campaign.checking import Context
 from bot.campaign.mistakes import check_likely_mistakes
 from bot.campaign.modelerrors import problems_from_validation
-from bot.campaign.rules import Context, PostChecker
+from bot.campaign.rules import PostChecker
 from bot.campaign.schema import Defaults, Post, PostFile
 from bot.campaign.yamlsource import Position, YamlDocument, read_yaml
 from bot.core.limits import InstanceLimits
