@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from dataclasses import asdict
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from bot.core.errors import CampaignBotError
+from bot.core.states import State
 from bot.service.app import App
 from bot.storage import control
+from bot.storage.lock import held_by_another
 
 # An occurrence in `sending` longer than this means a publish is stuck, not merely slow.
 STUCK_AFTER = timedelta(minutes=10)
@@ -22,6 +29,7 @@ def register(commands: Any) -> None:
     )
     resume.set_defaults(handler=run_resume)
     health = commands.add_parser("health", help="exit 0 if the running bot is healthy")
+    health.add_argument("--json", action="store_true", help="machine-readable output")
     health.set_defaults(handler=run_health)
 
 
@@ -44,15 +52,35 @@ def run_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alive(data_dir: Path, pid: int) -> bool:
+    """Whether the bot that wrote the heartbeat still runs: it holds the run lock (seen from
+    any process namespace sharing the folder), or its pid is alive here."""
+    if held_by_another(data_dir) is not None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: it exists
+    return True
+
+
 def health_problem(app: App) -> str | None:
     """None when healthy, else the one-line reason."""
     now = app.clock.now()
-    beat = control.read_heartbeat(app.settings.data_dir)
+    data_dir = app.settings.data_dir
+    beat = control.read_heartbeat(data_dir)
     if beat is None:
-        return f"no heartbeat in {app.settings.data_dir}: is `campaign-bot run` running?"
+        return f"no heartbeat in {data_dir}: is `campaign-bot run` running?"
     age = now - datetime.fromisoformat(beat.at)
     if age > control.HEARTBEAT_STALE:
         return f"the heartbeat is {int(age.total_seconds())} s old: the bot has stopped or hangs"
+    if not _alive(data_dir, beat.pid):
+        return (
+            f"the bot that wrote the heartbeat (pid {beat.pid}) is not running any more "
+            f"(killed {int(age.total_seconds())} s ago or less)"
+        )
     if beat.token_rejected:
         return f"the instance rejected the access token: {beat.token_rejected}"
     ledger = app.ledger_if_exists()
@@ -65,13 +93,42 @@ def health_problem(app: App) -> str | None:
     return None
 
 
+def _failed(app: App) -> list[str]:
+    """Keys of the occurrences that failed: not a sickness of the bot, but the operator's to
+    see (`campaign-bot retry`)."""
+    try:
+        ledger = app.ledger_if_exists()
+        if ledger is None:
+            return []
+        with ledger:
+            return [k for k, state in ledger.states().items() if state is State.FAILED]
+    except CampaignBotError:
+        return []
+
+
 def run_health(args: argparse.Namespace) -> int:
-    problem = health_problem(args.app)
+    app: App = args.app
+    problem = health_problem(app)
+    beat = control.read_heartbeat(app.settings.data_dir)
+    failed = _failed(app)
+    note = ""
+    if failed:
+        shown = ", ".join(sorted(failed)[:3]) + (" …" if len(failed) > 3 else "")
+        note = f"; {len(failed)} posts failed ({shown}): see `campaign-bot status`, then `retry`"
+    if getattr(args, "json", False):
+        body = {
+            "healthy": problem is None,
+            "reason": problem,
+            "failed": sorted(failed),
+            "heartbeat": asdict(beat) if beat is not None else None,
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0 if problem is None else 1
     if problem is not None:
-        print(f"unhealthy: {problem}")
+        print(f"unhealthy: {problem}{note}")
         return 1
-    beat = control.read_heartbeat(args.app.settings.data_dir)
     assert beat is not None
     state = "paused" if beat.paused else "running"
-    print(f"healthy: {state}, {beat.scheduled} posts scheduled, next at {beat.next_post or '-'}")
+    upcoming = f"{beat.scheduled} posts scheduled, next at {beat.next_post or '-'}"
+    print(f"healthy: {state}, {upcoming}{note}")
     return 0

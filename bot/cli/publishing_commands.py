@@ -13,6 +13,8 @@ from bot.core.timespec import to_zone
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
 from bot.service.daemon import run_daemon
+from bot.service.guard import start_publishing
+from bot.storage import control
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -24,10 +26,17 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--dry-run", action="store_true", help="do everything but talk to Mastodon or the ledger"
     )
+    run.add_argument(
+        "--fresh-ledger",
+        action="store_true",
+        help="start on an empty ledger although the account already has posts of the campaign "
+        "(they may go out again)",
+    )
     run.set_defaults(handler=run_run)
 
     publish = commands.add_parser("publish", help="publish one post now, whatever its schedule")
     publish.add_argument("post_id", metavar="ID")
+    publish.add_argument("--force", action="store_true", help="publish even while paused")
     publish.set_defaults(handler=run_publish)
 
     status = commands.add_parser("status", help="what has been published, failed or missed")
@@ -53,16 +62,27 @@ def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
 
 def run_run(args: argparse.Namespace) -> int:
     app: App = args.app
-    if not args.once:
-        return run_daemon(app, dry_run=args.dry_run)
-    posts = _valid_posts(app, online=not args.dry_run)
-    with app.ledger_for(dry_run=args.dry_run) as ledger:
+    fresh = bool(getattr(args, "fresh_ledger", False))
+    if args.dry_run:
+        # A dry run writes nothing and sends nothing: it may run beside a bot.
+        return run_daemon(app, dry_run=True) if not args.once else _run_once(app, dry_run=True)
+    with start_publishing(app, "run --once" if args.once else "run", fresh_ledger=fresh):
+        return _run_once(app, dry_run=False) if args.once else run_daemon(app)
+
+
+def _run_once(app: App, *, dry_run: bool) -> int:
+    if not dry_run and control.is_paused(app.settings.data_dir):
+        logger.warning(
+            "paused: nothing is published (%s); `campaign-bot resume` to publish again",
+            control.pause_reason(app.settings.data_dir),
+        )
+        return 0
+    posts = _valid_posts(app, online=not dry_run)
+    with app.ledger_for(dry_run=dry_run) as ledger:
         publisher: Publishes = (
-            DryRunPublisher(app.settings) if args.dry_run else make_publisher(app, ledger)
+            DryRunPublisher(app.settings) if dry_run else make_publisher(app, ledger)
         )
-        summary = Runner(app.settings, ledger, app.clock, publisher, dry_run=args.dry_run).run_due(
-            posts
-        )
+        summary = Runner(app.settings, ledger, app.clock, publisher, dry_run=dry_run).run_due(posts)
     logger.info("done: %s", summary.line())
     return 1 if summary.failed else 0
 
@@ -75,7 +95,15 @@ def run_publish(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no valid post with id {args.post_id!r} (see `campaign-bot validate` and `plan`)"
         )
-    with app.ledger() as ledger:
+    data_dir = app.settings.data_dir
+    if control.is_paused(data_dir):
+        if not getattr(args, "force", False):
+            raise CampaignBotError(
+                f"publishing is paused ({control.pause_reason(data_dir)}): `campaign-bot resume` "
+                f"first, or `campaign-bot publish {post.id} --force` to publish it anyway"
+            )
+        logger.warning("paused, but publishing %s now because of --force", post.id)
+    with start_publishing(app, f"publish {post.id}"), app.ledger() as ledger:
         record = ledger.get(post.id)
         if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")

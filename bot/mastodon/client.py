@@ -231,10 +231,17 @@ class MastodonClient:
         """The instance's clock, from the Date header of the last answer."""
         if self._last_response is None or "Date" not in self._last_response.headers:
             return None
+        header = self._last_response.headers["Date"]
         try:
-            return email.utils.parsedate_to_datetime(self._last_response.headers["Date"])
-        except (TypeError, ValueError):
+            served = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            served = None
+        # `-0000` (RFC 5322: "zone unknown") and two Date headers joined by a proxy parse as a
+        # naive time, which cannot be compared with ours.
+        if served is None or served.tzinfo is None or served.utcoffset() is None:
+            logger.debug("ignoring the instance's clock: unusable Date header %r", header)
             return None
+        return served
 
     # --- logging in (OAuth authorization code flow) ------------------------------------------
 

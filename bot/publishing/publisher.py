@@ -13,10 +13,8 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-
-import regex
 
 from bot.core.clock import Clock
 from bot.core.posts import Part
@@ -33,9 +31,11 @@ from bot.mastodon.types import (
     StatusRequest,
     TransientError,
 )
+from bot.publishing.matching import is_part
 from bot.publishing.pacing import Pacer
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
+from bot.storage.media import forget_uploads, record_upload, usable_uploads
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ _Send = Callable[[], "RemoteStatus"]
 # Mastodon keeps an Idempotency-Key for 3,600 s (post_status_service.rb); stop trusting it a bit
 # before that.
 KEY_MEMORY = timedelta(minutes=55)
-_REMOTE_MENTION = regex.compile(r"(?<![\w/=])(@[\w.-]+)@[\w.-]+\w")
-_SPACE = regex.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -167,7 +165,6 @@ class Publisher:
         idem = idempotency_key(self.instance, self.account_id, key, part.index)
         intent = self.ledger.record_part_intent(key, part.index, idem)
         since = intent.first_attempt_at or self.clock.now()
-        uploaded: list[str] = []
 
         def find() -> RemoteStatus | None:
             if not self._key_may_be_forgotten(since):
@@ -176,7 +173,7 @@ class Publisher:
 
         # An intent left by an earlier run means that run's request may have gone through.
         status, adopted = self._with_retries(
-            lambda: self._send(part, parent, idem, uploaded),
+            lambda: self._send(key, part, parent, idem),
             find,
             sent_before=stored is not None,
             log=log,
@@ -191,16 +188,8 @@ class Publisher:
             log.info("part %d published: %s", part.index, status.url)
         return status.id
 
-    def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
-        # Media uploaded by an earlier try of this part are reused: unattached media stay on the
-        # instance for a day, and uploads have their own tight limit (30 per 30 minutes).
-        for media in part.media[len(uploaded) :]:
-            self.pacer.wait_for("media")
-            uploaded.append(
-                self.client.upload_media(
-                    MediaRequest(media.path, media.mime_type, media.alt, media.focus)
-                )
-            )
+    def _send(self, key: str, part: Part, parent: str | None, idem: str) -> RemoteStatus:
+        media_ids, reused = self._media_ids(key, part)
         poll = None
         if part.poll is not None:
             poll = PollRequest(
@@ -212,16 +201,51 @@ class Publisher:
             sensitive=part.sensitive,
             visibility=part.visibility,
             language=part.language,
-            media_ids=tuple(uploaded),
+            media_ids=media_ids,
             poll=poll,
             in_reply_to_id=parent,
         )
         self.pacer.wait_for("status")
-        status = self.client.post_status(request, idem)
+        try:
+            status = self.client.post_status(request, idem)
+        except PermanentError as exc:
+            if not reused or not _media_gone(exc):
+                raise
+            # The instance no longer has an upload recorded in the ledger (removed unattached
+            # after a day, or by an admin): upload the files again and send once more.
+            logger.warning(
+                "part %d: the instance no longer has its uploaded media (%s); uploading again",
+                part.index,
+                exc,
+                extra={"post_id": part_post_id(key)},
+            )
+            forget_uploads(self.ledger, key, part.index, str(exc))
+            media_ids, _ = self._media_ids(key, part)
+            self.pacer.wait_for("status")
+            status = self.client.post_status(replace(request, media_ids=media_ids), idem)
         limit = self.client.rate_limit()
         if limit is not None:
             self.pacer.observe(limit.remaining, limit.reset_at)
         return status
+
+    def _media_ids(self, key: str, part: Part) -> tuple[tuple[str, ...], bool]:
+        """The part's media ids, uploading only what the ledger has no usable upload of; and
+        whether any was reused. Each upload is recorded before the status uses it, so a retry,
+        in this run or after a crash, attaches it instead of uploading the file again."""
+        stored = usable_uploads(self.ledger, key, part.index)
+        ids: list[str] = []
+        for position, media in enumerate(part.media):
+            known = stored.get(position)
+            if known is not None:
+                ids.append(known.media_id)
+                continue
+            self.pacer.wait_for("media")
+            media_id = self.client.upload_media(
+                MediaRequest(media.path, media.mime_type, media.alt, media.focus)
+            )
+            record_upload(self.ledger, key, part.index, position, media_id)
+            ids.append(media_id)
+        return tuple(ids), any(p in stored for p in range(len(part.media)))
 
     def _with_retries(
         self,
@@ -290,17 +314,11 @@ class Publisher:
     ) -> RemoteStatus | None:
         """Our earlier attempt may have gone through: look for it before sending again."""
         claimed = {p.status_id for r in self.ledger.all() for p in r.parts if p.status_id}
-        wanted = _comparable(part.text)
         for status in self.client.recent_statuses(self.account_id):
             earliest = since - self.clock_skew - timedelta(minutes=5)
             if status.created_at < earliest or status.id in claimed:
                 continue
-            if (
-                status.in_reply_to_id != parent
-                or (status.spoiler_text or None) != part.spoiler_text
-            ):
-                continue
-            if status.media_count == len(part.media) and _comparable(status.plain_text) == wanted:
+            if is_part(status, part, parent):
                 return status
         return None
 
@@ -315,9 +333,18 @@ class Publisher:
         return str(exc)
 
 
-def _comparable(text: str) -> str:
-    # The instance shows a remote mention as @user, without its domain; spacing differs in HTML.
-    return _SPACE.sub("", _REMOTE_MENTION.sub(r"\1", text)).casefold()
+def part_post_id(key: str) -> str:
+    """The post id of an occurrence key (`id` or `id@time`)."""
+    return key.split("@", 1)[0]
+
+
+def _media_gone(exc: PermanentError) -> bool:
+    """Whether the instance refused the status because an attached media id is unknown to it:
+    a 404, or Mastodon's 422 "Media … not found or already attached to another post"."""
+    said = (exc.server_message or str(exc)).casefold()
+    if isinstance(exc, NotFound):
+        return "reply" not in said
+    return exc.http_status == 422 and "not found" in said and "media" in said
 
 
 class _PostLog:

@@ -19,8 +19,11 @@ from bot.core.states import State
 from bot.mastodon.client import MastodonClient
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
+from bot.publishing.rebuild import guard_fresh_ledger
 from bot.service.logs import register_secret
+from bot.storage.binding import Binding, check_binding
 from bot.storage.ledger import Ledger
+from bot.storage.media import uploads_since
 
 
 @dataclass
@@ -108,7 +111,15 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
     served_at = client.server_date()
     skew = app.clock.now() - served_at if served_at is not None else timedelta(0)
     assert app.settings.instance
-    ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
+    check_binding(ledger, Binding(app.settings.instance, account.id, account.acct))
+    guard_fresh_ledger(
+        ledger,
+        client,
+        account_id=account.id,
+        posts=lambda: app.campaign(online=False).posts,
+        settings=app.settings,
+        skew=skew,
+    )
     mode = app.settings.idempotency_keys
     honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
     # The instance counts statuses over 3 hours whatever our restarts; so does the pacer, from
@@ -124,6 +135,8 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
             if part.published_at is not None and part.published_at > since
         ),
     )
+    # Uploads too: 30 per 30 minutes, counted by the instance whatever our restarts.
+    pacer.seed("media", uploads_since(ledger, app.clock.now() - DEFAULT_WINDOWS["media"].period))
     return Publisher(
         client,
         ledger,

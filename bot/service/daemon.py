@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -33,7 +34,9 @@ from bot.service.alerts import Alerter
 from bot.service.app import App, make_publisher
 from bot.service.shutdown import stop_requested_early
 from bot.storage import control
+from bot.storage.backups import back_up_if_due
 from bot.storage.ledger import Ledger
+from bot.storage.migrations import LedgerError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ HORIZON = timedelta(days=35)  # occurrences further ahead are scheduled by a lat
 REPLAN_EVERY = timedelta(hours=6)
 TOKEN_RECHECK = timedelta(minutes=5)
 RECONNECT = timedelta(minutes=1)
+BACKUP_CHECK = timedelta(hours=1)  # a copy is made when the newest is a day old
 STOP_GRACE = 5.0  # seconds a request in flight may take to finish after SIGTERM
 JOB_PREFIX = "post:"
 # APScheduler drops a run of a job whose id already has `max_instances` runs queued or running
@@ -81,6 +85,7 @@ class Daemon:
             remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
         )
         self.runner: Runner | None = None
+        self.refused: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -106,6 +111,8 @@ class Daemon:
         self._every(self._watch, timedelta(seconds=self.watch_interval), "watch")
         self._every(self._heartbeat, control.HEARTBEAT_EVERY, "heartbeat")
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
+        if not self.dry_run:
+            self._every(self._back_up, BACKUP_CHECK, "backup")
         self._heartbeat()
         self._queue_catch_up()
 
@@ -268,6 +275,16 @@ class Daemon:
             # later outage only the time since this moment counts as missed.
             self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
 
+    def _back_up(self) -> None:
+        """A daily copy of the ledger in data_dir/backups/ (the newest 7 are kept)."""
+        try:
+            made = back_up_if_due(self.ledger, self.settings.data_dir)
+        except (OSError, sqlite3.Error, LedgerError) as exc:
+            logger.error("cannot back up the ledger to %s: %s", self.settings.data_dir, exc)
+            return
+        if made is not None:
+            logger.info("ledger backed up to %s", made)
+
     def request_reload(self, why: str) -> None:
         self.scheduler.add_job(
             self._reload,
@@ -383,7 +400,14 @@ class Daemon:
     def _reconnect(self) -> None:
         if self.stopping.is_set():
             return
-        self._connect()
+        try:
+            self._connect()
+        except LedgerError as exc:
+            # The ledger is not this account's, or looks lost: publishing would do harm.
+            logger.critical("%s", exc)
+            self.refused = str(exc)
+            self.stop("the ledger cannot be used")
+            return
         if self.runner is not None:
             logger.info("connected to %s; planning and catching up", self.settings.instance)
             self._schedule("connected")
@@ -453,6 +477,9 @@ def run_daemon(app: App, *, dry_run: bool = False) -> int:
         return 0
     daemon.start()
     daemon.wait()
+    if daemon.refused is not None:
+        daemon.shutdown()
+        return 1
     if not daemon.shutdown():
         logging.shutdown()
         sys.stderr.flush()

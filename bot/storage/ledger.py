@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.states import ALLOWED_FROM, Change, State
-from bot.storage.migrations import LedgerError, migrate
+from bot.storage.integrity import connect
+from bot.storage.migrations import LedgerError
 from bot.storage.records import (
     OCCURRENCE_COLUMNS,
     PART_COLUMNS,
@@ -45,35 +46,17 @@ class Ledger:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0) -> Ledger:
-        """Open (creating it and its folder if needed) and bring the schema up to date."""
-        hint = "restore it from a backup or point data_dir at the folder that holds the ledger"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE below).
-            conn = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"{path}: cannot open the ledger ({_one_line(exc)}); {hint}") from exc
-        ledger = cls(path, clock, conn)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # WAL lets `campaign-bot status` read while the daemon writes; FULL syncs every
-            # commit in WAL mode too, so a committed intent survives a power cut.
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            migrate(conn, path, to_text(clock.now()))
-        except sqlite3.Error as exc:
-            conn.close()
-            raise LedgerError(
-                f"{path}: not a usable campaign-bot ledger ({_one_line(exc)}); {hint}"
-            ) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return ledger
+    def open(
+        cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0, create: bool = True
+    ) -> Ledger:
+        """Open and bring the schema up to date; a new ledger is created (with its folder) only
+        where no file exists and `create` is set. An existing file that is empty or holds no
+        ledger is refused as damaged, never silently replaced by a fresh ledger."""
+        return cls(path, clock, connect(path, clock, busy_timeout=busy_timeout, create=create))
+
+    def now(self) -> datetime:
+        """The time the ledger stamps on what it records."""
+        return self._clock.now()
 
     def close(self) -> None:
         with self._lock:
@@ -93,7 +76,8 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+    def transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction, for this package's modules that keep their own tables."""
         with self._lock:
             if self._conn is None:
                 raise LedgerError(f"{self.path}: the ledger is closed")
@@ -179,32 +163,32 @@ class Ledger:
         return None
 
     def get(self, key: str) -> OccurrenceRecord | None:
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return self._load(conn, key)
 
     def all(self) -> list[OccurrenceRecord]:
         """Every occurrence, ordered by planned time then key."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return self._records(conn, "", ())
 
     def for_post(self, post_id: str) -> list[OccurrenceRecord]:
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return self._records(conn, "WHERE post_id = ?", (post_id,))
 
     def states(self) -> dict[str, State]:
         """Key -> state of every occurrence, without the detail (cheap, for the planner)."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return {k: State(s) for k, s in conn.execute("SELECT key, state FROM occurrences")}
 
     def views(self) -> dict[str, tuple[State, datetime]]:
         """Key -> (state, planned time) of every occurrence: what planning needs, no more."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
             return {key: (State(state), from_text(at)) for key, state, at in rows}
 
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return self._records(
                 conn, "WHERE state = 'sending' AND updated_at < ?", (to_text(older_than),)
             )
@@ -213,7 +197,7 @@ class Ledger:
         self, key: str, post_id: str, planned_at: datetime, content_hash: str
     ) -> OccurrenceRecord:
         """Mark the occurrence as being sent (creating it if new); refused once it is settled."""
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             record = self._ensure(conn, key, post_id, planned_at, State.SENDING)
             if record is not None:
                 self._check(record, Change.SEND)
@@ -232,7 +216,7 @@ class Ledger:
         """Record, before the request, that part `index` is about to be sent with this key."""
         if index < 0 or not idempotency_key:
             raise ValueError("a part needs an index >= 0 and a non-empty idempotency key")
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             record = self._require(conn, key)
             if record.state is not State.SENDING:
                 raise LedgerError(
@@ -276,7 +260,7 @@ class Ledger:
         self, key: str, index: int, status_id: str, url: str, *, adopted: bool = False
     ) -> None:
         """Record the status the server created for part `index` (adopted: found by a search)."""
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             part = self._require(conn, key).part(index)
             if part is None or part.idempotency_key is None:
                 raise LedgerError(
@@ -301,7 +285,7 @@ class Ledger:
 
     def mark_published(self, key: str) -> None:
         """Settle the occurrence as published; every recorded part must have its status."""
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             record = self._require(conn, key)
             self._check(record, Change.PUBLISH)
             indexes = [p.index for p in record.parts]
@@ -329,7 +313,7 @@ class Ledger:
 
     def retry(self, key: str) -> OccurrenceRecord:
         """Put a failed or missed occurrence back to pending (its attempt count is kept)."""
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             record = self._require(conn, key)
             self._check(record, Change.RETRY)
             self._set_state(conn, key, State.PENDING)
@@ -337,14 +321,14 @@ class Ledger:
             return self._require(conn, key)
 
     def _transition(self, key: str, change: Change, state: State, kind: str, error: str) -> None:
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             self._check(self._require(conn, key), change)
             self._set_state(conn, key, state, error)
             self._event(conn, key, kind, error)
 
     def mark_missed(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
         """Record that the occurrence's time passed unsent; repeating it changes nothing."""
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             record = self._ensure(conn, key, post_id, planned_at, State.MISSED)
             if record is not None:
                 if record.state is State.MISSED:
@@ -359,7 +343,7 @@ class Ledger:
         """Append a free-form line to an occurrence's history."""
         if not kind:
             raise ValueError("an event needs a kind")
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             self._event(conn, key, kind, detail, part_index)
 
     def events(self, key: str | None = None) -> list[Event]:
@@ -367,19 +351,19 @@ class Ledger:
         sql = "SELECT id, at, occurrence_key, part_idx, kind, detail FROM events"
         if key is not None:
             sql += " WHERE occurrence_key = ?"
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             rows = conn.execute(sql + " ORDER BY id", () if key is None else (key,)).fetchall()
         return [
             Event(i, from_text(at), k, part, kind, detail) for i, at, k, part, kind, detail in rows
         ]
 
     def get_meta(self, name: str) -> str | None:
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, name: str, value: str) -> None:
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
