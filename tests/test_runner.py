@@ -543,3 +543,38 @@ def test_an_unreachable_instance_at_start_is_waited_for(
         assert [k for k, _ in publisher.sent] == ["due"]
     finally:
         bot.ledger.close()
+
+
+def test_a_bad_ledger_record_does_not_stop_the_others(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A LedgerError on one occurrence is logged with its post id and reported as failed (so the
+    daemon alerts and `run --once` exits 1); the occurrences after it still go out."""
+    world.write(
+        [
+            {"id": "first", "at": ago(minutes=30), "text": "1"},
+            {"id": "broken", "at": ago(minutes=20), "text": "2"},
+            {"id": "last", "at": ago(minutes=10), "text": "3"},
+        ]
+    )
+    # The ledger's row for `broken` names another post: the ledger refuses to send under it.
+    world.ledger.begin_attempt("broken", "someone-else", NOW - timedelta(minutes=20), "h")
+    runner, publisher = world.runner()
+    with caplog.at_level("ERROR"):
+        summary = runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == ["first", "last"]
+    assert [(o.key, str(o.result)) for o in summary.outcomes] == [
+        ("first", "published"),
+        ("broken", "failed"),
+        ("last", "published"),
+    ]
+    assert summary.failed
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert getattr(record, "post_id", None) == "broken"
+    assert record.getMessage() == (
+        "failed: the ledger refused it: occurrence 'broken' belongs to post 'someone-else'; "
+        "the other posts go on"
+    )
+    assert summary.outcomes[1].error == (
+        "the ledger refused it: occurrence 'broken' belongs to post 'someone-else'"
+    )
