@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import responses
+from conftest import MakeCampaign
 
 from bot.cli.main import main
-from tests.conftest import MakeCampaign
 
 POST = """\
 posts:
