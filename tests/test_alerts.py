@@ -18,7 +18,7 @@ import pytest
 from bot import __version__
 from bot.config.settings import load_settings
 from bot.core.clock import FakeClock
-from bot.mastodon.client import AuthError
+from bot.mastodon.types import AuthError
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.service.alerts import Alerter

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeCampaign
+from conftest import REPO, MakeCampaign
 from test_validate import check, rendered
 
+from bot.campaign.mistakes import sentence_breaks
+from bot.campaign.yamlsource import Position, read_yaml
 from bot.core.clock import FakeClock
 
 
@@ -208,3 +210,96 @@ def test_post_files_in_any_capitalisation(make_campaign: MakeCampaign, clock: Fa
     campaign = check(make_campaign, clock, posts)
     assert sorted(Path(f).name for f in campaign.files) == ["a.YAML", "b.Yml", "c.yaml", "d.YML"]
     assert sorted(p.id for p in campaign.posts) == ["p0", "p1", "p2", "p3"]
+
+
+# --- line breaks in mid-sentence in `|` blocks --------------------------------------------------
+
+HARD_WRAPPED = """\
+posts:
+  - id: a
+    at: 2026-12-01 09:30
+    text: |
+      Libraries are where kids do homework, and
+      where older neighbours come for warmth.
+
+      Sign the petition 👇
+      https://petition.example.org/save
+    thread:
+      - text: |-
+
+          Half of the
+          people using the computers had no internet at
+          home.
+"""
+
+
+def test_line_break_in_mid_sentence(make_campaign: MakeCampaign, clock: FakeClock) -> None:
+    """A `|` block keeps the hard wraps of its writer: warn at the end of the line that breaks
+    a sentence (a line ending in a letter, the next starting in lower case)."""
+    campaign = check(make_campaign, clock, {"a.yaml": HARD_WRAPPED})
+    assert rendered(campaign) == [
+        "posts/a.yaml:5:48: warning: posts[0].text: a line break in mid-sentence, after "
+        "“…re where kids do homework, and” and before “where older neighbours come fo…”: a `|` "
+        "block keeps every line break, and the post goes out with them — use `>` or join the lines",
+        "posts/a.yaml:13:22: warning: posts[0].thread[0].text: a line break in mid-sentence, "
+        "after “Half of the” and before “people using the computers had…” (and 1 more): a `|` "
+        "block keeps every line break, and the post goes out with them — use `>` or join the "
+        "lines",
+    ]
+
+
+def test_folded_and_joined_text_is_fine(make_campaign: MakeCampaign, clock: FakeClock) -> None:
+    """The fix works: `>` folds the lines, and plain or quoted text has no such breaks."""
+    folded = HARD_WRAPPED.replace("text: |", "text: >")
+    assert rendered(check(make_campaign, clock, {"a.yaml": folded})) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thank you, Millbrook!\nNext goal: 5,000.",  # a sentence ends
+        "Sign the petition 👇\nhttps://petition.example.org/x",  # a link on its own line
+        "Join us at\nwww.example.org/join",
+        "Read this:\nthe council's plan",  # ends in punctuation
+        "Dear Millbrook\nWe need you",  # the next line starts in upper case
+        "- books\n- computers",  # a list
+    ],
+)
+def test_line_breaks_that_are_meant(
+    make_campaign: MakeCampaign, clock: FakeClock, text: str
+) -> None:
+    body = "\n".join("      " + line for line in text.split("\n"))
+    post = f"posts:\n  - id: a\n    at: 2026-12-01 09:30\n    text: |\n{body}\n"
+    campaign = check(make_campaign, clock, {"a.yaml": post})
+    assert [p for p in rendered(campaign) if "mid-sentence" in p] == []
+
+
+def test_example_campaign_has_no_mid_sentence_breaks() -> None:
+    """The example's posts go out with line breaks only where the writer meant them."""
+    for path in sorted((REPO / "posts").glob("*.yaml")):
+        doc, problems = read_yaml(path)
+        assert doc is not None and problems == []
+        for index, post in enumerate(doc.data["posts"]):
+            texts = [post.get("text")] + [r.get("text") for r in post.get("thread", [])]
+            assert [sentence_breaks(t) for t in texts if t] == [[] for t in texts if t], (
+                path.name,
+                index,
+            )
+
+
+def test_reader_knows_where_literal_blocks_are(tmp_path: Path) -> None:
+    """The reader tells a `|` block from other styles, and where its text lines are written,
+    leading blank lines included; with Windows line ends too."""
+    body = (
+        "a: |\n\n  one\n  two\nb: >\n  folded\nc: plain\nd: 'quoted'\ne:\n  - |2-\n      deeper\n"
+    )
+    for name, newline in (("unix.yaml", "\n"), ("windows.yaml", "\r\n")):
+        path = tmp_path / name
+        path.write_bytes(body.replace("\n", newline).encode())
+        doc, problems = read_yaml(path)
+        assert doc is not None and problems == []
+        assert doc.data["a"] == "\none\ntwo\n"
+        assert doc.literal_block(("a",)) == Position(2, 3)
+        assert [doc.literal_block((k,)) for k in "bcd"] == [None, None, None]
+        assert doc.literal_block(("e", 0)) == Position(11, 7)
+        assert doc.literal_block(("missing",)) is None

@@ -19,11 +19,12 @@ import responses
 
 from bot import __version__
 from bot.core.clock import FakeClock
-from bot.mastodon.client import (
+from bot.mastodon.client import MastodonClient
+from bot.mastodon.html import plain_text_from_html
+from bot.mastodon.types import (
     Account,
     ApiError,
     AuthError,
-    MastodonClient,
     MediaFailed,
     MediaNotReady,
     MediaRequest,
@@ -35,7 +36,6 @@ from bot.mastodon.client import (
     RemoteStatus,
     StatusRequest,
     TransientError,
-    plain_text_from_html,
 )
 
 BASE = "https://campaign.example"

@@ -20,7 +20,8 @@ import responses
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
 from bot.core.states import State
-from bot.mastodon.client import AuthError, MastodonClient
+from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import AuthError
 from bot.publishing.pacing import Pacer, Window
 from bot.publishing.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
 from bot.schedule.planner import Occurrence

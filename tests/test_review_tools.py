@@ -139,22 +139,7 @@ def test_commented_parts_are_valid_once_uncommented() -> None:
     ]
 
 
-def _workflow_commands() -> list[Any]:
-    params = []
-    calendar_missing = "calendar" not in _commands()
-    for command in invocations(workflow(with_commented=True)):
-        marks = []
-        if command.startswith("campaign-bot calendar") and calendar_missing:
-            marks.append(
-                pytest.mark.xfail(
-                    raises=SystemExit, strict=True, reason="`calendar` is not in this build yet"
-                )
-            )
-        params.append(pytest.param(command, marks=marks, id=command))
-    return params
-
-
-@pytest.mark.parametrize("command", _workflow_commands())
+@pytest.mark.parametrize("command", invocations(workflow(with_commented=True)))
 def test_workflow_calls_commands_and_flags_that_exist(command: str) -> None:
     """Each campaign-bot command line in the workflow is one the command line accepts."""
     args = parses(command)

@@ -18,7 +18,7 @@ import pytest
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost
-from bot.mastodon.client import TransientError
+from bot.mastodon.types import TransientError
 from bot.publishing.publisher import Outcome
 from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence

@@ -95,7 +95,7 @@ _MENTION_RE = regex.compile(
 # twitter-text end_mention_match: a mention followed by one of these is not a mention.
 _MENTION_END_RE = regex.compile(rf"[@＠]|[{_LATIN_ACCENTS}]|://", regex.IGNORECASE)
 
-_GRAPHEME_RE = regex.compile(r"\X")
+GRAPHEME_RE = regex.compile(r"\X")
 # Every code point that can join a neighbour into one grapheme cluster (Extend, ZWJ,
 # SpacingMark, Prepend, Hangul jamo, regional indicators) is U+0300 or above, so two adjacent
 # code points below U+0300 always fall in different clusters, CR LF aside (UAX #29).
@@ -273,7 +273,7 @@ def _grapheme_count(text: str) -> int:
     for zone in _JOINING_ZONE_RE.finditer(text):
         start, end = zone.span()
         stretch = text[max(start - 1, 0) : end + 1]
-        count -= len(stretch) - len(_GRAPHEME_RE.findall(stretch))
+        count -= len(stretch) - len(GRAPHEME_RE.findall(stretch))
     return count
 
 

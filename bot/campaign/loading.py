@@ -10,17 +10,19 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from bot.campaign.checking import Context
 from bot.campaign.mistakes import check_likely_mistakes
 from bot.campaign.modelerrors import problems_from_validation
-from bot.campaign.rules import Context, PostChecker
+from bot.campaign.rules import PostChecker
 from bot.campaign.schema import Defaults, Post, PostFile
-from bot.campaign.yamlsource import YamlDocument, read_yaml
+from bot.campaign.yamlsource import Position, YamlDocument, read_yaml
 from bot.core.limits import InstanceLimits
 from bot.core.posts import CampaignPost, ScheduleKind
 from bot.core.problems import Problem, Severity
@@ -277,13 +279,19 @@ def _load_posts(
             continue
         checker = PostChecker(ctx, display, locate, prefix)
         built = checker.build(post, defaults, order + index)
-        check_likely_mistakes(checker, post, built)
+        check_likely_mistakes(checker, post, built, partial(_literal_block, doc, prefix))
         if any(p.severity is Severity.ERROR for p in checker.problems):
             built = None
         problems.extend(checker.problems)
         if built is not None:
             posts.append(built)
     return posts, problems
+
+
+def _literal_block(
+    doc: YamlDocument, prefix: tuple[str | int, ...], where: tuple[str | int, ...]
+) -> Position | None:
+    return doc.literal_block((*prefix, *where))
 
 
 def _check_schedule(

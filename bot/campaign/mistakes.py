@@ -9,23 +9,41 @@ errors); one that can only ever fail is an error.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from bot.campaign.charcount import find_bare_links, find_mentions
 from bot.campaign.rules import PostChecker
 from bot.campaign.schema import Post
+from bot.campaign.yamlsource import Position
 from bot.core.posts import CampaignPost
+from bot.core.problems import Problem, Severity, dotted
 from bot.core.timespec import to_zone
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 _CRON_PART = re.compile(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?")
+_LINK_START = re.compile(r"[a-z][a-z0-9+.-]*://|www\.")
+
+# Where the text of a `|` block at this path (below the post) starts, or None.
+LiteralBlock = Callable[[tuple[str | int, ...]], Position | None]
 
 
-def check_likely_mistakes(checker: PostChecker, post: Post, built: CampaignPost | None) -> None:
+def check_likely_mistakes(
+    checker: PostChecker,
+    post: Post,
+    built: CampaignPost | None,
+    literal_block: LiteralBlock | None = None,
+) -> None:
     """Add the problems of `post` (and of what it was built into, if it was valid) to `checker`."""
-    _bare_links(checker, ("text",), post.text)
-    for index, reply in enumerate(post.thread):
-        _bare_links(checker, ("thread", index, "text"), reply.text)
+    texts: list[tuple[tuple[str | int, ...], str | None]] = [(("text",), post.text)]
+    texts += [(("thread", i, "text"), reply.text) for i, reply in enumerate(post.thread)]
+    for where, text in texts:
+        _bare_links(checker, where, text)
+        block = literal_block(where) if literal_block is not None and text else None
+        if block is not None and text is not None:
+            _hard_wraps(checker, where, text, block)
     if post.at is not None and _DATE_ONLY.fullmatch(post.at.strip()):
         checker.add(
             ("at",),
@@ -56,6 +74,58 @@ def _bare_links(checker: PostChecker, where: tuple[str | int, ...], text: str | 
             f"add https:// (`https://{link}`)",
             warning=True,
         )
+
+
+def sentence_breaks(text: str) -> list[int]:
+    """The lines (from 0) after which a line break falls inside a sentence: the line ends in a
+    letter or digit, and the next one starts with a lower-case letter (and is not a link)."""
+    lines = text.split("\n")
+    found = []
+    for index, (line, after) in enumerate(pairwise(lines)):
+        end, start = line.rstrip(), after.lstrip()
+        if not end or not start or _LINK_START.match(start):
+            continue
+        if unicodedata.category(end[-1])[0] in "LN" and unicodedata.category(start[0]) == "Ll":
+            found.append(index)
+    return found
+
+
+def _hard_wraps(
+    checker: PostChecker, where: tuple[str | int, ...], text: str, block: Position
+) -> None:
+    """A `|` block keeps the writer's line breaks: one in mid-sentence goes out as it is."""
+    breaks = sentence_breaks(text)
+    if not breaks:
+        return
+    lines = text.split("\n")
+    # The block's own indentation: an explicit indentation indicator (`|2`) leaves spaces of
+    # the first line in the value, and those were counted in the column the reader gave.
+    written = next(line for line in lines if line.strip())
+    indent = block.column - (len(written) - len(written.lstrip(" ")))
+    first = breaks[0]
+    end, start = lines[first].rstrip(), lines[first + 1].strip()
+    more = f" (and {len(breaks) - 1} more)" if len(breaks) > 1 else ""
+    # The place is the end of the line whose break is wrong, not the start of the text.
+    checker.problems.append(
+        Problem(
+            checker.display,
+            block.line + first,
+            indent + len(end),
+            dotted((*checker.prefix, *where)),
+            f"a line break in mid-sentence, after “{_tail(end)}” and before “{_head(start)}”"
+            f"{more}: a `|` block keeps every line break, and the post goes out with them",
+            "use `>` or join the lines",
+            Severity.WARNING,
+        )
+    )
+
+
+def _tail(line: str, size: int = 30) -> str:
+    return line if len(line) <= size else "…" + line[-size:]
+
+
+def _head(line: str, size: int = 30) -> str:
+    return line if len(line) <= size else line[:size] + "…"
 
 
 def minutes_per_hour(cron: str) -> int | None:

@@ -7,66 +7,29 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
-import filetype
 import regex
 
+from bot.campaign.attachments import check_media, check_poll
 from bot.campaign.charcount import count_characters
+from bot.campaign.checking import Checker
 from bot.campaign.languages import ISO_639_1
 from bot.campaign.schema import Defaults, Media, Poll, Post, Reply
-from bot.core.limits import InstanceLimits
-from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
-from bot.core.problems import Problem, Severity, dotted
+from bot.core.posts import CampaignPost, Part, Schedule
+from bot.core.problems import Severity
 from bot.core.timespec import TimeSpecError, parse_duration, parse_time
+from bot.schedule.recurrence import RecurrenceError, parse_cron
 
 # Mastodon's hashtag rule (app/models/tag.rb): word characters and a few separators, at least one
 # letter; a tag starts after whitespace or at the start of the text.
 _TAG_BODY = regex.compile(r"^[\w\u00b7\u30fb\u200c]*\p{L}[\w\u00b7\u30fb\u200c]*$")
 _TAG_IN_TEXT = regex.compile(r"(?:^|(?<=\s))[#＃]([\w\u00b7\u30fb\u200c]+)")
-_GRAPHEME = regex.compile(r"\X")
 
 
-Locate = Callable[[tuple[str | int, ...]], tuple[int, int]]
-
-
-@dataclass
-class Context:
-    """What checking a post needs to know about its surroundings."""
-
-    limits: InstanceLimits
-    posts_dir: Path
-    zone: ZoneInfo
-    defaults: Defaults  # config-wide
-    require_alt_text: bool
-    media_cache: dict[Path, tuple[str | None, int] | OSError] = field(default_factory=dict)
-
-
-class PostChecker:
-    """Checks one post; collects problems instead of raising."""
-
-    def __init__(self, ctx: Context, display: str, locate: Locate, prefix: tuple[str | int, ...]):
-        self.ctx = ctx
-        self.display = display
-        self.locate = locate
-        self.prefix = prefix
-        self.problems: list[Problem] = []
-
-    def add(
-        self, where: tuple[str | int, ...], message: str, hint: str = "", *, warning: bool = False
-    ) -> None:
-        full = (*self.prefix, *where)
-        line, column = self.locate(full)
-        severity = Severity.WARNING if warning else Severity.ERROR
-        where_text = dotted(full)
-        self.problems.append(
-            Problem(self.display, line, column, where_text, message, hint, severity)
-        )
+class PostChecker(Checker):
+    """Checks one post and builds its parts."""
 
     def build(self, post: Post, file_defaults: Defaults | None, order: int) -> CampaignPost | None:
         merged = _merge_defaults(file_defaults, self.ctx.defaults)
@@ -182,8 +145,8 @@ class PostChecker:
         final = append_hashtags(
             body, [t.lstrip("#＃") for t in tags if isinstance(t, str) and t.strip()]
         )
-        files = tuple(self._media(where, media))
-        spec = self._poll(where, poll) if poll is not None else None
+        files = tuple(check_media(self, where, media))
+        spec = check_poll(self, where, poll) if poll is not None else None
         if not final and not media:
             self.add((*where, "text"), "the post has no text", "add `text:` (or media)")
         if len(media) > limits.max_media_attachments:
@@ -229,129 +192,6 @@ class PostChecker:
             count,
         )
 
-    def _media(self, where: tuple[str | int, ...], media: Sequence[Media]) -> list[MediaFile]:
-        out = []
-        limits = self.ctx.limits
-        for j, item in enumerate(media):
-            here = (*where, "media", j)
-            path = (self.ctx.posts_dir / item.file).resolve()
-            try:
-                path.relative_to(self.ctx.posts_dir)
-            except ValueError:
-                self.add(
-                    (*here, "file"),
-                    f"{item.file!r} is outside the posts directory",
-                    "keep media files inside the posts folder and give the path from there",
-                )
-                continue
-            sniffed = self._sniff(path)
-            if isinstance(sniffed, OSError):
-                self.add(
-                    (*here, "file"),
-                    f"{item.file!r} cannot be read: {sniffed.strerror or 'not found'}",
-                    "check the file name and folder",
-                )
-                continue
-            mime, size = sniffed
-            if mime is None or mime not in limits.supported_mime_types:
-                self.add(
-                    (*here, "file"),
-                    f"{item.file!r} is "
-                    f"{'not a recognised media file' if mime is None else mime}, which the "
-                    "instance does not accept",
-                    "use JPEG, PNG, GIF, WebP, MP4 or another "
-                    "supported type (checked by content, not by name)",
-                )
-                continue
-            cap = limits.image_size_limit if mime.startswith("image/") else limits.video_size_limit
-            if size > cap:
-                self.add(
-                    (*here, "file"),
-                    f"{item.file!r} is {_size(size)}; the instance accepts at most "
-                    f"{_size(cap)} for {mime.split('/')[0]} files",
-                    "make the file smaller",
-                )
-            alt = (item.alt or "").strip()
-            if not alt and self.ctx.require_alt_text:
-                self.add(
-                    (*here, "alt"),
-                    "alt text is required",
-                    "describe the image for people who cannot see it (`alt: ...`)",
-                )
-            # Rails' length validation counts code points, not grapheme clusters.
-            if len(alt) > limits.description_limit:
-                self.add(
-                    (*here, "alt"),
-                    f"alt text is {len(alt)} characters; the instance allows "
-                    f"{limits.description_limit}",
-                    "shorten the description",
-                )
-            if item.focus is not None and not all(-1.0 <= v <= 1.0 for v in item.focus):
-                self.add(
-                    (*here, "focus"),
-                    f"focus {list(item.focus)} is outside -1..1",
-                    "use two numbers from -1 to 1, e.g. `[0, 0.5]`",
-                )
-            out.append(MediaFile(path, item.file, mime, size, alt, item.focus))
-        return out
-
-    def _sniff(self, path: Path) -> tuple[str | None, int] | OSError:
-        cache = self.ctx.media_cache
-        if path not in cache:
-            try:
-                size = os.stat(path).st_size
-                with path.open("rb") as handle:
-                    head = handle.read(8192)
-                cache[path] = (filetype.guess_mime(head), size)
-            except OSError as exc:
-                cache[path] = exc
-        return cache[path]
-
-    def _poll(self, where: tuple[str | int, ...], poll: Poll) -> PollSpec | None:
-        limits = self.ctx.limits
-        here = (*where, "poll")
-        options = [o.strip() for o in poll.options]
-        if not 2 <= len(options) <= limits.poll_max_options:
-            self.add(
-                (*here, "options"),
-                f"{len(options)} option{'' if len(options) == 1 else 's'}; a poll needs 2 to "
-                f"{limits.poll_max_options}",
-                "add or remove options",
-            )
-        seen: set[str] = set()
-        for j, option in enumerate(options):
-            graphemes = len(_GRAPHEME.findall(option))
-            if not option:
-                self.add((*here, "options", j), "an option is empty", "write the option's text")
-            elif graphemes > limits.poll_max_characters_per_option:
-                self.add(
-                    (*here, "options", j),
-                    f"option is {graphemes} characters; the limit is "
-                    f"{limits.poll_max_characters_per_option}",
-                    "shorten it",
-                )
-            if option in seen:
-                self.add(
-                    (*here, "options", j),
-                    f"option {option!r} appears twice",
-                    "make each option different",
-                )
-            seen.add(option)
-        try:
-            seconds = int(parse_duration(poll.expires_in).total_seconds())
-        except TimeSpecError as exc:
-            self.add((*here, "expires_in"), exc.message, exc.hint)
-            return None
-        if not limits.poll_min_expiration <= seconds <= limits.poll_max_expiration:
-            self.add(
-                (*here, "expires_in"),
-                f"a poll must run between "
-                f"{limits.poll_min_expiration // 60} minutes and "
-                f"{limits.poll_max_expiration // 86400} days",
-                "change `expires_in`",
-            )
-        return PollSpec(tuple(options), seconds, poll.multiple, poll.hide_totals)
-
     def _schedule(self, post: Post) -> Schedule:
         zone = self.ctx.zone
         if post.at is not None and post.cron is not None:
@@ -373,7 +213,6 @@ class PostChecker:
                 start=self._bound(post.from_, "from"),
                 until=self._bound(post.until, "until", end=True),
             )
-            from bot.schedule.recurrence import RecurrenceError, parse_cron
 
             try:
                 parse_cron(post.cron, zone)
@@ -442,15 +281,6 @@ def _unique(tags: Sequence[str]) -> list[str]:
         seen.add(key)
         out.append(tag)
     return out
-
-
-def _size(size: int) -> str:
-    """Exact bytes, so a file just over the limit never reads as equal to it."""
-    return (
-        f"{size:,} bytes ({size / 1024 / 1024:.1f} MiB)"
-        if size >= 1024 * 1024
-        else f"{size:,} bytes"
-    )
 
 
 def _with_hash(post: CampaignPost) -> CampaignPost:

@@ -123,13 +123,30 @@ class YamlDocument:
     A value reached through an alias is the same object as the one at its anchor, as in PyYAML.
     """
 
-    __slots__ = ("_root", "_root_start", "data", "path")
+    __slots__ = ("_literals", "_root", "_root_start", "data", "path")
 
-    def __init__(self, data: object, path: Path, root: _Place | None, root_start: int) -> None:
+    def __init__(
+        self,
+        data: object,
+        path: Path,
+        root: _Place | None,
+        root_start: int,
+        literals: dict[int, int] | None = None,
+    ) -> None:
         self.data = data
         self.path = path
         self._root = root
         self._root_start = root_start
+        self._literals = literals or {}
+
+    def literal_block(self, where: Sequence[str | int]) -> Position | None:
+        """Where the text of a `|` block scalar at this path starts: the line after the `|`, and
+        the column its lines are indented to. None for any other value.
+
+        Line `i` of such a value (counting from 0) is written on the line `i` below that one.
+        """
+        packed = self._literals.get(self._locate(where)[1])
+        return None if packed is None else _unpack(packed)
 
     def position(self, where: Sequence[str | int]) -> Position:
         """Where the value at this path, e.g. ("posts", 2, "media", 0, "alt"), starts.
@@ -229,7 +246,7 @@ def read_yaml(
 
 
 def _parse(file: str, path: Path, text: str) -> tuple[YamlDocument | None, list[Problem]]:
-    builder = _Builder(file)
+    builder = _Builder(file, text)
     try:
         parser = _Loader(text)  # the pure-Python reader already checks characters here
         try:
@@ -242,7 +259,9 @@ def _parse(file: str, path: Path, text: str) -> tuple[YamlDocument | None, list[
         return None, [_reader_problem(file, text, error)]
     except _Stop as stop:
         return None, [*builder.problems, stop.problem]
-    document = YamlDocument(builder.root, path, builder.root_place, builder.root_start)
+    document = YamlDocument(
+        builder.root, path, builder.root_place, builder.root_start, builder.literals
+    )
     return document, builder.problems
 
 
@@ -288,8 +307,12 @@ class _MapFrame(_Frame):
 class _Builder:
     """Turns the parser's events into plain values and places, collecting problems."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str = "") -> None:
         self.file = file
+        self.text = text
+        # `|` block scalars: where each starts -> where its first line of text is (both packed).
+        self.literals: dict[int, int] = {}
+        self._line, self._line_start = 0, 0  # a cursor over the text, for `literal`
         self.problems: list[Problem] = []
         self.stack: list[_ListFrame | _MapFrame] = []
         self.root: object = None
@@ -311,6 +334,8 @@ class _Builder:
             if kind is ScalarEvent:
                 mark = event.start_mark
                 at = mark.line << 32 | mark.column
+                if event.style == "|":
+                    self.literal(at, mark.line + 1)
                 if event.tag is None:
                     value = _plain(event.value) if event.implicit[0] else event.value
                 else:
@@ -359,6 +384,25 @@ class _Builder:
                     )
             elif kind is StreamEndEvent:
                 return
+
+    def literal(self, at: int, line: int) -> None:
+        """Remember where the text of the `|` block starting at `at` is: from the next line on,
+        indented as its first line that is not blank."""
+        text, cursor, start = self.text, self._line, self._line_start
+        while cursor < line:  # events come in file order, so the cursor only moves forward
+            end = text.find("\n", start)
+            if end < 0:
+                return
+            cursor, start = cursor + 1, end + 1
+        self._line, self._line_start = cursor, start
+        while True:  # leading blank lines are part of the value, but do not set the indentation
+            end = text.find("\n", start)
+            row = text[start : end if end >= 0 else len(text)]
+            if row.strip() or end < 0:
+                break
+            start = end + 1
+        indent = len(row) - len(row.lstrip(" "))
+        self.literals[at] = line << 32 | indent
 
     def add(
         self, value: object, at: int, place: _Place | None, size: int, height: int, event: Any

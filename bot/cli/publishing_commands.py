@@ -12,6 +12,7 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
+from bot.service.daemon import run_daemon
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -53,8 +54,6 @@ def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
 def run_run(args: argparse.Namespace) -> int:
     app: App = args.app
     if not args.once:
-        from bot.service.daemon import run_daemon
-
         return run_daemon(app, dry_run=args.dry_run)
     posts = _valid_posts(app, online=not args.dry_run)
     with app.ledger_for(dry_run=args.dry_run) as ledger:

@@ -12,7 +12,8 @@ from bot.config.secrets import write_token_file
 from bot.config.settings import config_path, load_settings
 from bot.core.clock import SystemClock
 from bot.core.errors import CampaignBotError, ConfigError, UsageError
-from bot.mastodon.client import MastodonClient, is_loopback
+from bot.core.urls import is_loopback
+from bot.mastodon.client import MastodonClient
 from bot.service.doctor import NEEDED_SCOPES, run_checks
 from bot.service.logs import register_secret
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.core.versions import mastodon_at_least
+
 logger = logging.getLogger(__name__)
 
 # Mastodon's supported types (MediaAttachment.supported_mime_types, 4.x).
@@ -138,17 +140,8 @@ def from_instance_document(v2: dict[str, Any] | None, v1: dict[str, Any] | None)
         poll_max_expiration=pick(
             polls, "max_expiration", pick(poll_limits, "max_expiration", base.poll_max_expiration)
         ),
-        poll_with_media=_mastodon_at_least(version, (4, 6)),
+        poll_with_media=mastodon_at_least(version, (4, 6)),
     )
-
-
-def _mastodon_at_least(version: str, wanted: tuple[int, int]) -> bool:
-    head = version.split(" ")[0].split("+")[0].split("-")[0]
-    try:
-        numbers = tuple(int(p) for p in head.split(".")[:2])
-    except ValueError:
-        return False
-    return len(numbers) == 2 and numbers >= wanted and "compatible" not in version
 
 
 class LimitsCache:

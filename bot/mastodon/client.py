@@ -7,15 +7,11 @@ Only this module imports Mastodon.py. Every failure leaves it as an `ApiError` s
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import logging
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from html.parser import HTMLParser
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from mastodon import (
@@ -27,19 +23,25 @@ from mastodon import (
 
 from bot import __version__
 from bot.core.clock import Clock
+from bot.core.urls import is_loopback
+from bot.core.versions import software_of
+from bot.mastodon.errors import (
+    classify,
+    error_field,
+    network_error,
+    not_json,
+    reset_time,
+    status_in_text,
+)
+from bot.mastodon.parse import remote_status
 from bot.mastodon.types import (
     Account,
     ApiError,
-    AuthError,
     MediaFailed,
     MediaNotReady,
     MediaRequest,
-    NotFound,
     PermanentError,
-    PollRequest,
     RateLimit,
-    RateLimited,
-    RemoteMedia,
     RemoteStatus,
     ServerInfo,
     StatusRequest,
@@ -48,178 +50,11 @@ from bot.mastodon.types import (
 
 logger = logging.getLogger(__name__)
 
-# Out-of-band: the instance shows the code on a page for the owner to copy.
-OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
-
-
-def is_loopback(url: str) -> bool:
-    """Plain http is refused except on this machine (a sandbox or a local test server)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-__all__ = [
-    "Account",
-    "ApiError",
-    "AuthError",
-    "MastodonClient",
-    "MediaFailed",
-    "MediaNotReady",
-    "MediaRequest",
-    "NotFound",
-    "PermanentError",
-    "PollRequest",
-    "RateLimit",
-    "RateLimited",
-    "RemoteMedia",
-    "RemoteStatus",
-    "ServerInfo",
-    "StatusRequest",
-    "TransientError",
-    "is_loopback",
-    "plain_text_from_html",
-]
-
-
-_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+(\S+))?")
-_NOT_JSON = re.compile(r"response code was (\d+)")
-_MAX_DETAIL = 300
 # 202 from the upload and 206 from GET /api/v1/media/:id mean "still processing"; 200 is done.
 _PROCESSING = (202, 206)
-# Every other 5xx (500, 502–504, proxies' 520–524) may pass, and a timed-out POST may even
-# have succeeded; these two say the request itself will never be served.
-_NEVER_SERVED = (501, 505)
-_AUTH_HINT_401 = (
-    "the token is wrong, revoked or expired; create a new one under Preferences → Development "
-    "and put it in the configuration"
-)
-_AUTH_HINT_SCOPE = (
-    "give the application the scopes write:statuses, write:media, read:accounts and "
-    "read:statuses under Preferences → Development, then use its regenerated token"
-)
-_AUTH_HINT_403 = "the account may not do this; check it in the web interface or ask the admins"
 
-
-def _software_of(version: str) -> str:
-    lowered = version.lower()
-    for name in ("akkoma", "pleroma", "gotosocial"):
-        if name in lowered:
-            return name
-    if lowered.startswith("takahe"):
-        return "takahe"
-    match = _SEMVER.fullmatch(version.strip())
-    if match is None:
-        return "unknown"
-    # GoToSocial is pre-1.0 ("0.17.3+git-…"); with instance-inject-mastodon-version it reports
-    # "3.5.3+<its own version>", which is how Mastodon.py's normaliser tells it apart too.
-    build = _SEMVER.match(match[4] or "")
-    if int(match[1]) == 0 or (build is not None and int(build[1]) == 0):
-        return "gotosocial"
-    return "mastodon"
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._break_pending = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self._emit("\n")
-        elif tag == "p":
-            self._break_pending = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "p":
-            self._break_pending = True
-
-    def handle_data(self, data: str) -> None:
-        self._emit(data)
-
-    def _emit(self, text: str) -> None:
-        if self._break_pending and self.parts:
-            self.parts.append("\n\n")
-        self._break_pending = False
-        self.parts.append(text)
-
-
-def plain_text_from_html(content: str) -> str:
-    """A status's `content` HTML as the text that was posted (links complete, tags stripped)."""
-    # Mastodon shortens long links with <span class="invisible"> and "ellipsis" parts that are
-    # hidden by CSS only, so keeping every text node gives back the whole URL.
-    extractor = _TextExtractor()
-    extractor.feed(content)
-    extractor.close()
-    return "".join(extractor.parts).strip()
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        raise TypeError(f"not a time: {value!r}")
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _remote_media(media: Mapping[str, Any]) -> RemoteMedia:
-    focus = ((media.get("meta") or {}).get("focus")) or {}
-    point = (float(focus["x"]), float(focus["y"])) if "x" in focus and "y" in focus else None
-    return RemoteMedia(
-        type=str(media.get("type") or ""),
-        url=str(media.get("url") or media.get("preview_url") or ""),
-        description=str(media.get("description") or ""),
-        focus=point,
-    )
-
-
-def _remote_status(status: Mapping[str, Any]) -> RemoteStatus:
-    try:
-        reply_to = status.get("in_reply_to_id")
-        return RemoteStatus(
-            id=str(status["id"]),
-            url=str(status.get("url") or status.get("uri") or ""),
-            created_at=_utc(status["created_at"]),
-            plain_text=plain_text_from_html(str(status.get("content") or "")),
-            spoiler_text=str(status.get("spoiler_text") or ""),
-            in_reply_to_id=None if reply_to is None else str(reply_to),
-            media_count=len(status.get("media_attachments") or ()),
-            has_poll=status.get("poll") is not None,
-            visibility=str(status.get("visibility") or ""),
-            sensitive=bool(status.get("sensitive")),
-            language=status.get("language"),
-            media=tuple(_remote_media(m) for m in status.get("media_attachments") or ()),
-            poll_options=tuple(
-                str(o.get("title", "")) for o in (status.get("poll") or {}).get("options") or ()
-            ),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise TransientError(f"the instance sent a status that cannot be read ({exc!r})") from exc
-
-
-def _reset_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        # GoToSocial sends a Unix time; Mastodon ISO 8601 with microseconds (Rack::Attack).
-        return datetime.fromtimestamp(int(value), UTC) if value.isdigit() else _utc(value)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _error_field(response: requests.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    message = body.get("error") if isinstance(body, dict) else None
-    return message if isinstance(message, str) else None
+# Out-of-band: the instance shows the code on a page for the owner to copy.
+OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 
 
 class MastodonClient:
@@ -280,7 +115,7 @@ class MastodonClient:
                 v2 = None
                 v1 = self._instance_document("/api/v1/instance")
             version = str((v2 or v1 or {}).get("version") or "")
-            software = _software_of(version)
+            software = software_of(version)
             self._server_info = ServerInfo(version, software, software == "mastodon", v2, v1)
         return self._server_info
 
@@ -361,7 +196,7 @@ class MastodonClient:
                 idempotency_key=idempotency_key,
                 poll=poll,
             )
-        return _remote_status(status)
+        return remote_status(status)
 
     def recent_statuses(
         self, account_id: str, *, limit: int = 40, max_pages: int = 3
@@ -376,14 +211,14 @@ class MastodonClient:
                 )
             if not page:
                 break
-            found.extend(_remote_status(s) for s in page if s.get("reblog") is None)
+            found.extend(remote_status(s) for s in page if s.get("reblog") is None)
             max_id = str(page[-1]["id"])
         return found
 
     def status(self, status_id: str) -> RemoteStatus:
         """One status by id."""
         with self._translated(f"the lookup of post {status_id}"):
-            return _remote_status(self._api.status(status_id))
+            return remote_status(self._api.status(status_id))
 
     def app_scopes(self) -> tuple[str, ...] | None:
         """The scopes the token's application holds; None when the server does not say."""
@@ -470,7 +305,7 @@ class MastodonClient:
     def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         self._last_response = response
         headers = response.headers
-        reset_at = _reset_time(headers.get("X-RateLimit-Reset"))
+        reset_at = reset_time(headers.get("X-RateLimit-Reset"))
         # Only the last answer's own report counts: an old one (say, a 429's two-hour reset)
         # must not hold back later requests on servers that send these headers only at times.
         self._rate_limit = None
@@ -487,7 +322,7 @@ class MastodonClient:
 
     def _last_error_message(self) -> str | None:
         # Mastodon.py raises on a 429 without the body, so read it from the response itself.
-        return None if self._last_response is None else _error_field(self._last_response)
+        return None if self._last_response is None else error_field(self._last_response)
 
     def _instance_document(self, path: str) -> dict[str, Any]:
         what = "the instance information request"
@@ -502,7 +337,7 @@ class MastodonClient:
         except requests.RequestException as exc:
             raise self._network_error(exc, what) from exc
         if not response.ok:
-            raise self._error(response.status_code, _error_field(response), response.reason, what)
+            raise self._error(response.status_code, error_field(response), response.reason, what)
         try:
             body = response.json()
         except ValueError:
@@ -536,12 +371,7 @@ class MastodonClient:
                 reason = args[2] if isinstance(args[2], str) else None
                 raise self._error(args[1], message, reason, what, permanent) from exc
             # Mastodon.py's only other shape: a body that is not JSON, status in the text.
-            found = _NOT_JSON.search(str(args[0]) if args else "")
-            status = int(found[1]) if found else None
-            raise TransientError(
-                f"the instance answered {what} with something that is not JSON ({status})",
-                http_status=status,
-            ) from exc
+            raise not_json(what, status_in_text(str(args[0]) if args else "")) from exc
 
     def _error(
         self,
@@ -551,50 +381,20 @@ class MastodonClient:
         what: str,
         permanent: type[PermanentError] = PermanentError,
     ) -> ApiError:
-        message = self._clean(message) if message else None
-        detail = message or self._clean(reason or "") or "no message"
-        if status == 429:
-            retry_at = self._retry_at()
-            when = f"it resets at {retry_at.isoformat()}" if retry_at else "try again later"
-            text = f"the instance's rate limit was reached for {what} (429): {detail}; {when}"
-            return RateLimited(text, http_status=429, server_message=message, retry_at=retry_at)
-        cls: type[ApiError] = AuthError
-        if status == 401:
-            text = f"the instance rejected the access token (401): {detail} — {_AUTH_HINT_401}"
-        elif status == 403 and "scope" in detail.lower():
-            text = f"the access token lacks a scope needed for {what} (403): {detail}"
-            text += f" — {_AUTH_HINT_SCOPE}"
-        elif status == 403:
-            text = f"the instance refused {what} for this account (403): {detail}"
-            text += f" — {_AUTH_HINT_403}"
-        elif status == 422 and "finished processing" in detail.lower():
-            cls = MediaNotReady
-            text = f"the instance has not finished processing the media for {what} (422): {detail}"
-        elif status >= 500 and status not in _NEVER_SERVED:
-            cls = TransientError
-            text = f"the instance had a temporary problem with {what} ({status}): {detail}"
-        else:
-            cls = NotFound if status == 404 and permanent is PermanentError else permanent
-            text = f"the instance rejected {what} ({status}): {detail}"
-        return cls(text, http_status=status, server_message=message)
+        return classify(
+            status,
+            message,
+            reason,
+            what,
+            token=self._token,
+            retry_at=self._retry_at() if status == 429 else None,
+            permanent=permanent,
+        )
 
     def _retry_at(self) -> datetime | None:
         if self._last_response is None:
             return None
-        return _reset_time(self._last_response.headers.get("X-RateLimit-Reset"))
+        return reset_time(self._last_response.headers.get("X-RateLimit-Reset"))
 
     def _network_error(self, exc: BaseException, what: str) -> TransientError:
-        if isinstance(exc, requests.Timeout):
-            return TransientError(
-                f"the instance did not answer {what} within {self._timeout:g} s; "
-                "it may have been carried out anyway"
-            )
-        detail = self._clean(str(exc) or type(exc).__name__)
-        return TransientError(f"could not reach the instance for {what}: {detail}")
-
-    def _clean(self, text: str) -> str:
-        """One line, bounded, and never the token (servers and proxies may echo requests)."""
-        if self._token:
-            text = text.replace(self._token, "[token]")
-        text = " ".join(text.split())
-        return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+        return network_error(exc, what, timeout=self._timeout, token=self._token)

@@ -21,9 +21,9 @@ import regex
 from bot.core.clock import Clock
 from bot.core.posts import Part
 from bot.core.states import Result, State
-from bot.mastodon.client import (
+from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import (
     AuthError,
-    MastodonClient,
     MediaRequest,
     NotFound,
     PermanentError,

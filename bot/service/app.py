@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.campaign.loading import Campaign, load_campaign
 from bot.config.instance_limits import learn_limits
@@ -17,12 +16,11 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import CampaignBotError
 from bot.core.limits import LimitsReport
 from bot.core.states import State
+from bot.mastodon.client import MastodonClient
+from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
+from bot.publishing.publisher import Publisher
 from bot.service.logs import register_secret
-
-if TYPE_CHECKING:
-    from bot.mastodon.client import MastodonClient
-    from bot.publishing.publisher import Publisher
-    from bot.storage.ledger import Ledger
+from bot.storage.ledger import Ledger
 
 
 @dataclass
@@ -39,7 +37,6 @@ class App:
         return token
 
     def client(self) -> MastodonClient:
-        from bot.mastodon.client import MastodonClient
 
         if not self.settings.instance:
             raise CampaignBotError(
@@ -59,7 +56,6 @@ class App:
         if self._limits is None:
             fetch = None
             if online and self.settings.instance:
-                from bot.mastodon.client import MastodonClient
 
                 def fetch() -> tuple[dict[str, object] | None, dict[str, object] | None]:
                     assert self.settings.instance
@@ -76,7 +72,6 @@ class App:
         return self._limits
 
     def ledger(self) -> Ledger:
-        from bot.storage.ledger import Ledger
 
         return Ledger.open(self.settings.ledger_path, self.clock)
 
@@ -85,7 +80,6 @@ class App:
         (a dry run never writes to it)."""
         if not dry_run or self.settings.ledger_path.exists():
             return self.ledger()
-        from bot.storage.ledger import Ledger
 
         scratch = tempfile.TemporaryDirectory(prefix="campaign-bot-dry-run-")
         self._scratch.append(scratch)
@@ -108,9 +102,6 @@ class App:
 
 def make_publisher(app: App, ledger: Ledger) -> Publisher:
     """A publisher for the configured instance and account; checks the token on the way."""
-    from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
-    from bot.publishing.publisher import Publisher
-
     client = app.client()
     info = client.server_info()
     account = client.verify_credentials()

@@ -25,7 +25,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.posts import CampaignPost
 from bot.core.states import Result, State
 from bot.core.timespec import to_zone
-from bot.mastodon.client import ApiError, AuthError, StatusRequest
+from bot.mastodon.types import ApiError, AuthError, StatusRequest
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
 from bot.schedule.planner import Occurrence

@@ -13,7 +13,9 @@ from pathlib import Path
 from bot.config.settings import load_settings, read_access_token
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError, ConfigError
-from bot.mastodon.client import ApiError, AuthError, MastodonClient, is_loopback
+from bot.core.urls import is_loopback
+from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import ApiError, AuthError
 from bot.service.app import App
 from bot.service.logs import register_secret
 

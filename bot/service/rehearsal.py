@@ -24,7 +24,8 @@ from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
-from bot.mastodon.client import MastodonClient, RemoteStatus
+from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import RemoteStatus
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence

@@ -12,7 +12,7 @@ import pytest
 
 from bot.cli import publishing_commands
 from bot.core.posts import CampaignPost
-from bot.mastodon.client import AuthError
+from bot.mastodon.types import AuthError
 from bot.publishing.publisher import RetryPolicy
 
 from .conftest import STATUSES, Crash, Site, Tap, assert_published_exactly_once, lose_answer
