@@ -578,3 +578,39 @@ def test_a_bad_ledger_record_does_not_stop_the_others(
     assert summary.outcomes[1].error == (
         "the ledger refused it: occurrence 'broken' belongs to post 'someone-else'"
     )
+
+
+def test_recurring_occurrences_that_fall_due_while_paused_never_vanish(
+    world: World, daemon: tuple[Daemon, FakePublisher]
+) -> None:
+    """A pause of three hours over an hourly post: after `resume`, each occurrence of the pause
+    is in the ledger, published if still within its window, else missed — none is forgotten,
+    although the paused daemon kept writing its heartbeat."""
+    bot, publisher = daemon
+    world.write([{"id": "tick", "cron": "0 * * * *", "text": "t"}])
+    bot._load("start")
+    bot._heartbeat()
+    bot._catch_up()
+    before = set(world.states())
+    world.clock.advance(timedelta(minutes=10))
+    control.pause(world.settings.data_dir, "test", world.clock.now())
+    bot._watch()
+    assert bot.paused
+    for _ in range(12):  # three hours in steps of a quarter, the heartbeat beating
+        world.clock.advance(timedelta(minutes=15))
+        bot._watch()
+        bot._heartbeat()
+        for key in list(bot.planned):
+            bot._due_job(key)
+    assert set(world.states()) == before
+    control.resume(world.settings.data_dir)
+    bot._watch()
+    assert not bot.paused
+    bot._catch_up()
+    during = {k: v for k, v in world.states().items() if k not in before}
+    assert during == {
+        "tick@2026-06-10T13:00:00Z": "missed",
+        "tick@2026-06-10T14:00:00Z": "missed",
+        "tick@2026-06-10T15:00:00Z": "published",
+    }
+    assert [k for k, _ in publisher.sent if k not in before] == ["tick@2026-06-10T15:00:00Z"]
