@@ -177,9 +177,7 @@ def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> N
             bot.wait()
 
 
-def test_a_flooding_cron_is_cut_short(
-    example: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_flooding_cron_is_cut_short(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`* * * * *` would publish 1,440 toots a day; the rehearsal stops after the cap, saying
     which post made it stop and why."""
     (example.parent.parent / "posts" / "03-flood.yaml").write_text(
