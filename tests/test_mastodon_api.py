@@ -487,6 +487,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 has_poll=False,
                 visibility="public",
                 language="ja",
+                quotes=0,
             ),
         ),
         (
@@ -502,6 +503,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 has_poll=False,
                 visibility="public",
                 language="en",
+                quotes=0,
             ),
         ),
     ],
@@ -940,7 +942,7 @@ def test_server_clock_is_ignored_unless_it_has_a_zone(
         headers={"Date": date},
     )
     client.verify_credentials()
-    with caplog.at_level(logging.DEBUG, logger="bot.mastodon.client"):
+    with caplog.at_level(logging.DEBUG, logger="bot.mastodon.http"):
         served = client.server_date()
     assert served == expected
     if served is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -76,8 +76,7 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction, for this package's modules that keep their own tables."""
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._conn is None:
                 raise LedgerError(f"{self.path}: the ledger is closed")
@@ -92,6 +91,10 @@ class Ledger:
                 if conn.in_transaction:  # a failed COMMIT leaves the transaction open
                     conn.rollback()
                 raise LedgerError(f"{self.path}: ledger access failed: {_one_line(exc)}") from exc
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction, for the stores that keep their own tables in this file."""
+        return self._transaction(write)
 
     def _records(
         self, conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
@@ -129,6 +132,8 @@ class Ledger:
             (to_text(self._clock.now()), key, part, kind, detail),
         )
 
+    event = _event  # for the stores that keep their tables in this file
+
     def _set_state(
         self, conn: sqlite3.Connection, key: str, state: State, error: str | None = None
     ) -> None:
@@ -163,32 +168,32 @@ class Ledger:
         return None
 
     def get(self, key: str) -> OccurrenceRecord | None:
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             return self._load(conn, key)
 
     def all(self) -> list[OccurrenceRecord]:
         """Every occurrence, ordered by planned time then key."""
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             return self._records(conn, "", ())
 
     def for_post(self, post_id: str) -> list[OccurrenceRecord]:
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             return self._records(conn, "WHERE post_id = ?", (post_id,))
 
     def states(self) -> dict[str, State]:
         """Key -> state of every occurrence, without the detail (cheap, for the planner)."""
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             return {k: State(s) for k, s in conn.execute("SELECT key, state FROM occurrences")}
 
     def views(self) -> dict[str, tuple[State, datetime]]:
         """Key -> (state, planned time) of every occurrence: what planning needs, no more."""
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
             return {key: (State(state), from_text(at)) for key, state, at in rows}
 
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             return self._records(
                 conn, "WHERE state = 'sending' AND updated_at < ?", (to_text(older_than),)
             )
@@ -197,7 +202,7 @@ class Ledger:
         self, key: str, post_id: str, planned_at: datetime, content_hash: str
     ) -> OccurrenceRecord:
         """Mark the occurrence as being sent (creating it if new); refused once it is settled."""
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             record = self._ensure(conn, key, post_id, planned_at, State.SENDING)
             if record is not None:
                 self._check(record, Change.SEND)
@@ -216,7 +221,7 @@ class Ledger:
         """Record, before the request, that part `index` is about to be sent with this key."""
         if index < 0 or not idempotency_key:
             raise ValueError("a part needs an index >= 0 and a non-empty idempotency key")
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             record = self._require(conn, key)
             if record.state is not State.SENDING:
                 raise LedgerError(
@@ -260,7 +265,7 @@ class Ledger:
         self, key: str, index: int, status_id: str, url: str, *, adopted: bool = False
     ) -> None:
         """Record the status the server created for part `index` (adopted: found by a search)."""
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             part = self._require(conn, key).part(index)
             if part is None or part.idempotency_key is None:
                 raise LedgerError(
@@ -285,7 +290,7 @@ class Ledger:
 
     def mark_published(self, key: str) -> None:
         """Settle the occurrence as published; every recorded part must have its status."""
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             record = self._require(conn, key)
             self._check(record, Change.PUBLISH)
             indexes = [p.index for p in record.parts]
@@ -313,7 +318,7 @@ class Ledger:
 
     def retry(self, key: str) -> OccurrenceRecord:
         """Put a failed or missed occurrence back to pending (its attempt count is kept)."""
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             record = self._require(conn, key)
             self._check(record, Change.RETRY)
             self._set_state(conn, key, State.PENDING)
@@ -321,14 +326,14 @@ class Ledger:
             return self._require(conn, key)
 
     def _transition(self, key: str, change: Change, state: State, kind: str, error: str) -> None:
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             self._check(self._require(conn, key), change)
             self._set_state(conn, key, state, error)
             self._event(conn, key, kind, error)
 
     def mark_missed(self, key: str, post_id: str, planned_at: datetime, reason: str) -> None:
         """Record that the occurrence's time passed unsent; repeating it changes nothing."""
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             record = self._ensure(conn, key, post_id, planned_at, State.MISSED)
             if record is not None:
                 if record.state is State.MISSED:
@@ -343,7 +348,7 @@ class Ledger:
         """Append a free-form line to an occurrence's history."""
         if not kind:
             raise ValueError("an event needs a kind")
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             self._event(conn, key, kind, detail, part_index)
 
     def events(self, key: str | None = None) -> list[Event]:
@@ -351,19 +356,19 @@ class Ledger:
         sql = "SELECT id, at, occurrence_key, part_idx, kind, detail FROM events"
         if key is not None:
             sql += " WHERE occurrence_key = ?"
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             rows = conn.execute(sql + " ORDER BY id", () if key is None else (key,)).fetchall()
         return [
             Event(i, from_text(at), k, part, kind, detail) for i, at, k, part, kind, detail in rows
         ]
 
     def get_meta(self, name: str) -> str | None:
-        with self.transaction(write=False) as conn:
+        with self._transaction(write=False) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, name: str, value: str) -> None:
-        with self.transaction(write=True) as conn:
+        with self._transaction(write=True) as conn:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
