@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from bot.cli import living_commands
@@ -182,7 +183,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_retry(args: argparse.Namespace) -> int:
     app: App = args.app
-    with app.ledger() as ledger:
+    # Only the ledger changes (no post is sent here), so this works beside a running bot.
+    with app.ledger(create=False) as ledger:
         record = ledger.get(args.post_id)
         if record is None:
             candidates = [
@@ -195,5 +197,14 @@ def run_retry(args: argparse.Namespace) -> int:
                 )
             record = candidates[0]
         ledger.retry(record.key)
-    print(f"{record.key} is pending again; it goes out at the next run")
+    now = app.clock.now()
+    post = app.campaign(online=False).by_id().get(record.post_id)
+    limit = post.not_after if post is not None else None
+    window = limit if isinstance(limit, timedelta) else app.settings.catch_up
+    zone = app.settings.zone
+    print(
+        f"{record.key} is pending again, with a new window from now ({to_zone(now, zone)}): it "
+        f"goes out at the next run (a running bot picks it up) if that is before "
+        f"{to_zone(now + window, zone)}, else it is recorded as missed again"
+    )
     return 0

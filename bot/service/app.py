@@ -74,9 +74,9 @@ class App:
             self._limits = learn_limits(self.settings, self.clock, fetch)
         return self._limits
 
-    def ledger(self) -> Ledger:
-
-        return Ledger.open(self.settings.ledger_path, self.clock)
+    def ledger(self, *, create: bool = True) -> Ledger:
+        """The ledger; a missing one is created only with `create` (never over a damaged one)."""
+        return Ledger.open(self.settings.ledger_path, self.clock, create=create)
 
     def ledger_for(self, *, dry_run: bool) -> Ledger:
         """The ledger; for a dry run, a throwaway one unless a real one exists to read from

@@ -191,6 +191,14 @@ class Ledger:
             rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
             return {key: (State(state), from_text(at)) for key, state, at in rows}
 
+    def retried(self) -> dict[str, datetime]:
+        """Key -> when an operator last retried it, for occurrences put back by `retry`."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT key, retried_at FROM occurrences WHERE retried_at IS NOT NULL"
+            )
+            return {key: from_text(at) for key, at in rows}
+
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
         with self._transaction(write=False) as conn:
@@ -322,6 +330,12 @@ class Ledger:
             record = self._require(conn, key)
             self._check(record, Change.RETRY)
             self._set_state(conn, key, State.PENDING)
+            # The occurrence's catch-up window counts again from now, or the next run would
+            # find it as late as before and record it missed at once.
+            conn.execute(
+                "UPDATE occurrences SET retried_at = ? WHERE key = ?",
+                (to_text(self._clock.now()), key),
+            )
             self._event(conn, key, "retry", f"was {record.state.value}")
             return self._require(conn, key)
 
