@@ -36,9 +36,8 @@ def register(commands: Any) -> None:
     validate.set_defaults(handler=run_validate)
 
     plan_cmd = commands.add_parser("plan", help="show upcoming posts in time order")
-    # argparse reads a value starting with "-" as an option, so past durations need `=`.
     plan_cmd.add_argument(
-        "--from", dest="start", metavar="T", help="start: a time, or a duration such as --from=-2d"
+        "--from", dest="start", metavar="T", help="start: a time, or a duration such as -2d"
     )
     plan_cmd.add_argument("--until", dest="end", metavar="T", help="end: a time, or e.g. 30d")
     plan_cmd.add_argument("--json", action="store_true", help="machine-readable output")
