@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.config.settings import Settings
 from bot.core.clock import FakeClock
@@ -29,7 +29,7 @@ from bot.mastodon.types import RemoteStatus
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence, capped, plan
-from bot.service.sandbox_server import SandboxServer, date_toots
+from bot.service.sandbox_server import date_toots, sandbox_server
 from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ MAX_REHEARSED_PER_POST = 100
 
 @dataclass
 class Sandbox:
-    server: SandboxServer
+    server: Any  # a mastodon_mock MockServer
     token: str
     workdir: Path
 
@@ -55,13 +55,13 @@ class Sandbox:
 def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
     """A fresh mastodon_mock instance with one account, in a temporary folder."""
     try:
-        import uvicorn  # noqa: F401  (the sandbox server needs it too)
         from mastodon_mock.config import (
             DatabaseConfig,
             MastodonMockConfig,
             SeedAccount,
             SeedConfig,
         )
+        from mastodon_mock.testing import MockServer  # noqa: F401  (the sandbox server's base)
     except ImportError as exc:
         raise CampaignBotError(
             "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
@@ -81,7 +81,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
                 ]
             ),
         )
-        server = SandboxServer(config, SANDBOX_ACCOUNT, token).start()
+        server = sandbox_server(config, SANDBOX_ACCOUNT, token)
         try:
             # Status URLs should point at this sandbox, not at the mock's default domain.
             server.config.domain = server.base_url.split("//", 1)[1]

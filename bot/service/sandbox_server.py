@@ -83,48 +83,35 @@ def with_front_door(app: ASGIApp, account: str, token: str) -> ASGIApp:
     return front
 
 
-class SandboxServer:
-    """mastodon_mock with the front door, served by uvicorn in a thread on 127.0.0.1."""
+def sandbox_server(config: Any, account: str, token: str) -> Any:
+    """A started mastodon_mock `MockServer` (its test helpers `client` and `fault` included)
+    whose app sits behind the front door."""
+    import uvicorn
+    from mastodon_mock.app import create_app
+    from mastodon_mock.testing import MockServer
 
-    def __init__(self, config: Any, account: str, token: str) -> None:
-        self.config = config
-        self.account = account
-        self.token = token
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+    class SandboxServer(MockServer):
+        """MockServer.start, with the app wrapped: uvicorn in a thread on 127.0.0.1."""
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        def start(self) -> Any:
+            app = with_front_door(create_app(self._config), account, token)
+            server = uvicorn.Server(
+                uvicorn.Config(app, host=self._host, port=0, log_level=self._log_level)
+            )
+            thread = threading.Thread(target=server.run, name="sandbox", daemon=True)
+            thread.start()
+            # Startup takes a fraction of a second; uvicorn offers no event to wait on.
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    server.should_exit = True
+                    raise CampaignBotError("the rehearsal sandbox did not start")
+                thread.join(0.02)
+            self._port = int(server.servers[0].sockets[0].getsockname()[1])
+            self._server, self._thread = server, thread
+            return self
 
-    def start(self) -> SandboxServer:
-        import uvicorn
-        from mastodon_mock.app import create_app
-
-        app = with_front_door(create_app(self.config), self.account, self.token)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        )
-        thread = threading.Thread(target=server.run, name="sandbox", daemon=True)
-        thread.start()
-        # Startup takes a fraction of a second; uvicorn offers no event to wait on.
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise CampaignBotError("the rehearsal sandbox did not start")
-            thread.join(0.02)
-        self.port = int(server.servers[0].sockets[0].getsockname()[1])
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+    return SandboxServer(config=config).start()
 
 
 def date_toots(database: Path, status_ids: Sequence[str], when: datetime) -> None:
