@@ -18,9 +18,10 @@ import pytest
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost
+from bot.core.states import State
 from bot.mastodon.types import TransientError
 from bot.publishing.publisher import Outcome
-from bot.publishing.runner import Runner
+from bot.publishing.runner import DryRunPublisher, Runner
 from bot.schedule.planner import Occurrence
 from bot.service.app import App
 from bot.service.daemon import JOB_PREFIX, Daemon
@@ -614,3 +615,18 @@ def test_recurring_occurrences_that_fall_due_while_paused_never_vanish(
         "tick@2026-06-10T15:00:00Z": "published",
     }
     assert [k for k, _ in publisher.sent if k not in before] == ["tick@2026-06-10T15:00:00Z"]
+
+
+def test_a_dry_run_numbers_thread_parts_as_people_count(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run --dry-run` names a thread's toots part 1, part 2 (under part 1), as people count."""
+    world.write([{"id": "t", "at": ago(minutes=1), "text": "Start", "thread": [{"text": "More"}]}])
+    [post] = world.posts()
+    due = Occurrence("t", post, NOW, NOW + timedelta(hours=1), State.PENDING)
+    with caplog.at_level("INFO"):
+        DryRunPublisher(world.settings).publish(due)
+    assert [r.getMessage() for r in caplog.records] == [
+        "would publish part 1: 'Start'",
+        "would publish part 2 under part 1: 'More'",
+    ]

@@ -84,7 +84,7 @@ def test_dry_run_needs_no_token_and_posts_nothing(campaign: Campaign, start_bot:
     due = soon(2)
     campaign.write("a.yaml", [post("rehearsed", due, media=[])])
     bot = start_bot("--dry-run", token=None)
-    bot.wait_for(r"rehearsed: \[dry run\] would publish part 0", 10)
+    bot.wait_for(r"rehearsed: \[dry run\] would publish part 1", 10)
     code, _ = bot.stop()
 
     assert code == 0
