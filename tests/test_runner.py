@@ -630,3 +630,53 @@ def test_a_dry_run_numbers_thread_parts_as_people_count(
         "would publish part 1: 'Start'",
         "would publish part 2 under part 1: 'More'",
     ]
+
+
+def test_a_reload_says_what_changed_in_words_that_count(
+    world: World, daemon: tuple[Daemon, FakePublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A post moved is "moved", not "new"; one post is "1 post"; a reload that changes nothing
+    says so."""
+    bot, _ = daemon
+    later = (NOW + timedelta(days=1)).isoformat()
+    world.write([{"id": "a", "at": later, "text": "a"}, {"id": "b", "at": later, "text": "b"}])
+    summaries: list[str] = []
+
+    def reload(why: str) -> None:
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            bot._load(why)
+        summaries.extend(r.getMessage() for r in caplog.records if r.getMessage().startswith(why))
+
+    reload("start")
+    moved = (NOW + timedelta(days=2)).isoformat()
+    world.write([{"id": "a", "at": moved, "text": "a"}])
+    reload("post files changed")
+    world.write([{"id": "a", "at": moved, "text": "a"}, {"id": "c", "at": later, "text": "c"}])
+    reload("SIGHUP")
+    reload("periodic re-plan")
+    world.clock.set(NOW + timedelta(days=1, minutes=1))
+    bot._catch_up()  # c goes out: it leaves the plan, published, not cancelled
+    reload("later")
+    assert summaries == [
+        "start: 2 posts, 2 occurrences planned in the next 35 days (2 new)",
+        "post files changed: 1 post, 1 occurrence planned in the next 35 days (1 moved, 1 "
+        "cancelled)",
+        "SIGHUP: 2 posts, 2 occurrences planned in the next 35 days (1 new)",
+        "periodic re-plan: 2 posts, 2 occurrences planned in the next 35 days (no change)",
+        "later: 2 posts, 1 occurrence planned in the next 35 days (no change)",
+    ]
+
+
+def test_a_problem_in_the_post_files_is_counted_in_words(
+    world: World, daemon: tuple[Daemon, FakePublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    """One invalid post is "1 problem", not "1 problems"."""
+    bot, _ = daemon
+    world.write([{"id": "ok", "at": (NOW + timedelta(days=1)).isoformat(), "txt": "typo"}])
+    with caplog.at_level("WARNING"):
+        bot._load("start")
+    assert (
+        "1 problem in the post files: the posts concerned are left out until it is fixed; the "
+        "rest of the campaign runs"
+    ) in [r.getMessage() for r in caplog.records]
