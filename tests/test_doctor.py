@@ -215,7 +215,8 @@ FAILURES = [
         _wrong_url,
         {
             "instance": r"{instance} cannot be reached: could not reach the instance for the "
-            r"instance information request: .*Connection refused.* — check the address, DNS and "
+            r"instance information request: 127\.0\.0\.1:\d+ refused the connection — check the "
+            r"address, DNS and "
             r"the server's firewall",
             "limits": UNREACHABLE_LIMITS,
         },
