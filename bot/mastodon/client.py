@@ -397,6 +397,4 @@ class MastodonClient:
         return reset_time(self._last_response.headers.get("X-RateLimit-Reset"))
 
     def _network_error(self, exc: BaseException, what: str) -> TransientError:
-        return network_error(
-            exc, what, timeout=self._timeout, token=self._token, base_url=self.base_url
-        )
+        return network_error(exc, what, self.base_url, timeout=self._timeout, token=self._token)

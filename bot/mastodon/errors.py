@@ -107,7 +107,7 @@ def classify(
 
 
 def network_error(
-    exc: BaseException, what: str, *, timeout: float, token: str, base_url: str = ""
+    exc: BaseException, what: str, base_url: str = "", *, timeout: float, token: str
 ) -> TransientError:
     """A request that got no answer: always worth trying again."""
     if isinstance(exc, requests.Timeout):
