@@ -680,3 +680,26 @@ def test_a_problem_in_the_post_files_is_counted_in_words(
         "1 problem in the post files: the posts concerned are left out until it is fixed; the "
         "rest of the campaign runs"
     ) in [r.getMessage() for r in caplog.records]
+
+
+def test_a_config_edit_is_named_not_ignored(
+    world: World, daemon: tuple[Daemon, FakePublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The running daemon keeps its config; an edit is logged with the keys it changes, when
+    the watch notices it and again on SIGHUP."""
+    bot, _ = daemon
+    world.write([{"id": "a", "at": (NOW + timedelta(days=1)).isoformat(), "text": "a"}])
+    bot._load("start")
+    world.config["catch_up"] = "3h"
+    world.config["require_alt_text"] = False
+    assert world.settings.catch_up == timedelta(hours=3)  # rewrites the config file
+    wanted = (
+        f"{world.root / 'bot.yaml'} changed (catch_up, require_alt_text); the bot keeps the "
+        "config it started with until it is restarted"
+    )
+    with caplog.at_level("INFO"):
+        bot._watch()
+        bot._watch()
+        bot._reload("SIGHUP")
+    assert [r.getMessage() for r in caplog.records].count(wanted) == 2
+    assert bot.settings.catch_up == timedelta(hours=1)

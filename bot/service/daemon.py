@@ -32,6 +32,7 @@ from bot.publishing.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, 
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App, make_publisher
+from bot.service.config_watch import ConfigWatch
 from bot.service.shutdown import stop_requested_early
 from bot.storage import control
 from bot.storage.ledger import Ledger
@@ -82,6 +83,8 @@ class Daemon:
             remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
         )
         self.runner: Runner | None = None
+        # The config is read once; an edit of it is named in the log, never silently ignored.
+        self.config_watch = ConfigWatch(self.settings.path)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -242,6 +245,7 @@ class Daemon:
 
     def _watch(self) -> None:
         self._check_pause()
+        self.config_watch.check()
         snapshot = self._posts_snapshot()
         if snapshot != self._snapshot:
             self._snapshot = snapshot
@@ -282,6 +286,7 @@ class Daemon:
     # --- planning ----------------------------------------------------------------------------
 
     def _reload(self, why: str) -> None:
+        self.config_watch.check(always=why == "SIGHUP")
         self._load(why)
         self._catch_up()
 
