@@ -107,7 +107,7 @@ def test_rehearse_command_says_first_that_nothing_real_is_touched(
     assert lines[0].startswith("Rehearsal on a local sandbox at http://127.0.0.1:")
     assert "nothing is sent to any Mastodon instance" in lines[0]
     assert "the real ledger" in lines[0]
-    assert lines[-1].startswith("Rehearsal: 12 posts published (15 toots, 1 thread(s), 1 media")
+    assert lines[-1].startswith("Rehearsal: 12 posts published (15 toots, 1 thread, 1 media")
 
 
 def test_a_post_the_sandbox_rejects_fails_the_rehearsal(

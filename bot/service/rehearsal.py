@@ -24,6 +24,7 @@ from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.publisher import Publisher
@@ -262,8 +263,9 @@ def summarise(result: Rehearsal, invalid: int, out: TextIO) -> None:
     polls = sum(1 for _, p in result.published for s in p if s.poll_options)
     print("\n" + "─" * 60, file=out)
     print(
-        f"Rehearsal: {len(result.published)} posts published ({parts} toots, {threads} "
-        f"thread(s), {images} media, {polls} poll(s)); {len(result.failed)} failed; "
+        f"Rehearsal: {counted(len(result.published), 'post')} published "
+        f"({counted(parts, 'toot')}, {counted(threads, 'thread')}, {images} media, "
+        f"{counted(polls, 'poll')}); {len(result.failed)} failed; "
         f"{len(result.missed)} missed; {invalid} left out as invalid.",
         file=out,
     )
