@@ -515,10 +515,18 @@ def test_old_key_adopts_the_post_found_among_recent_statuses(
     ("honours", "later", "looked"),
     [
         (True, timedelta(minutes=10), False),  # the key still protects the re-send
+        (True, KEY_MEMORY - timedelta(seconds=1), False),
+        (True, KEY_MEMORY, True),  # from the very moment the key may be forgotten
         (True, KEY_MEMORY + timedelta(minutes=1), True),
         (False, timedelta(minutes=1), True),  # the server ignores keys: always look first
     ],
-    ids=["young key", "old key", "keys ignored"],
+    ids=[
+        "young key",
+        "key a second short of its memory",
+        "key at its memory",
+        "old key",
+        "keys ignored",
+    ],
 )
 def test_resend_after_a_restart_looks_first_only_when_the_key_may_not_protect(
     instance: Instance,
@@ -679,3 +687,89 @@ def test_the_instances_clock_is_allowed_for_when_looking(
     assert record is not None
     assert (record.parts[0].status_id == "901") is adopted
     assert len(instance.posts()) == (0 if adopted else 1)
+
+
+# --- behaviours that a one-line change must not get past --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamped_before", "adopted"),
+    [(timedelta(minutes=5), True), (timedelta(minutes=5, seconds=1), False)],
+    ids=["5 min before", "5 min 1 s before"],
+)
+def test_an_earlier_post_is_looked_for_from_five_minutes_before_the_first_try(
+    instance: Instance,
+    ledger: Ledger,
+    clock: FakeClock,
+    stamped_before: timedelta,
+    adopted: bool,
+) -> None:
+    """A status stamped up to 5 minutes before our first try is ours; one stamped earlier is not."""
+    died_after_intent(ledger, "solo")
+    attempt = clock.now()
+    clock.advance(KEY_MEMORY + timedelta(minutes=1))
+    instance.serve_account_statuses([remote("902", "Once only.", attempt - stamped_before)])
+    make_publisher(ledger, clock).publish(occurrence("solo", part(0, "Once only.")))
+    record = ledger.get("solo")
+    assert record is not None
+    assert record.state is State.PUBLISHED
+    assert (record.parts[0].status_id == "902") is adopted
+    assert len(instance.posts()) == (0 if adopted else 1)
+
+
+def test_a_server_that_keeps_answering_429_is_not_retried_forever(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """429s with a near reset are waited out at most `attempts` times, then the post is failed."""
+    clock.set(RESET_1930 - timedelta(minutes=5))
+    for _ in range(10):
+        instance.then_refuse(
+            429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
+        )
+    policy = RetryPolicy(attempts=3)
+    outcome = make_publisher(ledger, clock, policy=policy).publish(occurrence("x", part(0, "X")))
+    assert outcome.result == "failed"
+    assert len(instance.posts()) == 3
+    assert instance.created == []
+    record = ledger.get("x")
+    assert record is not None
+    assert record.state is State.FAILED
+
+
+@pytest.mark.parametrize("settled", ["failed", "missed"])
+def test_a_failed_or_missed_occurrence_is_not_sent_again(
+    instance: Instance, ledger: Ledger, clock: FakeClock, settled: str
+) -> None:
+    """An occurrence the ledger holds as failed or missed is not sent; only `retry` reopens it."""
+    if settled == "failed":
+        ledger.begin_attempt("x", "x", PLANNED, "hash-x")
+        ledger.mark_failed("x", "refused by the instance (422)")
+    else:
+        ledger.mark_missed("x", "x", PLANNED, "past its window")
+    before = ledger.get("x")
+    outcome = make_publisher(ledger, clock).publish(occurrence("x", part(0, "X")))
+    assert outcome.result == "not-sent"
+    assert instance.posts() == []
+    assert ledger.get("x") == before
+
+
+def test_a_remote_mention_shown_without_its_domain_is_recognised(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """The instance shows `@user@domain` as `@user`: the earlier post is found, not sent twice."""
+    text = "Thank you @alice@library.example for signing!"
+    died_after_intent(ledger, "thanks")
+    attempt = clock.now()
+    clock.advance(KEY_MEMORY + timedelta(minutes=1))
+    # How Mastodon renders a remote mention: only the user name is shown.
+    content = (
+        '<p>Thank you <span class="h-card" translate="no"><a href="https://library.example/'
+        '@alice" class="u-url mention">@<span>alice</span></a></span> for signing!</p>'
+    )
+    found = {**remote("904", "", attempt + timedelta(seconds=1)), "content": content}
+    instance.serve_account_statuses([found])
+    make_publisher(ledger, clock).publish(occurrence("thanks", part(0, text)))
+    record = ledger.get("thanks")
+    assert record is not None
+    assert record.parts[0].status_id == "904"
+    assert instance.posts() == []

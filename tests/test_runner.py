@@ -543,3 +543,67 @@ def test_an_unreachable_instance_at_start_is_waited_for(
         assert [k for k, _ in publisher.sent] == ["due"]
     finally:
         bot.ledger.close()
+
+
+def test_recurring_look_back_stops_at_seven_days(world: World) -> None:
+    """After ten days down, only the last seven days of a daily post are recorded missed."""
+    world.write([{"id": "daily", "cron": "0 9 * * *"}])
+    runner, _ = world.runner()
+    runner.run_due(world.posts())
+    world.clock.advance(timedelta(days=10))
+    summary = runner.run_due(world.posts())
+    assert [k for k, _ in summary.missed] == [
+        f"daily@2026-06-{day}T08:00:00Z" for day in range(14, 21)
+    ]
+
+
+def test_a_cron_posts_not_after_sets_the_look_back_of_a_first_run(world: World) -> None:
+    """On a first run, a cron post with `not_after: 3h` catches up 3 hours, not catch_up's 1."""
+    world.write([{"id": "hourly", "cron": "0 * * * *", "not_after": "3h"}])
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert summary.missed == []
+    assert [k for k, _ in publisher.sent] == [
+        f"hourly@2026-06-10T{hour}:00:00Z" for hour in ("09", "10", "11", "12")
+    ]
+
+
+def test_a_first_run_looks_back_at_most_seven_days_whatever_not_after_says(world: World) -> None:
+    """A recurring post with `not_after: 30d` still brings at most a week of occurrences."""
+    world.write([{"id": "daily", "cron": "0 9 * * *", "not_after": "30d"}])
+    runner, publisher = world.runner()
+    runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == [
+        f"daily@2026-06-{d:02d}T08:00:00Z" for d in range(4, 11)
+    ]
+
+
+def test_occurrences_due_while_paused_are_published_or_missed_after_resume(
+    world: World, daemon: tuple[Daemon, FakePublisher]
+) -> None:
+    """Hourly occurrences that fell due during a 3-hour pause are each published or recorded
+    missed after `resume`; none vanishes."""
+    bot, publisher = daemon
+    world.write([{"id": "hourly", "cron": "30 * * * *", "not_after": "45m"}])
+    bot._load("start")
+    bot._catch_up()
+    assert [k for k, _ in publisher.sent] == ["hourly@2026-06-10T11:30:00Z"]
+    world.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (world.settings.data_dir / "PAUSED").write_text("by hand\n")  # as the README says
+    for _ in range(3):
+        world.clock.advance(timedelta(hours=1))
+        bot._watch()
+        bot._catch_up()
+    assert bot.paused
+    assert [k for k, _ in publisher.sent] == ["hourly@2026-06-10T11:30:00Z"]
+    world.clock.advance(timedelta(minutes=40))  # 15:40: the 15:30 one is still in its window
+    assert control.resume(world.settings.data_dir)
+    bot._watch()
+    bot._catch_up()
+    assert world.states() == {
+        "hourly@2026-06-10T11:30:00Z": "published",
+        "hourly@2026-06-10T12:30:00Z": "missed",
+        "hourly@2026-06-10T13:30:00Z": "missed",
+        "hourly@2026-06-10T14:30:00Z": "missed",
+        "hourly@2026-06-10T15:30:00Z": "published",
+    }
