@@ -54,6 +54,7 @@ class Settings:
     request_timeout: float
     alert_webhook: str | None
     alert_direct_message: str | None
+    amend: str = "manual"  # what the running bot edits by itself: manual, alt-text or auto
 
     @property
     def ledger_path(self) -> Path:
@@ -161,6 +162,7 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
         request_timeout=durations["request_timeout"].total_seconds(),
         alert_webhook=model.alerts.webhook,
         alert_direct_message=model.alerts.direct_message,
+        amend=model.amend,
     )
 
 
