@@ -13,6 +13,7 @@ from bot.calendar.serve import CalendarServer
 from bot.calendar.site import SiteOptions, write_site
 from bot.cli.campaign_commands import parse_moment, planned
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.service.app import App
 
 DEFAULT_OUT = Path("calendar")
@@ -79,8 +80,9 @@ def run_calendar(args: argparse.Namespace) -> int:
         page = build_calendar(app, start, end, out, online=online)
         zone = app.settings.zone
         print(
-            f"Wrote {out / 'index.html'}: {page.cards} posts from {to_zone(start, zone)} "
-            f"to {to_zone(end, zone)}, {len(page.problems)} problems outside the plan",
+            f"Wrote {out / 'index.html'}: {counted(page.cards, 'post')} from "
+            f"{to_zone(start, zone)} to {to_zone(end, zone)}, "
+            f"{counted(len(page.problems), 'problem')} outside the plan",
             flush=True,
         )
         return page

@@ -17,6 +17,7 @@ from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
 from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
+from bot.core.words import counted
 from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped, plan
 from bot.service.app import App
 from bot.service.living import drift_report
@@ -75,9 +76,9 @@ def run_validate(args: argparse.Namespace) -> int:
         for line in lines:
             print(line)
         summary = (
-            f"{len(campaign.posts)} valid posts in {len(campaign.files)} files; "
-            f"{len(campaign.errors)} errors, {len(campaign.warnings)} warnings "
-            f"(limits: {report.source})"
+            f"{counted(len(campaign.posts), 'valid post')} in "
+            f"{counted(len(campaign.files), 'file')}; {counted(len(campaign.errors), 'error')}, "
+            f"{counted(len(campaign.warnings), 'warning')} (limits: {report.source})"
         )
         print(summary, file=sys.stderr)
     return 1 if errors else 0
