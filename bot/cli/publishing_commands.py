@@ -12,6 +12,7 @@ from bot.cli import living_commands
 from bot.core.errors import CampaignBotError, UsageError
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
@@ -59,8 +60,9 @@ def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
         logger.warning("%s", problem.render())
     if campaign.errors:
         logger.warning(
-            "%d problems in post files: the posts concerned are left out until they are fixed",
-            len(campaign.errors),
+            "%s in the post files: the posts concerned are left out until %s fixed",
+            counted(len(campaign.errors), "problem"),
+            "it is" if len(campaign.errors) == 1 else "they are",
         )
     return campaign.posts
 
@@ -170,7 +172,7 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"    last error: {record.last_error}")
     if waiting:
         print(
-            f"{len(waiting)} posts not attempted yet (see `campaign-bot plan`): "
+            f"{counted(len(waiting), 'post')} not attempted yet (see `campaign-bot plan`): "
             + ", ".join(p.id for p in waiting[:10])
             + (" …" if len(waiting) > 10 else "")
         )
@@ -204,7 +206,7 @@ def run_retry(args: argparse.Namespace) -> int:
     zone = app.settings.zone
     print(
         f"{record.key} is pending again, with a new window from now ({to_zone(now, zone)}): it "
-        f"goes out at the next run (a running bot picks it up) if that is before "
+        f"goes out at the next run (or re-plan of a running bot) if that is before "
         f"{to_zone(now + window, zone)}, else it is recorded as missed again"
     )
     return 0

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
 from bot.config.settings import Settings
 from bot.core.clock import FakeClock
@@ -24,15 +24,14 @@ from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence, capped, plan
+from bot.service.sandbox_server import date_toots, sandbox_server
 from bot.storage.ledger import Ledger
-
-if TYPE_CHECKING:
-    from mastodon_mock.testing import MockServer
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ MAX_REHEARSED_PER_POST = 100
 
 @dataclass
 class Sandbox:
-    server: MockServer
+    server: Any  # a mastodon_mock MockServer
     token: str
     workdir: Path
 
@@ -63,7 +62,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             SeedAccount,
             SeedConfig,
         )
-        from mastodon_mock.testing import MockServer
+        from mastodon_mock.testing import MockServer  # noqa: F401  (the sandbox server's base)
     except ImportError as exc:
         raise CampaignBotError(
             "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
@@ -83,7 +82,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
                 ]
             ),
         )
-        server = MockServer(config=config).start()
+        server = sandbox_server(config, SANDBOX_ACCOUNT, token)
         try:
             # Status URLs should point at this sandbox, not at the mock's default domain.
             server.config.domain = server.base_url.split("//", 1)[1]
@@ -98,6 +97,10 @@ class Rehearsal:
     published: list[tuple[Occurrence, list[RemoteStatus]]] = field(default_factory=list)
     failed: list[tuple[Occurrence, str]] = field(default_factory=list)
     missed: list[tuple[str, str]] = field(default_factory=list)
+    # Planned before the rehearsal's start and past their not_after window: `run` starting then
+    # would record them as missed too, so they are part of the story, not a failure.
+    past: list[tuple[str, str]] = field(default_factory=list)
+    caught_up: int = 0
 
     @property
     def ok(self) -> bool:
@@ -107,9 +110,10 @@ class Rehearsal:
 def rehearsal_window(
     posts: Sequence[CampaignPost], now: datetime, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
-    """By default, from the campaign's first dated post (or now) to its last one (or +60 days)."""
+    """By default from now, as `plan` and `run` see the campaign, to its last dated post (or
+    60 days on). What was planned before the start is handled as `run` would handle it then."""
     dated = [p.schedule.at for p in posts if p.schedule.at is not None]
-    first = start or min([now, *dated])
+    first = start or now
     last = end or max([first + DEFAULT_SPAN, *dated])
     return first, last
 
@@ -171,15 +175,23 @@ def rehearse(
         )
         runner = Runner(local, ledger, clock, publisher)
         for _ in range(100_000):
-            due = [o for o in runner.upcoming(posts, end) if o.planned_at >= start]
+            # At the start this includes what was planned before it: caught up or missed, as `run`
+            # starting at that moment would do.
+            due = runner.upcoming(posts, end)
             if not due:
                 break
             clock.set(min(o.planned_at for o in due))
             now = clock.now()
             summary = runner.run([o for o in due if o.planned_at <= now])
-            result.missed.extend(summary.missed)
             for key, reason in summary.missed:
-                print(f"\n✗ {key}: missed — {reason}", file=out)
+                if now == start:
+                    result.past.append((key, reason))
+                    print(
+                        f"\n⏭ {key}: not published, as `run` would record it — {reason}", file=out
+                    )
+                else:
+                    result.missed.append((key, reason))
+                    print(f"\n✗ {key}: missed — {reason}", file=out)
             by_key = {o.key: o for o in due}
             for outcome in summary.outcomes:
                 occurrence = by_key[outcome.key]
@@ -189,8 +201,18 @@ def rehearse(
                     # As the server rendered each toot: its answer to the post, or a fresh read.
                     ids = [p.status_id for p in record.parts if p.status_id]
                     parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
+                    date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
+                    late = now - occurrence.planned_at
+                    if late > timedelta(minutes=1):
+                        result.caught_up += 1
+                        print(
+                            f"   ⏱ caught up at {to_zone(now, settings.zone)}, "
+                            f"{format_duration(late)} late, within its not_after window "
+                            f"(until {to_zone(occurrence.deadline, settings.zone)})",
+                            file=out,
+                        )
                 elif outcome.result in {Result.FAILED, Result.DEFERRED}:
                     reason = outcome.error or outcome.result
                     result.failed.append((occurrence, reason))
@@ -241,11 +263,19 @@ def summarise(result: Rehearsal, invalid: int, out: TextIO) -> None:
     polls = sum(1 for _, p in result.published for s in p if s.poll_options)
     print("\n" + "─" * 60, file=out)
     print(
-        f"Rehearsal: {len(result.published)} posts published ({parts} toots, {threads} "
-        f"thread(s), {images} media, {polls} poll(s)); {len(result.failed)} failed; "
+        f"Rehearsal: {counted(len(result.published), 'post')} published "
+        f"({counted(parts, 'toot')}, {counted(threads, 'thread')}, {images} media, "
+        f"{counted(polls, 'poll')}); {len(result.failed)} failed; "
         f"{len(result.missed)} missed; {invalid} left out as invalid.",
         file=out,
     )
+    if result.caught_up or result.past:
+        print(
+            f"  Planned before the start: {result.caught_up} caught up late, {len(result.past)} "
+            "past their not_after window and recorded as missed, as `run` would do "
+            "(--from picks another start).",
+            file=out,
+        )
     for occurrence, reason in result.failed:
         print(
             f"  ✗ {occurrence.post.id} ({occurrence.post.file}:{occurrence.post.line}): {reason}",

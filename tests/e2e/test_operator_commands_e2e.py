@@ -67,7 +67,7 @@ def test_retry_of_a_missed_post_gives_it_a_new_window(
     assert publishing_commands.run_retry(retried) == 0
     said = capsys.readouterr().out
     assert "old is pending again, with a new window from now (" in said
-    assert "it goes out at the next run (a running bot picks it up) if that is before" in said
+    assert "it goes out at the next run (or re-plan of a running bot) if that is before" in said
 
     site.clock.advance(timedelta(minutes=30))
     assert site.run_once() == 0
