@@ -22,7 +22,7 @@ def test_second_daemon_refuses_and_reading_commands_work_beside_the_first(
     1 at once with the first's pid, host and start time; nothing is posted twice."""
     campaign.write("a.yaml", [post("soon", soon(4), thread=[{"text": "Its reply."}])])
     first = start_bot()
-    first.wait_for(r"start: 1 posts")
+    first.wait_for(r"start: 1 post")
 
     second = start_bot()
     code = second.proc.wait(30)
@@ -55,7 +55,7 @@ def test_a_sigkilled_bots_lock_does_not_block_a_restart(
     says at once that the killed bot is gone."""
     campaign.write("a.yaml", [post("later", soon(8))])
     first = start_bot()
-    first.wait_for(r"start: 1 posts")
+    first.wait_for(r"start: 1 post")
     wait_until(lambda: campaign.cli("health").returncode == 0, 20, "healthy")
     os.kill(first.pid, signal.SIGKILL)
     first.proc.wait(10)
@@ -66,7 +66,7 @@ def test_a_sigkilled_bots_lock_does_not_block_a_restart(
     assert f"(pid {first.pid}) is not running any more" in health.stdout
 
     again = start_bot()
-    again.wait_for(r"start: 1 posts")
+    again.wait_for(r"start: 1 post")
     again.wait_for(r"later: published", timeout=20)
     wait_until(lambda: campaign.cli("health").returncode == 0, 20, "healthy after the restart")
     code, _ = again.stop()
