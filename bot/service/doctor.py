@@ -126,7 +126,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         "the instance's limits could not be read; validation uses defaults",
     )
     try:
-        campaign = app.campaign(online=False)
+        campaign = app.campaign(online=False, overdue=True)
     except CampaignBotError as exc:
         # Loading reads which posts the ledger holds; a broken ledger is reported below.
         yield Check("posts", False, f"could not be checked: {exc}", "see the ledger check below")
