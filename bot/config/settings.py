@@ -23,6 +23,7 @@ from bot.campaign.yamlsource import YamlDocument, read_yaml
 from bot.core.errors import ConfigError
 from bot.core.problems import Problem, dotted
 from bot.core.timespec import TimeSpecError, load_zone, parse_duration
+from bot.schedule.due import Timetable
 from bot.schedule.slots import Slot, SlotError, parse_slot
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class Settings:
     request_timeout: float
     alert_webhook: str | None
     alert_direct_message: str | None
+
+    @property
+    def timetable(self) -> Timetable:
+        return Timetable(self.zone, self.slots, self.catch_up)
 
     @property
     def ledger_path(self) -> Path:
