@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.campaign.loading import Campaign, display_name
+from bot.campaign.mistakes import minutes_per_hour
 from bot.campaign.schema import post_file_schema
 from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
@@ -18,8 +19,9 @@ from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
 from bot.publishing.runner import last_run, ledger_views
 from bot.schedule.due import Action, action, window
-from bot.schedule.planner import LedgerView, Occurrence
+from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped
 from bot.service.app import App
+from bot.service.living import drift_report
 
 
 def register(commands: Any) -> None:
@@ -37,9 +39,8 @@ def register(commands: Any) -> None:
     validate.set_defaults(handler=run_validate)
 
     plan_cmd = commands.add_parser("plan", help="show upcoming posts in time order")
-    # argparse reads a value starting with "-" as an option, so past durations need `=`.
     plan_cmd.add_argument(
-        "--from", dest="start", metavar="T", help="start: a time, or a duration such as --from=-2d"
+        "--from", dest="start", metavar="T", help="start: a time, or a duration such as -2d"
     )
     plan_cmd.add_argument("--until", dest="end", metavar="T", help="end: a time, or e.g. 30d")
     plan_cmd.add_argument("--json", action="store_true", help="machine-readable output")
@@ -53,6 +54,7 @@ def register(commands: Any) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     app: App = args.app
     campaign = app.campaign(args.paths or None, online=not args.offline)
+    campaign.problems.extend(drift_report(app, campaign.posts)[1])
     report = app.limits(online=not args.offline)
     errors = len(campaign.errors) + (len(campaign.warnings) if args.strict else 0)
     fmt = output_format(args)
@@ -123,7 +125,23 @@ def planned(
         start=start,
         end=end,
         last_run=last,
+        limit_per_post=MAX_OCCURRENCES_PER_POST,
     )
+
+
+def cap_notes(occurrences: list[Occurrence], limit: int = MAX_OCCURRENCES_PER_POST) -> list[str]:
+    """One line for each recurring post cut short at the limit, saying why and what to do."""
+    notes = []
+    posts = {o.post.id: o.post for o in occurrences}
+    for post_id, count in capped(occurrences, limit).items():
+        cron = posts[post_id].schedule.cron or ""
+        rate = minutes_per_hour(cron) or 1
+        why, fix = "", "narrow the window with --until"
+        if rate > 1:
+            why = f": its cron {cron!r} fires {rate} times an hour"
+            fix = "run `campaign-bot validate`, fix the cron, or " + fix
+        notes.append(f"{post_id}: only its first {count:,} occurrences are shown{why} — {fix}")
+    return notes
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -131,7 +149,9 @@ def run_plan(args: argparse.Namespace) -> int:
     now = app.clock.now()
     start = parse_moment(args.start, app) if args.start else now
     end = parse_moment(args.end, app) if args.end else now + timedelta(days=60)
-    occurrences = planned(app, start, end, online=not args.offline)
+    campaign = app.campaign(online=not args.offline)
+    occurrences = planned(app, start, end, online=not args.offline, campaign=campaign)
+    changed = drift_report(app, campaign.posts)[1]
     limits = app.limits(online=not args.offline).limits
     zone = app.settings.zone
     if args.json:
@@ -154,7 +174,13 @@ def run_plan(args: argparse.Namespace) -> int:
             }
             for o in occurrences
         ]
-        print(json.dumps({"zone": zone.key, "occurrences": rows}, indent=2, ensure_ascii=False))
+        body = {
+            "zone": zone.key,
+            "occurrences": rows,
+            "changed_after_publishing": [p.as_dict() for p in changed],
+            "capped": capped(occurrences, MAX_OCCURRENCES_PER_POST),
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     print(f"Posts from {to_zone(start, zone)} to {to_zone(end, zone)} ({zone.key}):")
     if not occurrences:
@@ -180,6 +206,10 @@ def run_plan(args: argparse.Namespace) -> int:
             f"  {to_zone(o.planned_at, zone):22} {o.post.id:28} {chars:>8}  "
             f"{o.post.first_words}{extra}  (late by up to {format_duration(late)})"
         )
+    for problem in changed:
+        print(problem.render())
+    for note in cap_notes(occurrences):
+        print(note, file=sys.stderr)
     return 0
 
 

@@ -71,8 +71,12 @@ def timeline(
     now: datetime,
     until: datetime,
     last_run: datetime | None,
+    limit_per_post: int | None = None,
+    count_from: datetime | None = None,
 ) -> list[Occurrence]:
-    """Every occurrence the bot accounts for up to `until`, settled ones included, in order."""
+    """Every occurrence the bot accounts for up to `until`, settled ones included, in order
+    (when listing rather than publishing, at most `limit_per_post` of each recurring post from
+    `count_from` on)."""
     return plan(
         posts,
         ledger=views,
@@ -83,6 +87,8 @@ def timeline(
         slots=timetable.slots,
         catch_up=timetable.catch_up,
         recurring_from=recurring_from(posts, now, timetable.catch_up, last_run),
+        limit_per_post=limit_per_post,
+        count_from=count_from,
     )
 
 
@@ -113,12 +119,22 @@ def window(
     start: datetime,
     end: datetime,
     last_run: datetime | None,
+    limit_per_post: int | None = None,
 ) -> list[Occurrence]:
     """The occurrences in [start, end] exactly as `run` sees them at `now` (what `plan` shows).
 
     Before the look-back window only what the ledger recorded is shown: `run` ignores the rest.
     """
-    seen = timeline(posts, views, timetable, now=now, until=end, last_run=last_run)
+    seen = timeline(
+        posts,
+        views,
+        timetable,
+        now=now,
+        until=end,
+        last_run=last_run,
+        limit_per_post=limit_per_post,
+        count_from=start,
+    )
     shown = {o.key: o for o in seen if start <= o.planned_at <= end}
     if start < now:
         history = plan(
@@ -130,6 +146,7 @@ def window(
             zone=timetable.zone,
             slots=timetable.slots,
             catch_up=timetable.catch_up,
+            limit_per_post=limit_per_post,
         )
         for occurrence in history:
             if occurrence.key not in shown and occurrence.key in views:

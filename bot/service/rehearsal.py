@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
 from bot.config.settings import TOKEN_ENV, Settings
 from bot.core.clock import FakeClock
@@ -26,21 +26,21 @@ from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.mastodon.types import RemoteStatus
-from bot.schedule.planner import Occurrence
+from bot.schedule.planner import Occurrence, capped, plan
 from bot.service.app import App
-
-if TYPE_CHECKING:
-    from mastodon_mock.testing import MockServer
+from bot.service.sandbox_server import date_toots, sandbox_server
 
 logger = logging.getLogger(__name__)
 
 SANDBOX_ACCOUNT = "campaign"
 DEFAULT_SPAN = timedelta(days=60)
+# Each rehearsed toot is really published to the sandbox: a recurring post gets this many at most.
+MAX_REHEARSED_PER_POST = 100
 
 
 @dataclass
 class Sandbox:
-    server: MockServer
+    server: Any  # a mastodon_mock MockServer
     token: str
     workdir: Path
 
@@ -59,7 +59,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             SeedAccount,
             SeedConfig,
         )
-        from mastodon_mock.testing import MockServer
+        from mastodon_mock.testing import MockServer  # noqa: F401  (the sandbox server's base)
     except ImportError as exc:
         raise CampaignBotError(
             "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
@@ -79,7 +79,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
                 ]
             ),
         )
-        server = MockServer(config=config).start()
+        server = sandbox_server(config, SANDBOX_ACCOUNT, token)
         try:
             # Status URLs should point at this sandbox, not at the mock's default domain.
             server.config.domain = server.base_url.split("//", 1)[1]
@@ -108,6 +108,34 @@ def rehearsal_window(
     first = start or min([now, *dated])
     last = end or max([first + DEFAULT_SPAN, *dated])
     return first, last
+
+
+def capped_end(
+    settings: Settings,
+    posts: Sequence[CampaignPost],
+    start: datetime,
+    end: datetime,
+    limit: int = MAX_REHEARSED_PER_POST,
+) -> tuple[datetime, list[CampaignPost]]:
+    """Where the rehearsal stops so that no recurring post is published more than `limit`
+    times (a cron typo such as `* * * * *` would be 1,440 toots a day), and the posts that
+    made it stop early."""
+    found = plan(
+        posts,
+        ledger={},
+        now=start,
+        start=start,
+        end=end,
+        zone=settings.zone,
+        slots=settings.slots,
+        catch_up=settings.catch_up,
+        limit_per_post=limit,
+    )
+    over = capped(found, limit)
+    if not over:
+        return end, []
+    cut = min(max(o.planned_at for o in found if o.post.id == post_id) for post_id in over)
+    return cut, [p for p in posts if p.id in over]
 
 
 def rehearse(
@@ -155,6 +183,7 @@ def rehearse(
                         answered.pop(i) if i in answered else connection.client.status(i)
                         for i in ids
                     ]
+                    date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                 elif outcome.result in {Result.FAILED, Result.DEFERRED}:
