@@ -11,6 +11,7 @@ from bot.cli import living_commands
 from bot.core.errors import CampaignBotError, UsageError
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
 from bot.service.app import App
 from bot.service.daemon import run_daemon
@@ -122,7 +123,7 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"    last error: {record.last_error}")
     if waiting:
         print(
-            f"{len(waiting)} posts not attempted yet (see `campaign-bot plan`): "
+            f"{counted(len(waiting), 'post')} not attempted yet (see `campaign-bot plan`): "
             + ", ".join(p.id for p in waiting[:10])
             + (" …" if len(waiting) > 10 else "")
         )

@@ -19,6 +19,7 @@ from bot.core.errors import CampaignBotError
 from bot.core.limits import LimitsReport
 from bot.core.posts import CampaignPost
 from bot.core.states import State
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
@@ -126,12 +127,11 @@ class App:
         for problem in campaign.problems:
             logger.warning("%s", problem.render())
         if campaign.errors:
-            count = len(campaign.errors)
             logger.warning(
-                "%d %s in post files: the posts concerned are left out until fixed; "
-                "the rest of the campaign goes ahead",
-                count,
-                "problem" if count == 1 else "problems",
+                "%s in the post files: the posts concerned are left out until %s fixed; "
+                "the rest of the campaign runs",
+                counted(len(campaign.errors), "problem"),
+                "it is" if len(campaign.errors) == 1 else "they are",
             )
         return campaign.posts
 
