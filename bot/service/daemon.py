@@ -225,10 +225,13 @@ class Daemon:
 
     def _living_round(self) -> None:
         """Between posts: the edits `amend:` allows, then the engagement counts that are due."""
-        if self.living is None or self.runner is None or self._check_pause():
+        publisher = self.publisher
+        if not isinstance(publisher, Publisher) or self.runner is None or self._check_pause():
             return
         if self.token_rejected or self.stopping.is_set():
             return
+        if self.living is None:
+            self.living = LivingRound(self.app, self.ledger, publisher.client, self.alerter.alert)
         upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
         try:
             self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
@@ -395,7 +398,6 @@ class Daemon:
             publisher.stop_requested = self.stopping.is_set
             publisher.clock = self.clock
             self.publisher = publisher
-            self.living = LivingRound(self.app, self.ledger, publisher.client, self.alerter.alert)
             self._token_works()
         self.runner = Runner(
             self.settings, self.ledger, self.clock, self.publisher, dry_run=self.dry_run
