@@ -232,13 +232,13 @@ class Daemon:
 
     def _living_round(self) -> None:
         """Between posts: the edits `amend:` allows, then the engagement counts that are due."""
-        publisher = self.publisher
-        if not isinstance(publisher, Publisher) or self.runner is None or self._check_pause():
+        client = self.client
+        if client is None or self.runner is None or self._check_pause():
             return
         if self.token_rejected or self.stopping.is_set():
             return
         if self.living is None:
-            self.living = LivingRound(self.app, self.ledger, publisher.client, self.alerter.alert)
+            self.living = LivingRound(self.app, self.ledger, client, self.alerter.alert)
         upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
         try:
             self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
