@@ -23,6 +23,7 @@ from bot.cli import (
     living_commands,
     publishing_commands,
     rehearse_command,
+    report_command,
     setup_commands,
 )
 from bot.cli.problem_formats import github_commands, sarif_log
@@ -40,6 +41,7 @@ COMMAND_MODULES = (
     ledger_commands,
     living_commands,
     rehearse_command,
+    report_command,
     calendar_command,
     setup_commands,
 )

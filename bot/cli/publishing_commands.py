@@ -14,8 +14,7 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
-from bot.publishing.runner import DryRunPublisher, Publishes, Runner
-from bot.service.app import App, make_publisher
+from bot.service.app import App
 from bot.service.daemon import run_daemon
 from bot.service.guard import start_publishing
 from bot.service.living import drift_report
@@ -54,19 +53,6 @@ def register(commands: Any) -> None:
     retry.set_defaults(handler=run_retry)
 
 
-def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
-    campaign = app.campaign(online=online)
-    for problem in campaign.problems:
-        logger.warning("%s", problem.render())
-    if campaign.errors:
-        logger.warning(
-            "%s in the post files: the posts concerned are left out until %s fixed",
-            counted(len(campaign.errors), "problem"),
-            "it is" if len(campaign.errors) == 1 else "they are",
-        )
-    return campaign.posts
-
-
 def run_run(args: argparse.Namespace) -> int:
     app: App = args.app
     fresh = bool(getattr(args, "fresh_ledger", False))
@@ -84,19 +70,17 @@ def _run_once(app: App, *, dry_run: bool) -> int:
             control.pause_reason(app.settings.data_dir),
         )
         return 0
-    posts = _valid_posts(app, online=not dry_run)
+    posts = app.valid_posts(online=not dry_run)
     with app.ledger_for(dry_run=dry_run) as ledger:
-        publisher: Publishes = (
-            DryRunPublisher(app.settings) if dry_run else make_publisher(app, ledger)
-        )
-        summary = Runner(app.settings, ledger, app.clock, publisher, dry_run=dry_run).run_due(posts)
+        publisher = app.publisher(ledger, dry_run=dry_run)
+        summary = app.runner(ledger, publisher, dry_run=dry_run).run_due(posts)
     logger.info("done: %s", summary.line())
     return 1 if summary.failed else 0
 
 
 def run_publish(args: argparse.Namespace) -> int:
     app: App = args.app
-    posts = {p.id: p for p in _valid_posts(app)}
+    posts = {p.id: p for p in app.valid_posts()}
     post = posts.get(args.post_id)
     if post is None:
         raise UsageError(
@@ -114,9 +98,7 @@ def run_publish(args: argparse.Namespace) -> int:
         record = ledger.get(post.id)
         if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
-        outcome = Runner(app.settings, ledger, app.clock, make_publisher(app, ledger)).publish_now(
-            post
-        )
+        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post)
     if outcome.result in {Result.PUBLISHED, Result.ALREADY_PUBLISHED}:
         print(" ".join(outcome.urls))
         return 0
@@ -165,7 +147,10 @@ def run_status(args: argparse.Namespace) -> int:
     zone = app.settings.zone
     for record in records:
         state = "published, no longer in the files" if record.key in gone else record.state
-        print(f"{record.key:40} {state!s:10} {to_zone(record.planned_at, zone)}")
+        when = to_zone(record.planned_at, zone)
+        if record.state is State.PUBLISHED and record.published_at is not None:
+            when += f", published {to_zone(record.published_at, zone)}"
+        print(f"{record.key:40} {state!s:10} {when}")
         for url in record.urls():
             print(f"    {url}")
         if record.last_error and record.state is not State.PUBLISHED:

@@ -19,7 +19,7 @@ from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.matching import is_part
 from bot.publishing.publisher import idempotency_key
-from bot.publishing.runner import ONE_OFF_LOOKBACK, RECURRING_LOOKBACK
+from bot.schedule.due import ONE_OFF_LOOKBACK, RECURRING_LOOKBACK
 from bot.schedule.planner import Occurrence, plan
 from bot.storage.ledger import Ledger
 from bot.storage.migrations import LedgerError

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Check:
     name: str
-    ok: bool
+    ok: bool | None  # None: the check could not be made, which is not a pass
     detail: str
     fix: str = ""
 
+    @property
+    def mark(self) -> str:
+        return {True: "✓", False: "✗", None: "?"}[self.ok]
+
     def render(self) -> str:
-        mark = "✓" if self.ok else "✗"
-        line = f"{mark} {self.name}: {self.detail}"
-        return line + (f" — {self.fix}" if self.fix and not self.ok else "")
+        line = f"{self.mark} {self.name}: {self.detail}"
+        return line + (f" — {self.fix}" if self.fix and self.ok is not True else "")

@@ -23,17 +23,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.core.clock import Clock, SystemClock
+from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
+from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError, StatusRequest
-from bot.publishing.publisher import Publisher
-from bot.publishing.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
+from bot.publishing.runner import Publishes, Runner, RunSummary
+from bot.schedule.due import LAST_RUN
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
-from bot.service.app import App, make_publisher
+from bot.service.app import App
 from bot.service.config_watch import ConfigWatch
+from bot.service.living import LivingRound
 from bot.service.shutdown import stop_requested_early
 from bot.storage import control
 from bot.storage.backups import back_up_if_due
@@ -53,6 +56,8 @@ JOB_PREFIX = "post:"
 # (MaxInstancesReachedError). Reload and catch-up always work from the latest files and ledger,
 # so one run in progress plus one waiting covers every change made meanwhile.
 CATCH_ALL_RUNS = 2
+# How often the running bot edits what `amend:` allows and counts engagement, between posts.
+LIVING_EVERY = timedelta(minutes=5)
 
 
 class Daemon:
@@ -71,6 +76,8 @@ class Daemon:
         self.paused = False
         self._pause_lock = threading.Lock()
         self.publisher: Publishes | None = None
+        # The connection's client, for token checks and alert messages; None in a dry run.
+        self.client: MastodonClient | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
         # A dry run reads the real ledger if there is one and never creates it.
         self.ledger: Ledger = app.ledger_for(dry_run=dry_run)
@@ -90,6 +97,7 @@ class Daemon:
         self.refused: str | None = None
         # The config is read once; an edit of it is named in the log, never silently ignored.
         self.config_watch = ConfigWatch(self.settings.path)
+        self.living: LivingRound | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -117,6 +125,7 @@ class Daemon:
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
         if not self.dry_run:
             self._every(self._back_up, BACKUP_CHECK, "backup")
+        self._every(self._living_round, LIVING_EVERY, "living", "publish")
         self._heartbeat()
         self._queue_catch_up()
 
@@ -228,6 +237,23 @@ class Daemon:
             logger.info("trying the deferred posts again at %s", retry_at.isoformat())
             self._at(self._catch_up, retry_at, "catch-up-retry")
 
+    def _living_round(self) -> None:
+        """Between posts: the edits `amend:` allows, then the engagement counts that are due."""
+        client = self.client
+        if client is None or self.runner is None or self._check_pause():
+            return
+        if self.token_rejected or self.stopping.is_set():
+            return
+        if self.living is None:
+            self.living = LivingRound(self.app, self.ledger, client, self.alerter.alert)
+        upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
+        try:
+            self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
+        except AuthError as exc:
+            self._token_problem(exc)
+        except CampaignBotError as exc:
+            logger.warning("engagement and edits wait for the next round: %s", exc)
+
     def _check_pause(self) -> bool:
         """Whether paused now; logs a change and queues the catch-up on resume."""
         with self._pause_lock:
@@ -308,17 +334,7 @@ class Daemon:
         self._catch_up()
 
     def _load(self, why: str) -> None:
-        campaign = self.app.campaign(online=False)
-        for problem in campaign.problems:
-            logger.warning("%s", problem.render())
-        if campaign.errors:
-            logger.warning(
-                "%s in the post files: the posts concerned are left out until %s fixed; "
-                "the rest of the campaign runs",
-                counted(len(campaign.errors), "problem"),
-                "it is" if len(campaign.errors) == 1 else "they are",
-            )
-        self.posts = campaign.posts
+        self.posts = self.app.valid_posts(online=False)
         self._schedule(why)
 
     def _schedule(self, why: str) -> None:
@@ -379,10 +395,10 @@ class Daemon:
 
     def _connect(self) -> None:
         if self.dry_run:
-            self.publisher = DryRunPublisher(self.settings)
+            self.publisher = self.app.publisher(self.ledger, dry_run=True)
         else:
             try:
-                publisher = make_publisher(self.app, self.ledger)
+                connection = self.app.connect(self.ledger, stop_requested=self.stopping.is_set)
             except AuthError as exc:
                 self._token_problem(exc)
                 return
@@ -397,13 +413,9 @@ class Daemon:
                 )
                 self._at(self._reconnect, self.clock.now() + RECONNECT, "reconnect")
                 return
-            publisher.stop_requested = self.stopping.is_set
-            publisher.clock = self.clock
-            self.publisher = publisher
+            self.client, self.publisher = connection.client, connection.publisher
             self._token_works()
-        self.runner = Runner(
-            self.settings, self.ledger, self.clock, self.publisher, dry_run=self.dry_run
-        )
+        self.runner = self.app.runner(self.ledger, self.publisher, dry_run=self.dry_run)
 
     def _reconnect(self) -> None:
         if self.stopping.is_set():
@@ -431,8 +443,8 @@ class Daemon:
 
     def _recheck_token(self) -> None:
         try:
-            if isinstance(self.publisher, Publisher):
-                self.publisher.client.verify_credentials()
+            if self.client is not None:
+                self.client.verify_credentials()
             else:
                 self._connect()
         except AuthError as exc:
@@ -450,7 +462,7 @@ class Daemon:
             self._catch_up()
 
     def _send_direct_message(self, text: str) -> None:
-        if not isinstance(self.publisher, Publisher):
+        if self.client is None:
             # Raising lets the alerter report it and try again later, instead of counting an
             # alert nobody received as delivered.
             raise RuntimeError("not connected to the instance (was the token rejected?)")
@@ -458,7 +470,7 @@ class Daemon:
             text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
         )
         key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-        self.publisher.client.post_status(request, key)
+        self.client.post_status(request, key)
 
 
 def run_daemon(app: App, *, dry_run: bool = False) -> int:

@@ -47,12 +47,20 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0, create: bool = True
+        cls,
+        path: Path,
+        clock: Clock,
+        *,
+        busy_timeout: float = 5.0,
+        create: bool = True,
+        durable: bool = True,
     ) -> Ledger:
         """Open and bring the schema up to date; a new ledger is created (with its folder) only
         where no file exists and `create` is set. An existing file that is empty or holds no
-        ledger is refused as damaged, never silently replaced by a fresh ledger."""
-        return cls(path, clock, connect(path, clock, busy_timeout=busy_timeout, create=create))
+        ledger is refused as damaged, never silently replaced by a fresh ledger. A throwaway
+        ledger (the rehearsal's) is not `durable`: its commits skip the sync."""
+        conn = connect(path, clock, busy_timeout=busy_timeout, create=create, durable=durable)
+        return cls(path, clock, conn)
 
     def now(self) -> datetime:
         """The time the ledger stamps on what it records."""
