@@ -43,9 +43,11 @@ class Engagement:
     """The latest counts the ledger has for a published post."""
 
     replies: int
-    reblogs: int
+    boosts: int
     favourites: int
-    at: datetime
+    at: datetime  # when they were counted
+    quotes: int | None = None  # servers before Mastodon 4.5 do not count quotes
+    gone: bool = False  # deleted on the instance: these are the last counts seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +281,7 @@ def _card(
         problems=tuple(attached.get(post.id, ())) if post else (),
         url=urls.get(0),
         last_error=record.last_error if record and state in {"failed", "missed"} else None,
-        engagement=sources.engagement.get(key) if state == "published" else None,
+        engagement=sources.engagement.get(key) if state in {"published", "withdrawn"} else None,
         visibility=(first.visibility if first else None) or "public",
         language=first.language if first else None,
         deadline=deadline.astimezone(zone) if deadline else None,
