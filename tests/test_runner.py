@@ -799,15 +799,16 @@ def test_a_dry_run_goes_through_what_is_due_once_and_writes_nothing(world: World
 
 
 def test_publish_now_sends_a_post_at_once(world: World) -> None:
-    """`publish ID` sends the post now, whatever its schedule, recorded as planned now."""
-    world.write([{"id": "later", "at": (NOW + timedelta(days=3)).isoformat(), "text": "x"}])
+    """`publish ID` sends a post planned for later now; it keeps its planned time."""
+    planned = NOW + timedelta(days=3)
+    world.write([{"id": "later", "at": planned.isoformat(), "text": "x"}])
     [post] = world.posts()
     runner, publisher = world.runner()
     outcome = runner.publish_now(post)
     assert (outcome.key, str(outcome.result)) == ("later", "published")
     record = world.ledger.get("later")
     assert record is not None
-    assert record.planned_at == NOW
+    assert (record.planned_at, record.published_at) == (planned, NOW)
     assert publisher.sent == [("later", NOW)]
 
 
