@@ -436,7 +436,7 @@ def test_engagement_of_published_posts(make_campaign: MakeCampaign, clock: FakeC
         records = {r.key: r for r in ledger.all()}
     start = clock.now() - timedelta(days=1)
     occ = Occurrence("a", post, post.schedule.at or start, start, "published")
-    seen = Engagement(replies=3, reblogs=12, favourites=40, at=clock.now())
+    seen = Engagement(replies=3, boosts=12, favourites=40, at=clock.now(), quotes=2)
     options = SiteOptions(
         zone=settings.zone,
         start=start,
@@ -447,7 +447,9 @@ def test_engagement_of_published_posts(make_campaign: MakeCampaign, clock: FakeC
     )
     write_site(Sources([occ], records, [post], [], {"a": seen}), options, Path("site"))
     card = parse(Path("site/index.html")).find("article")[0]
-    assert "3 replies · 12 boosts · 40 favourites" in card.text
+    assert "3 replies · 12 boosts · 40 favourites · 2 quotes (as of Fri 20 Nov 2026" in " ".join(
+        card.text.split()
+    )
     write_site(Sources([occ], records, [post], [], {}), options, Path("site"))
     assert "favourites" not in parse(Path("site/index.html")).find("article")[0].text
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import calendar as cal
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from bot.calendar.problems import attach_problems
 from bot.calendar.richtext import render_text
 from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec
-from bot.core.problems import Problem, Severity
+from bot.core.problems import Problem
 from bot.core.timespec import format_duration
 from bot.schedule.planner import Occurrence
 from bot.storage.records import OccurrenceRecord
@@ -35,7 +35,6 @@ STATE_LABELS = {
     "withdrawn": "withdrawn",
 }
 STATE_ORDER = ("planned", "sending", "published", "failed", "missed", "withdrawn")
-_PLACE = re.compile(r"^posts\[(\d+)\]")
 _ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -44,9 +43,11 @@ class Engagement:
     """The latest counts the ledger has for a published post."""
 
     replies: int
-    reblogs: int
+    boosts: int
     favourites: int
-    at: datetime
+    at: datetime  # when they were counted
+    quotes: int | None = None  # servers before Mastodon 4.5 do not count quotes
+    gone: bool = False  # deleted on the instance: these are the last counts seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,42 +198,6 @@ def _part_view(
     )
 
 
-def attach_problems(
-    posts: Iterable[CampaignPost], problems: Sequence[Problem]
-) -> tuple[dict[str, list[Problem]], list[Problem]]:
-    """Warnings of posts in the campaign, by post id; and every other problem (errors of posts
-    left out, problems of whole files), which the page lists on its own."""
-    by_line: dict[tuple[str, int], str] = {}
-    lines: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for post in posts:
-        by_line[(str(post.file), post.line)] = post.id
-        lines[str(post.file)].append((post.line, post.id))
-    for entries in lines.values():
-        entries.sort()
-    # A post with an error is left out of the campaign: its place's problems stay apart.
-    invalid = {
-        (str(p.file), m[1])
-        for p in problems
-        if p.severity is Severity.ERROR and (m := _PLACE.match(p.where))
-    }
-    attached: dict[str, list[Problem]] = defaultdict(list)
-    apart: list[Problem] = []
-    for problem in problems:
-        file = str(problem.file)
-        owner: str | None = None
-        place = _PLACE.match(problem.where)
-        if place is not None and (file, place[1]) not in invalid:
-            earlier = [pid for line, pid in lines.get(file, []) if line <= problem.line]
-            owner = earlier[-1] if earlier else None
-        elif place is None and problem.severity is Severity.WARNING:
-            owner = by_line.get((file, problem.line))
-        if owner is None:
-            apart.append(problem)
-        else:
-            attached[owner].append(problem)
-    return attached, apart
-
-
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Everything the page is built from."""
@@ -316,7 +281,7 @@ def _card(
         problems=tuple(attached.get(post.id, ())) if post else (),
         url=urls.get(0),
         last_error=record.last_error if record and state in {"failed", "missed"} else None,
-        engagement=sources.engagement.get(key) if state == "published" else None,
+        engagement=sources.engagement.get(key) if state in {"published", "withdrawn"} else None,
         visibility=(first.visibility if first else None) or "public",
         language=first.language if first else None,
         deadline=deadline.astimezone(zone) if deadline else None,
