@@ -8,6 +8,7 @@ Built from exactly what `plan` computes (the occurrences), what the ledger recor
 from __future__ import annotations
 
 import calendar as cal
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec
 from bot.core.problems import Problem
 from bot.core.timespec import format_duration
 from bot.schedule.planner import Occurrence
+from bot.storage.engagement import Snapshot
 from bot.storage.records import OccurrenceRecord
 
 # The ledger's states as campaigners read them on the page. "withdrawn" is also shown for an
@@ -160,6 +162,23 @@ class CalendarPage:
         return sum(len(d.cards) for d in self.days)
 
 
+def engagement_of(
+    records: Mapping[str, OccurrenceRecord], snapshots: Mapping[str, Sequence[Snapshot]]
+) -> dict[str, Engagement]:
+    """Occurrence key -> the newest counts of its first status, from the ledger's snapshots."""
+    found = {}
+    for key, record in records.items():
+        first = record.part(0)
+        shots = snapshots.get(first.status_id or "") if first is not None else None
+        if shots:
+            last = shots[-1]
+            c = last.counts
+            found[key] = Engagement(
+                c.replies, c.boosts, c.favourites, last.taken_at, c.quotes, c.gone
+            )
+    return found
+
+
 def anchor_for(key: str) -> str:
     return "post-" + _ANCHOR_UNSAFE.sub("-", key)
 
@@ -281,11 +300,17 @@ def _card(
         problems=tuple(attached.get(post.id, ())) if post else (),
         url=urls.get(0),
         last_error=record.last_error if record and state in {"failed", "missed"} else None,
-        engagement=sources.engagement.get(key) if state in {"published", "withdrawn"} else None,
+        engagement=_local_engagement(sources.engagement.get(key), zone)
+        if state in {"published", "withdrawn"}
+        else None,
         visibility=(first.visibility if first else None) or "public",
         language=first.language if first else None,
         deadline=deadline.astimezone(zone) if deadline else None,
     )
+
+
+def _local_engagement(seen: Engagement | None, zone: ZoneInfo) -> Engagement | None:
+    return dataclasses.replace(seen, at=seen.at.astimezone(zone)) if seen else None
 
 
 def lay_out(
