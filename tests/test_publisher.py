@@ -22,7 +22,7 @@ from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
 from bot.core.states import State
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import AuthError
+from bot.mastodon.types import AuthError, RemoteStatus
 from bot.publishing.pacing import Pacer, Window
 from bot.publishing.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
 from bot.schedule.planner import Occurrence
@@ -179,6 +179,7 @@ def make_publisher(
     pacer: Pacer | None = None,
     stop: Callable[[], bool] | None = None,
     skew: timedelta = timedelta(0),
+    on_status: Callable[[RemoteStatus], None] | None = None,
 ) -> Publisher:
     client = MastodonClient(BASE, TOKEN, clock=clock)
     return Publisher(
@@ -193,6 +194,7 @@ def make_publisher(
         rng=random.Random(7),  # noqa: S311 - jitter, not secrets
         stop_requested=stop,
         clock_skew=skew,
+        on_status=on_status,
     )
 
 
@@ -879,8 +881,7 @@ def test_every_status_the_instance_answers_is_handed_on(
 ) -> None:
     """`on_status` (what the rehearsal shows) gets each toot of a thread, in order."""
     seen: list[str] = []
-    publisher = make_publisher(ledger, clock)
-    publisher.on_status = lambda status: seen.append(status.id)
+    publisher = make_publisher(ledger, clock, on_status=lambda status: seen.append(status.id))
     publisher.publish(thread(parts=3))
     assert seen == [s["id"] for s in instance.created]
     assert len(seen) == 3
