@@ -360,20 +360,22 @@ def test_retries_back_off_with_jitter_and_reuse_the_upload(
     assert 2.0 <= second <= 4.0
 
 
-def test_retry_budget_exhausted_is_failed_with_its_reason(
+def test_retry_budget_exhausted_leaves_the_post_pending_not_failed(
     instance: Instance, ledger: Ledger, clock: FakeClock
 ) -> None:
-    """After the last try the occurrence is `failed` with the instance's answer as reason."""
+    """Tried: after six 503s in a minute the post was `failed` for good. Now a transient
+    failure keeps it pending with the reason and a next-try time; nothing is ever failed."""
     for _ in range(3):
         instance.then_unavailable()
     policy = RetryPolicy(attempts=3)
     outcome = make_publisher(ledger, clock, policy=policy).publish(occurrence("x", part(0, "X")))
-    assert outcome.result == "failed"
+    assert outcome.result == "deferred"
     assert outcome.error is not None
     assert "(503)" in outcome.error
+    assert outcome.retry_at is not None and outcome.retry_at > clock.now()
     record = ledger.get("x")
     assert record is not None
-    assert record.state is State.FAILED
+    assert record.state is State.PENDING
     assert record.last_error == outcome.error
     assert len(instance.posts()) == 3
     assert instance.created == []
@@ -679,3 +681,135 @@ def test_the_instances_clock_is_allowed_for_when_looking(
     assert record is not None
     assert (record.parts[0].status_id == "901") is adopted
     assert len(instance.posts()) == (0 if adopted else 1)
+
+
+# --- an outage of the instance, and answers that end a post at once ----------------------------
+
+
+def test_an_outage_stops_sending_after_two_posts_fail_and_the_probe_ends_it(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Two different posts failing means the instance is down: the third is not sent into the
+    failure at all. After a probe answers, one post goes first; when it is accepted, the
+    outage is over and the rest follow."""
+    for _ in range(6):
+        instance.then_unavailable()
+    publisher = make_publisher(ledger, clock, policy=RetryPolicy(attempts=3))
+    first = publisher.publish(occurrence("first", part(0, "One")))
+    assert first.result == "deferred"
+    second = publisher.publish(occurrence("second", part(0, "Two")))
+    assert second.result == "instance-unavailable"
+    third = publisher.publish(occurrence("third", part(0, "Three")))
+    assert third.result == "instance-unavailable"
+    assert third.retry_at == publisher.watch.next_try()
+    assert len(instance.posts()) == 6  # three tries each of the first two, none of the third
+    assert ledger.get("third") is None
+    assert {r.key: r.state for r in ledger.all()} == {
+        "first": State.PENDING,
+        "second": State.PENDING,
+    }
+    outage = publisher.watch.outage
+    assert outage is not None
+    assert outage.last_answer == "503"
+
+    publisher.watch.probe_passed()
+    assert publisher.publish(occurrence("first", part(0, "One"))).result == "published"
+    recovery = publisher.watch.take_recovery()
+    assert recovery is not None and recovery.outage.since == outage.since
+    assert publisher.publish(occurrence("second", part(0, "Two"))).result == "published"
+    assert publisher.publish(occurrence("third", part(0, "Three"))).result == "published"
+    assert [s["content"] for s in instance.created] == ["<p>One</p>", "<p>Two</p>", "<p>Three</p>"]
+
+
+def test_a_post_failing_on_its_own_does_not_hold_up_the_next(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """One post's transient failure makes it wait for its own next try; the next post still
+    goes out at once, and the instance is not considered down."""
+    for _ in range(3):
+        instance.then_unavailable()
+    publisher = make_publisher(ledger, clock, policy=RetryPolicy(attempts=3))
+    waiting = publisher.publish(occurrence("odd", part(0, "Odd")))
+    assert waiting.result == "deferred"
+    assert publisher.publish(occurrence("next", part(0, "Next"))).result == "published"
+    assert not publisher.watch.down
+    # Its own wait is respected, then it goes out.
+    assert publisher.publish(occurrence("odd", part(0, "Odd"))).result == "deferred"
+    assert waiting.retry_at is not None
+    clock.set(waiting.retry_at)
+    assert publisher.publish(occurrence("odd", part(0, "Odd"))).result == "published"
+
+
+def test_a_502_html_page_keeps_the_post_pending(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """nginx's 502 page while Mastodon restarts is transient, never a failure."""
+    page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    for _ in range(3):
+        instance.script.append(lambda request: (502, {"Content-Type": "text/html"}, page))
+    outcome = make_publisher(ledger, clock, policy=RetryPolicy(attempts=3)).publish(
+        occurrence("x", part(0, "X"))
+    )
+    assert outcome.result == "deferred"
+    record = ledger.get("x")
+    assert record is not None and record.state is State.PENDING
+    assert "(502)" in (record.last_error or "")
+
+
+def test_403_fails_at_once_naming_the_post_part_and_fix(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A 403 on a reply ends the occurrence at once: the reason names the post, the part as
+    people count it, and what to do."""
+    instance.then_accept()
+    instance.script.append(
+        lambda request: (403, {}, json.dumps({"error": "Your login is currently disabled"}))
+    )
+    outcome = make_publisher(ledger, clock).publish(thread(parts=3))
+    assert outcome.result == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith("launch, part 2 of 3 (reply 1): ")
+    assert "Your login is currently disabled" in outcome.error
+    assert "campaign-bot retry launch" in outcome.error
+    assert clock.slept == []
+
+
+def test_422_names_the_part_and_the_fix(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    instance.then_refuse(422, "error_422_text_too_long_de", "headers_post_status_422")
+    outcome = make_publisher(ledger, clock).publish(thread(parts=2))
+    assert outcome.error is not None
+    assert outcome.error.startswith("launch, part 1 of 2 (the post): the instance rejected")
+    assert "change the post in its file" in outcome.error
+
+
+def test_a_refused_media_file_fails_at_once_naming_the_file(
+    instance: Instance, ledger: Ledger, clock: FakeClock, image: MediaFile
+) -> None:
+    instance.mock.post(
+        MEDIA, status=422, json={"error": "File type of uploaded media could not be verified"}
+    )
+    outcome = make_publisher(ledger, clock).publish(
+        occurrence("pic", part(0, "Look.", media=(image,)))
+    )
+    assert outcome.result == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith("pic: ")
+    assert "could not be verified" in outcome.error
+    assert "check the file (shelf.png)" in outcome.error
+    assert instance.posts() == []
+
+
+def test_a_media_upload_outage_keeps_the_post_pending(
+    instance: Instance, ledger: Ledger, clock: FakeClock, image: MediaFile
+) -> None:
+    """The same rules for media: a 503 on every upload leaves the post pending."""
+    instance.mock.post(MEDIA, status=503, json={"error": "Service temporarily unavailable"})
+    outcome = make_publisher(ledger, clock, policy=RetryPolicy(attempts=2)).publish(
+        occurrence("pic", part(0, "Look.", media=(image,)))
+    )
+    assert outcome.result == "deferred"
+    record = ledger.get("pic")
+    assert record is not None and record.state is State.PENDING
+    assert instance.posts() == []

@@ -16,6 +16,8 @@ from bot.mastodon.types import (
     NotFound,
     PermanentError,
     RateLimited,
+    ScopeMissing,
+    TokenRefused,
     TransientError,
 )
 
@@ -72,8 +74,10 @@ def classify(
     token: str,
     retry_at: datetime | None,
     permanent: type[PermanentError] = PermanentError,
+    scope: str | None = None,
 ) -> ApiError:
-    """The error for an HTTP answer `status` to the request described by `what`."""
+    """The error for an HTTP answer `status` to the request described by `what` (which needs
+    the token scope `scope`, when known)."""
     message = clean(message, token) if message else None
     detail = message or clean(reason or "", token) or "no message"
     if status == 429:
@@ -83,9 +87,12 @@ def classify(
     cls: type[ApiError] = AuthError
     if status == 401:
         text = f"the instance rejected the access token (401): {detail} — {_AUTH_HINT_401}"
+        return TokenRefused(text, http_status=status, server_message=message)
     elif status == 403 and "scope" in detail.lower():
-        text = f"the access token lacks a scope needed for {what} (403): {detail}"
+        named = f"the scope {scope}" if scope else "a scope"
+        text = f"the access token lacks {named} needed for {what} (403): {detail}"
         text += f" — {_AUTH_HINT_SCOPE}"
+        return ScopeMissing(text, scope=scope, http_status=status, server_message=message)
     elif status == 403:
         text = f"the instance refused {what} for this account (403): {detail}"
         text += f" — {_AUTH_HINT_403}"

@@ -23,16 +23,21 @@ from bot.core.posts import Part
 from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import (
+    ApiError,
     AuthError,
+    MediaFailed,
     MediaRequest,
     NotFound,
     PermanentError,
     PollRequest,
     RateLimited,
     RemoteStatus,
+    ScopeMissing,
     StatusRequest,
+    TokenRefused,
     TransientError,
 )
+from bot.publishing.outage import InstanceWatch
 from bot.publishing.pacing import Pacer
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
@@ -51,9 +56,12 @@ _SPACE = regex.compile(r"\s+")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 2.0
-    max_delay: float = 120.0
+    """Tries of one part within one send, for a blip of a few seconds. A longer failure is the
+    instance's, not the post's: `InstanceWatch` decides when to try again."""
+
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 8.0
     # A 429 whose reset is further away than this is left for later instead of waited out.
     max_rate_limit_wait: float = 900.0
 
@@ -102,6 +110,7 @@ class Publisher:
         stop_requested: Callable[[], bool] | None = None,
         on_status: Callable[[RemoteStatus], None] | None = None,
         clock_skew: timedelta = timedelta(0),
+        watch: InstanceWatch | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -118,9 +127,16 @@ class Publisher:
         # Our clock minus the instance's (from its Date header): the instance stamps its posts
         # with its own time, and an earlier attempt is looked for among them.
         self.clock_skew = clock_skew
+        # Whether the instance is failing, shared by every post.
+        self.watch = watch or InstanceWatch(clock)
 
     def publish(self, occurrence: Occurrence) -> Outcome:
-        """Publish every part not yet published; record the result. Raises AuthError."""
+        """Publish every part not yet published; record the result. Raises TokenRefused.
+
+        A transient failure never ends the occurrence: it stays pending, and the instance watch
+        says when it (or, during an outage, anything) is tried again. Only a permanent answer
+        ends it as failed, with a reason naming the post, the part and the fix.
+        """
         post = occurrence.post
         key = occurrence.key
         log = _PostLog(post.id)
@@ -129,25 +145,42 @@ class Publisher:
             return Outcome(key, Result.ALREADY_PUBLISHED, tuple(existing.urls()))
         if existing is not None and existing.state.settled:
             return Outcome(key, Result.NOT_SENT, error=existing.last_error)
+        if not self.watch.may_send(key):
+            return Outcome(
+                key,
+                Result.UNAVAILABLE if self.watch.down else Result.DEFERRED,
+                error=self.watch.why_not(key),
+                retry_at=self.watch.next_try(key),
+            )
         record = self.ledger.begin_attempt(key, post.id, occurrence.planned_at, post.content_hash)
         if record.attempts > 1:
             log.info("resuming (attempt %d)", record.attempts)
+        current = post.parts[0]
         try:
             parent: str | None = None
             for part in post.parts:
+                current = part
                 parent = self._publish_part(record, part, parent, log)
-        except AuthError as exc:
+        except TokenRefused as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
         except Deferred as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
+            if exc.retry_at is not None:
+                # The rate limit is the account's: no other post would get through either.
+                self.watch.hold_until(exc.retry_at)
             log.warning("deferred: %s", exc)
             return Outcome(key, Result.DEFERRED, error=str(exc), retry_at=exc.retry_at)
-        except (PermanentError, TransientError) as exc:
-            reason = self._explain(exc, record)
+        except TransientError as exc:
+            return self._transient(occurrence, current, exc, log)
+        except (PermanentError, AuthError) as exc:
+            # A refusal is an answer: the instance itself is up.
+            self.watch.answered(key)
+            reason = self._explain(exc, record, occurrence, current)
             self.ledger.mark_failed(key, reason)
             log.error("failed: %s", reason)
             return Outcome(key, Result.FAILED, error=reason)
+        self.watch.answered(key)
         self.ledger.mark_published(key)
         done = self.ledger.get(key)
         urls = tuple(done.urls()) if done else ()
@@ -264,7 +297,7 @@ class Publisher:
                 delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
                 log.warning(
                     "part %d: %s; retrying in %.0f s with the same Idempotency-Key",
-                    index,
+                    index + 1,
                     exc,
                     delay,
                 )
@@ -304,15 +337,64 @@ class Publisher:
                 return status
         return None
 
-    def _explain(self, exc: Exception, record: OccurrenceRecord) -> str:
+    def _transient(
+        self, occurrence: Occurrence, part: Part, exc: TransientError, log: _PostLog
+    ) -> Outcome:
+        """The occurrence stays pending; the instance is suspect, or down."""
+        key = occurrence.key
+        where = _part_name(occurrence, part)
+        reason = f"{where}: {exc}"
+        self.ledger.mark_pending_after_error(key, reason)
+        down = self.watch.failed(key, exc)
+        retry_at = self.watch.next_try(key)
+        when = retry_at.isoformat() if retry_at else "later"
+        if down:
+            log.warning(
+                "not sent, the instance is unavailable: %s; it stays pending, and the instance "
+                "is tried again at %s",
+                reason,
+                when,
+            )
+            return Outcome(key, Result.UNAVAILABLE, error=reason, retry_at=retry_at)
+        log.warning("not sent: %s; it stays pending and is tried again at %s", reason, when)
+        return Outcome(key, Result.DEFERRED, error=reason, retry_at=retry_at)
+
+    def _explain(
+        self, exc: ApiError, record: OccurrenceRecord, occurrence: Occurrence, part: Part
+    ) -> str:
+        """The post, the part (counted from 1) and the fix."""
+        where = _part_name(occurrence, part)
+        retry = f"`campaign-bot retry {occurrence.key}`"
         if isinstance(exc, NotFound):
             known = self.ledger.get(record.key)
             if known and any(p.status_id for p in known.parts):
                 return (
-                    f"{exc} — the earlier part of the thread is gone from the instance "
-                    "(deleted?); the rest cannot be posted under it"
+                    f"{where}: {exc} — the earlier part of the thread is gone from the instance "
+                    "(deleted?); the rest cannot be posted under it: post the remaining replies "
+                    "by hand if they should still go out"
                 )
-        return str(exc)
+        if isinstance(exc, MediaFailed):
+            files = ", ".join(m.name for m in part.media) or "its media"
+            return (
+                f"{where}: {exc} — check the file ({files}): its type, size and that it "
+                f"opens; fix or replace it in the post file, then {retry}"
+            )
+        if isinstance(exc, ScopeMissing):
+            return f"{where}: {exc}; then {retry}"
+        if isinstance(exc, AuthError):
+            return f"{where}: {exc}; then {retry}"
+        return (
+            f"{where}: {exc} — change the post in its file so the instance accepts it, then {retry}"
+        )
+
+
+def _part_name(occurrence: Occurrence, part: Part) -> str:
+    """ "launch", or "launch, part 2 of 3 (reply 1)" — parts counted from 1, as people do."""
+    total = len(occurrence.post.parts)
+    if total == 1:
+        return occurrence.key
+    role = "the post" if part.index == 0 else f"reply {part.index}"
+    return f"{occurrence.key}, part {part.index + 1} of {total} ({role})"
 
 
 def _comparable(text: str) -> str:

@@ -47,6 +47,10 @@ class Heartbeat:
     scheduled: int
     next_post: str | None
     dry_run: bool
+    # The instance has been failing since then (ISO time), with this last answer; posts wait.
+    instance_unavailable_since: str | None = None
+    last_answer: str | None = None
+    waiting: int = 0
 
 
 def write_heartbeat(data_dir: Path, beat: Heartbeat) -> None:
