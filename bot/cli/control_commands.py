@@ -41,7 +41,9 @@ def run_pause(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     app: App = args.app
-    if control.resume(app.settings.data_dir):
+    resumed = control.resume(app.settings.data_dir)
+    control.nudge(app.settings.data_dir)
+    if resumed:
         print("resumed: posts that fell due while paused go out if still within their window")
     else:
         print("was not paused")

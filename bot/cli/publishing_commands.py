@@ -7,12 +7,14 @@ import json
 import logging
 from typing import Any
 
-from bot.core.errors import CampaignBotError, UsageError
+from bot.core.errors import TRY_AGAIN_LATER, CampaignBotError, UsageError
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
+from bot.publishing.outage import OUTAGE_META, InstanceWatch, Outage
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
 from bot.service.daemon import run_daemon
+from bot.storage import control
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -57,14 +59,36 @@ def run_run(args: argparse.Namespace) -> int:
         return run_daemon(app, dry_run=args.dry_run)
     posts = _valid_posts(app, online=not args.dry_run)
     with app.ledger_for(dry_run=args.dry_run) as ledger:
-        publisher: Publishes = (
-            DryRunPublisher(app.settings) if args.dry_run else make_publisher(app, ledger)
-        )
-        summary = Runner(app.settings, ledger, app.clock, publisher, dry_run=args.dry_run).run_due(
-            posts
-        )
+        watch = None
+        publisher: Publishes = DryRunPublisher(app.settings)
+        if not args.dry_run:
+            real = make_publisher(app, ledger)
+            # The outage is kept in the ledger: `status` shows it, the next run knows it.
+            real.watch = watch = InstanceWatch(
+                app.clock,
+                load=lambda: ledger.get_meta(OUTAGE_META),
+                save=lambda value: ledger.set_meta(OUTAGE_META, value),
+            )
+            # verify_credentials has just answered: the next send decides.
+            watch.probe_passed()
+            publisher = real
+        summary = Runner(
+            app.settings, ledger, app.clock, publisher, dry_run=args.dry_run, watch=watch
+        ).run_due(posts)
+        if watch is not None:
+            watch.settle_probe()
     logger.info("done: %s", summary.line())
-    return 1 if summary.failed else 0
+    if summary.failed:
+        return 1
+    if summary.waiting:
+        logger.warning(
+            "%d posts could not be sent now and stay pending (the instance is unavailable, or "
+            "they wait for their own next try); run again later (exit code %d)",
+            summary.waiting,
+            TRY_AGAIN_LATER,
+        )
+        return TRY_AGAIN_LATER
+    return 0
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -108,32 +132,55 @@ def run_status(args: argparse.Namespace) -> int:
     campaign = app.campaign(online=False)
     ledger = app.ledger_if_exists()
     records = []
+    outage_text = None
     if ledger is not None:
         with ledger:
             records = ledger.all()
+            outage_text = ledger.get_meta(OUTAGE_META)
     seen = {r.post_id for r in records}
     waiting = [p for p in campaign.posts if p.id not in seen]
+    held = set(campaign.held_back)
+    now = app.clock.now()
+    outage = Outage.from_json(outage_text)
+    unavailable = None
+    if outage is not None:
+        due = sum(1 for r in records if not r.state.settled and r.planned_at <= now)
+        unavailable = f"{outage.summary(app.settings.zone)}, {due} posts waiting"
     if args.json:
         body = {
-            "occurrences": [_record_json(r, app) for r in records],
+            "instance": unavailable or "available",
+            "occurrences": [
+                {**_record_json(r, app), "held_back": r.post_id in held} for r in records
+            ],
             "not_yet_attempted": [p.id for p in waiting],
+            "held_back": campaign.held_back,
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     zone = app.settings.zone
+    if unavailable:
+        print(unavailable)
     for record in records:
-        print(f"{record.key:40} {record.state!s:10} {to_zone(record.planned_at, zone)}")
+        state = str(record.state)
+        if record.post_id in held and not record.state.settled:
+            state = "held back"
+        print(f"{record.key:40} {state:10} {to_zone(record.planned_at, zone)}")
         for url in record.urls():
             print(f"    {url}")
         if record.last_error and record.state is not State.PUBLISHED:
             print(f"    last error: {record.last_error}")
+    if held:
+        print(
+            f"{len(held)} posts held back as invalid (see `campaign-bot validate`): "
+            + ", ".join(campaign.held_back)
+        )
     if waiting:
         print(
             f"{len(waiting)} posts not attempted yet (see `campaign-bot plan`): "
             + ", ".join(p.id for p in waiting[:10])
             + (" …" if len(waiting) > 10 else "")
         )
-    if not records and not waiting:
+    if not records and not waiting and not held:
         print("nothing in the ledger yet")
     return 0
 
@@ -153,5 +200,7 @@ def run_retry(args: argparse.Namespace) -> int:
                 )
             record = candidates[0]
         ledger.retry(record.key)
+    # A running bot looks at the ledger again within seconds.
+    control.nudge(app.settings.data_dir)
     print(f"{record.key} is pending again; it goes out at the next run")
     return 0

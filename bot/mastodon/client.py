@@ -121,7 +121,7 @@ class MastodonClient:
 
     def verify_credentials(self) -> Account:
         """The account the token belongs to."""
-        with self._translated("the account check", scope="read:accounts"):
+        with self._translated("the account check"):
             account = self._api.account_verify_credentials()
         return Account(
             id=str(account["id"]),
@@ -143,7 +143,7 @@ class MastodonClient:
             handle = media.path.open("rb")
         except OSError as exc:
             raise MediaFailed(f"cannot read {media.path} for {what}: {exc.strerror}") from exc
-        with handle, self._translated(what, permanent=MediaFailed, scope="write:media"):
+        with handle, self._translated(what, permanent=MediaFailed):
             attachment = self._api.media_post(
                 handle,
                 mime_type=media.mime_type,
@@ -166,9 +166,7 @@ class MastodonClient:
                     f"{self._media_deadline:g} s; try the post again later"
                 )
             self._clock.sleep(min(self._media_poll_interval, self._media_deadline - waited))
-            with self._translated(
-                f"media {media_id} after processing", permanent=MediaFailed, scope="write:media"
-            ):
+            with self._translated(f"media {media_id} after processing", permanent=MediaFailed):
                 self._api.media(media_id)
             if self._last_status() not in _PROCESSING:
                 return
@@ -184,7 +182,7 @@ class MastodonClient:
                 multiple=request.poll.multiple,
                 hide_totals=request.poll.hide_totals,
             )
-        with self._translated("the post", scope="write:statuses"):
+        with self._translated("the post"):
             status = self._api.status_post(
                 request.text,
                 in_reply_to_id=request.in_reply_to_id,
@@ -207,7 +205,7 @@ class MastodonClient:
         found: list[RemoteStatus] = []
         max_id: str | None = None
         for _ in range(max_pages):
-            with self._translated("the list of the account's posts", scope="read:statuses"):
+            with self._translated("the list of the account's posts"):
                 page = self._api.account_statuses(
                     account_id, exclude_reblogs=True, limit=limit, max_id=max_id
                 )
@@ -354,11 +352,7 @@ class MastodonClient:
 
     @contextmanager
     def _translated(
-        self,
-        what: str,
-        *,
-        permanent: type[PermanentError] = PermanentError,
-        scope: str | None = None,
+        self, what: str, *, permanent: type[PermanentError] = PermanentError
     ) -> Iterator[None]:
         try:
             yield
@@ -375,7 +369,7 @@ class MastodonClient:
             if len(args) >= 4 and isinstance(args[1], int):
                 message = args[3] if isinstance(args[3], str) else None
                 reason = args[2] if isinstance(args[2], str) else None
-                raise self._error(args[1], message, reason, what, permanent, scope) from exc
+                raise self._error(args[1], message, reason, what, permanent) from exc
             # Mastodon.py's only other shape: a body that is not JSON, status in the text.
             raise not_json(what, status_in_text(str(args[0]) if args else "")) from exc
 
@@ -386,7 +380,6 @@ class MastodonClient:
         reason: str | None,
         what: str,
         permanent: type[PermanentError] = PermanentError,
-        scope: str | None = None,
     ) -> ApiError:
         return classify(
             status,
@@ -396,7 +389,6 @@ class MastodonClient:
             token=self._token,
             retry_at=self._retry_at() if status == 429 else None,
             permanent=permanent,
-            scope=scope,
         )
 
     def _retry_at(self) -> datetime | None:

@@ -37,6 +37,19 @@ _AUTH_HINT_SCOPE = (
 _AUTH_HINT_403 = "the account may not do this; check it in the web interface or ask the admins"
 
 
+# The scope each request needs, from the words that describe it.
+_SCOPES = (
+    ("media", "write:media"),
+    ("the post", "write:statuses"),
+    ("account check", "read:accounts"),
+    ("account's posts", "read:statuses"),
+)
+
+
+def scope_for(what: str) -> str | None:
+    return next((scope for words, scope in _SCOPES if words in what), None)
+
+
 def reset_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -74,10 +87,8 @@ def classify(
     token: str,
     retry_at: datetime | None,
     permanent: type[PermanentError] = PermanentError,
-    scope: str | None = None,
 ) -> ApiError:
-    """The error for an HTTP answer `status` to the request described by `what` (which needs
-    the token scope `scope`, when known)."""
+    """The error for an HTTP answer `status` to the request described by `what`."""
     message = clean(message, token) if message else None
     detail = message or clean(reason or "", token) or "no message"
     if status == 429:
@@ -89,6 +100,7 @@ def classify(
         text = f"the instance rejected the access token (401): {detail} — {_AUTH_HINT_401}"
         return TokenRefused(text, http_status=status, server_message=message)
     elif status == 403 and "scope" in detail.lower():
+        scope = scope_for(what)
         named = f"the scope {scope}" if scope else "a scope"
         text = f"the access token lacks {named} needed for {what} (403): {detail}"
         text += f" — {_AUTH_HINT_SCOPE}"

@@ -23,22 +23,19 @@ from bot.core.posts import Part
 from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import (
-    ApiError,
     AuthError,
-    MediaFailed,
     MediaRequest,
-    NotFound,
     PermanentError,
     PollRequest,
     RateLimited,
     RemoteStatus,
-    ScopeMissing,
     StatusRequest,
     TokenRefused,
     TransientError,
 )
 from bot.publishing.outage import InstanceWatch
 from bot.publishing.pacing import Pacer
+from bot.publishing.reasons import explain, part_name
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
 from bot.storage.records import OccurrenceRecord
@@ -176,7 +173,7 @@ class Publisher:
         except (PermanentError, AuthError) as exc:
             # A refusal is an answer: the instance itself is up.
             self.watch.answered(key)
-            reason = self._explain(exc, record, occurrence, current)
+            reason = explain(exc, occurrence, current, thread_started=self._thread_started(key))
             self.ledger.mark_failed(key, reason)
             log.error("failed: %s", reason)
             return Outcome(key, Result.FAILED, error=reason)
@@ -337,13 +334,16 @@ class Publisher:
                 return status
         return None
 
+    def _thread_started(self, key: str) -> bool:
+        known = self.ledger.get(key)
+        return known is not None and any(p.status_id for p in known.parts)
+
     def _transient(
         self, occurrence: Occurrence, part: Part, exc: TransientError, log: _PostLog
     ) -> Outcome:
         """The occurrence stays pending; the instance is suspect, or down."""
         key = occurrence.key
-        where = _part_name(occurrence, part)
-        reason = f"{where}: {exc}"
+        reason = f"{part_name(occurrence, part)}: {exc}"
         self.ledger.mark_pending_after_error(key, reason)
         down = self.watch.failed(key, exc)
         retry_at = self.watch.next_try(key)
@@ -358,43 +358,6 @@ class Publisher:
             return Outcome(key, Result.UNAVAILABLE, error=reason, retry_at=retry_at)
         log.warning("not sent: %s; it stays pending and is tried again at %s", reason, when)
         return Outcome(key, Result.DEFERRED, error=reason, retry_at=retry_at)
-
-    def _explain(
-        self, exc: ApiError, record: OccurrenceRecord, occurrence: Occurrence, part: Part
-    ) -> str:
-        """The post, the part (counted from 1) and the fix."""
-        where = _part_name(occurrence, part)
-        retry = f"`campaign-bot retry {occurrence.key}`"
-        if isinstance(exc, NotFound):
-            known = self.ledger.get(record.key)
-            if known and any(p.status_id for p in known.parts):
-                return (
-                    f"{where}: {exc} — the earlier part of the thread is gone from the instance "
-                    "(deleted?); the rest cannot be posted under it: post the remaining replies "
-                    "by hand if they should still go out"
-                )
-        if isinstance(exc, MediaFailed):
-            files = ", ".join(m.name for m in part.media) or "its media"
-            return (
-                f"{where}: {exc} — check the file ({files}): its type, size and that it "
-                f"opens; fix or replace it in the post file, then {retry}"
-            )
-        if isinstance(exc, ScopeMissing):
-            return f"{where}: {exc}; then {retry}"
-        if isinstance(exc, AuthError):
-            return f"{where}: {exc}; then {retry}"
-        return (
-            f"{where}: {exc} — change the post in its file so the instance accepts it, then {retry}"
-        )
-
-
-def _part_name(occurrence: Occurrence, part: Part) -> str:
-    """ "launch", or "launch, part 2 of 3 (reply 1)" — parts counted from 1, as people do."""
-    total = len(occurrence.post.parts)
-    if total == 1:
-        return occurrence.key
-    role = "the post" if part.index == 0 else f"reply {part.index}"
-    return f"{occurrence.key}, part {part.index + 1} of {total} ({role})"
 
 
 def _comparable(text: str) -> str:

@@ -269,6 +269,17 @@ class Monitor:
                 late, f"publishing was paused from {since}: the instance refused the access token"
             )
 
+    def waiting_count(self) -> int:
+        """How many of the posts that were due during the outage still wait."""
+        if not self.waiting:
+            return 0
+        states = self.ledger.states()
+        return sum(1 for key in self.waiting if not states.get(key, State.PENDING).settled)
+
+    def resumed(self) -> None:
+        """The operator resumed publishing: what falls due while stopped again is told again."""
+        self._told.clear()
+
     def due_while_stopped(self, occurrence: Occurrence, why: str) -> None:
         """A post fell due while publishing is stopped: say so, once."""
         if occurrence.key in self._told:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 PAUSE_FILE = "PAUSED"
 HEARTBEAT_FILE = "heartbeat.json"
+NUDGE_FILE = "nudge"
 HEARTBEAT_EVERY = timedelta(seconds=15)
 # The daemon is unhealthy when its heartbeat is older than this.
 HEARTBEAT_STALE = timedelta(seconds=90)
@@ -36,6 +37,20 @@ def resume(data_dir: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def nudge(data_dir: Path) -> None:
+    """Ask a running bot to look at the ledger again now (after `retry` or `resume`)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / NUDGE_FILE).touch()
+
+
+def nudged_at(data_dir: Path) -> int | None:
+    """When the last nudge was left (an opaque number that changes with each), or None."""
+    try:
+        return (data_dir / NUDGE_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)

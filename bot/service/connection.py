@@ -1,0 +1,146 @@
+"""The running bot's link to the instance: connecting (and waiting for an instance that cannot
+be reached at start), the pause while the instance refuses the token and its recheck with the
+token file read again, and the client the outage monitor and the alerts use."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from bot.config.settings import Settings
+from bot.core.clock import Clock
+from bot.core.errors import CampaignBotError
+from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import ApiError, AuthError, StatusRequest, TokenRefused
+from bot.publishing.outage import InstanceWatch
+from bot.publishing.publisher import Publisher
+from bot.publishing.runner import DryRunPublisher, Publishes, Runner
+from bot.schedule.planner import Occurrence
+from bot.service.app import App, make_publisher
+from bot.service.outages import Monitor
+from bot.storage.ledger import Ledger
+
+logger = logging.getLogger(__name__)
+
+
+class InstanceLink:
+    """The part of the daemon that talks to the instance outside of publishing."""
+
+    app: App
+    settings: Settings
+    ledger: Ledger
+    clock: Clock
+    dry_run: bool
+    stopping: threading.Event
+    watch: InstanceWatch
+    monitor: Monitor
+    publisher: Publishes | None
+    runner: Runner | None
+
+    # Provided by the daemon.
+    def _schedule(self, why: str) -> None:
+        raise NotImplementedError
+
+    def _catch_up(self) -> None:
+        raise NotImplementedError
+
+    def _heartbeat(self) -> None:
+        raise NotImplementedError
+
+    def _at(self, job: Callable[..., object], when: datetime, name: str, *args: object) -> None:
+        raise NotImplementedError
+
+    def _connect(self) -> None:
+        if self.dry_run:
+            self.publisher = DryRunPublisher(self.settings)
+        else:
+            try:
+                publisher = make_publisher(self.app, self.ledger)
+            except TokenRefused as exc:
+                self.monitor.token_refused(exc)
+                return
+            except ApiError as exc:
+                # The network or the instance is down: wait for it rather than exit, so a
+                # server that boots before its network, or an instance's outage, costs nothing.
+                when = self.monitor.unreachable_at_start(exc)
+                logger.warning(
+                    "cannot reach %s (%s); trying again at %s",
+                    self.settings.instance,
+                    exc,
+                    when.isoformat(timespec="seconds"),
+                )
+                self._at(self._reconnect, when, "reconnect")
+                return
+            publisher.stop_requested = self.stopping.is_set
+            publisher.clock = self.clock
+            publisher.watch = self.watch
+            self.publisher = publisher
+            self.monitor.connected()
+        self.runner = Runner(
+            self.settings,
+            self.ledger,
+            self.clock,
+            self.publisher,
+            dry_run=self.dry_run,
+            watch=self.watch,
+        )
+
+    def _reconnect(self) -> None:
+        if self.stopping.is_set():
+            return
+        self._connect()
+        if self.runner is not None:
+            logger.info("connected to %s; planning and catching up", self.settings.instance)
+            self._schedule("connected")
+            self._catch_up()
+
+    def _token_problem(self, exc: AuthError) -> None:
+        self.monitor.token_refused(exc)
+        self._heartbeat()
+
+    def _recheck_token(self) -> None:
+        """Try the token (as its file holds it now); on success, connect if need be and catch
+        up. Runs periodically while the token is refused, and at once on SIGHUP."""
+        if self.monitor.token is None:
+            return
+        if self.publisher is None:
+            self.monitor.token = None
+            self._connect()
+            if self.runner is not None:
+                self._schedule("token accepted")
+                self._catch_up()
+            return
+        if self.monitor.recheck_token():
+            self._schedule("token accepted")
+            self._catch_up()
+
+    def _send_direct_message(self, text: str) -> None:
+        if not isinstance(self.publisher, Publisher):
+            # Raising lets the alerter report it and try again later, instead of counting an
+            # alert nobody received as delivered.
+            raise RuntimeError("not connected to the instance (was the token rejected?)")
+        request = StatusRequest(
+            text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
+        )
+        key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.publisher.client.post_status(request, key)
+
+    def checking_client(self) -> MastodonClient | None:
+        """A client with the token as its file holds it now: replacing the file is enough."""
+        current = self.publisher.client if isinstance(self.publisher, Publisher) else None
+        if not self.settings.instance:
+            return current
+        try:
+            client = self.app.client()
+        except CampaignBotError as exc:
+            raise TokenRefused(f"the access token cannot be read: {exc}") from exc
+        if isinstance(self.publisher, Publisher):
+            self.publisher.client = client
+        return client
+
+    def expire(self, due: Sequence[Occurrence], why: str) -> None:
+        if self.runner is not None and not self.dry_run:
+            self.runner.expire(due, why)
