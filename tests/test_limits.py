@@ -96,6 +96,7 @@ def test_pleroma_style_keys() -> None:
         poll_min_expiration=300,
         poll_max_expiration=31_536_000,
         poll_with_media=False,
+        software="pleroma",
     )
 
 

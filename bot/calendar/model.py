@@ -79,6 +79,7 @@ class Card:
     at: datetime  # in the campaign's zone
     state: str
     kind: str  # at, cron, slot, or gone (only the ledger still knows it)
+    cron: str | None
     file: str
     line: int
     parts: tuple[PartView, ...]
@@ -307,6 +308,7 @@ def _card(
         at=at.astimezone(zone),
         state=STATE_LABELS.get(state, state),
         kind="gone" if gone or post is None else post.schedule.kind,
+        cron=post.schedule.cron if post else None,
         file=str(post.file) if post else "",
         line=post.line if post else 0,
         parts=parts,
@@ -350,7 +352,9 @@ def lay_out(
                 if cell.in_month:
                     by_day[day] = cell
                 row.append(cell)
-            weeks.append(row)
+            # Weeks wholly outside the window would only push the posts down the page.
+            if any(cell.in_window for cell in row):
+                weeks.append(row)
         months.append(Month(year, month, weeks))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     for card in cards:

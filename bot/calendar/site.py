@@ -75,6 +75,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["local"] = _local
     env.filters["clock"] = lambda moment: moment.strftime("%H:%M")
+    env.filters["short"] = lambda moment: f"{moment:%b} {moment.day}"
     env.filters["thousands"] = lambda n: f"{n:,}"
     return env
 

@@ -17,7 +17,14 @@ from typing import NamedTuple, TypeAlias
 
 import regex
 
-__all__ = ["count_characters", "find_bare_links", "find_mentions", "find_urls"]
+__all__ = [
+    "count_characters",
+    "count_for_server",
+    "find_bare_links",
+    "find_mentions",
+    "find_urls",
+    "strictest_count",
+]
 
 URL_RESERVED_DEFAULT = 23
 # twitter-text Extractor::MAX_URL_LENGTH and MAX_TCO_SLUG_LENGTH.
@@ -316,3 +323,45 @@ def count_characters(
     countable = _countable_text(text.strip(_RUBY_STRIP), placeholder)
     # Joined before counting, as the server does: a cluster can span the join.
     return _grapheme_count(spoiler_text.strip(_RUBY_STRIP) + countable)
+
+
+# How servers other than Mastodon count, read from their source:
+# - Takahē (api/views/statuses.py, post_status): `len(details.status) > Config.system.post_length`
+#   → "Status is too long". Python's len: code points of the text as sent, URLs in full, the
+#   content warning not counted.
+# - GoToSocial (internal/processing/status/common.go, validateStatusContent):
+#   `len([]rune(status)) + len([]rune(spoiler))` → "text with spoiler exceed max chars": code
+#   points of text and content warning, unstripped, URLs in full.
+# - Pleroma and Akkoma (Pleroma.Web.CommonAPI.ActivityDraft.full_payload and
+#   Utils.validate_character_limit): `String.length(String.trim(String.trim(status) <> summary))`
+#   → "The status is over the character limit". Elixir's String.length counts grapheme clusters;
+#   URLs in full; String.trim strips Unicode whitespace.
+KNOWN_COUNTING = ("mastodon", "takahe", "gotosocial", "akkoma", "pleroma")
+
+
+def _code_points(text: str) -> int:
+    return len(text)
+
+
+def count_for_server(
+    software: str,
+    text: str,
+    spoiler_text: str = "",
+    *,
+    characters_reserved_per_url: int = URL_RESERVED_DEFAULT,
+) -> int:
+    """Characters the given server software counts for a status (Mastodon's rule if unknown)."""
+    if software == "takahe":
+        return _code_points(text)
+    if software == "gotosocial":
+        return _code_points(text) + _code_points(spoiler_text)
+    if software in ("akkoma", "pleroma"):
+        return _grapheme_count((text.strip() + spoiler_text).strip())
+    return count_characters(
+        text, spoiler_text, characters_reserved_per_url=characters_reserved_per_url
+    )
+
+
+def strictest_count(text: str, spoiler_text: str = "") -> int:
+    """The highest count of any known server: what an unknown server might count at worst."""
+    return max(count_for_server(s, text, spoiler_text) for s in KNOWN_COUNTING)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import regex
 
 from bot.campaign.attachments import check_media, check_poll
-from bot.campaign.charcount import count_characters
+from bot.campaign.charcount import count_for_server, strictest_count
 from bot.campaign.checking import Checker
 from bot.campaign.languages import ISO_639_1
 from bot.campaign.schema import Defaults, Media, Poll, Post, Reply
@@ -26,6 +26,14 @@ from bot.schedule.recurrence import RecurrenceError, parse_cron
 # letter; a tag starts after whitespace or at the start of the text.
 _TAG_BODY = regex.compile(r"^[\w\u00b7\u30fb\u200c]*\p{L}[\w\u00b7\u30fb\u200c]*$")
 _TAG_IN_TEXT = regex.compile(r"(?:^|(?<=\s))[#＃]([\w\u00b7\u30fb\u200c]+)")
+
+
+_SOFTWARE_NAMES = {
+    "takahe": "Takahē",
+    "gotosocial": "GoToSocial",
+    "akkoma": "Akkoma",
+    "pleroma": "Pleroma",
+}
 
 
 class PostChecker(Checker):
@@ -169,17 +177,7 @@ class PostChecker(Checker):
                 "move the poll or the media into a thread reply, or set "
                 "`limits: {poll_with_media: true}` if the instance runs 4.6+",
             )
-        count = count_characters(
-            final, cw or "", characters_reserved_per_url=limits.characters_reserved_per_url
-        )
-        if count > limits.max_characters:
-            cw_part = " (content warning included)" if cw else ""
-            self.add(
-                (*where, "text"),
-                f"{count} characters{cw_part}; the limit is {limits.max_characters}",
-                f"shorten it by {count - limits.max_characters} (each link counts "
-                f"{limits.characters_reserved_per_url}), or continue in a `thread:` reply",
-            )
+        count = self._check_length(where, final, cw)
         return Part(
             index,
             final,
@@ -191,6 +189,45 @@ class PostChecker(Checker):
             spec,
             count,
         )
+
+    def _check_length(self, where: tuple[str | int, ...], final: str, cw: str | None) -> int:
+        """Count as the instance's server software does; near the limit of unknown software,
+        warn, since it may count like the strictest known server."""
+        limits = self.ctx.limits
+        software = limits.software
+        count = count_for_server(
+            software,
+            final,
+            cw or "",
+            characters_reserved_per_url=limits.characters_reserved_per_url,
+        )
+        # Takahē ignores the content warning; every other server counts it.
+        cw_part = " (content warning included)" if cw and software != "takahe" else ""
+        if count > limits.max_characters:
+            if software in ("mastodon", "unknown"):
+                how, links = "", f"each link counts {limits.characters_reserved_per_url}"
+            else:
+                how = f" as {_SOFTWARE_NAMES[software]} counts them"
+                links = f"{_SOFTWARE_NAMES[software]} counts each link in full"
+            self.add(
+                (*where, "text"),
+                f"{count} characters{cw_part}{how}; the limit is {limits.max_characters}",
+                f"shorten it by {count - limits.max_characters} ({links}), "
+                "or continue in a `thread:` reply",
+            )
+        elif software == "unknown":
+            worst = strictest_count(final, cw or "")
+            if worst > limits.max_characters:
+                self.add(
+                    (*where, "text"),
+                    f"{count} characters as Mastodon counts them, but the instance's software "
+                    f"is unknown and may count {worst} (links in full, every code point); the "
+                    f"limit is {limits.max_characters}",
+                    f"shorten it by {worst - limits.max_characters} to be safe, or continue in "
+                    "a `thread:` reply",
+                    warning=True,
+                )
+        return count
 
     def _schedule(self, post: Post) -> Schedule:
         zone = self.ctx.zone

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.core.versions import mastodon_at_least
+from bot.core.versions import mastodon_at_least, software_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class InstanceLimits:
     # Media and a poll on one post: Mastodon 4.6.0 and later only.
     poll_with_media: bool = False
     max_thread_length: int = 25
+    # The server software (bot.core.versions.software_of): it decides how characters are counted.
+    software: str = "mastodon"
 
     def with_overrides(self, overrides: dict[str, Any]) -> InstanceLimits:
         known = {f.name for f in fields(self)}
@@ -141,6 +143,7 @@ def from_instance_document(v2: dict[str, Any] | None, v1: dict[str, Any] | None)
             polls, "max_expiration", pick(poll_limits, "max_expiration", base.poll_max_expiration)
         ),
         poll_with_media=mastodon_at_least(version, (4, 6)),
+        software=software_of(version) if version else base.software,
     )
 
 
