@@ -251,12 +251,12 @@ def test_token_alert_once_per_outage(tmp_path: Path, receiver: Receiver) -> None
     daemon.runner = Runner(daemon.settings, daemon.ledger, clock, publisher)
     try:
         daemon._token_problem(TokenRefused("401 on publishing"))
-        daemon._recheck_token()
-        daemon._recheck_token()
+        daemon.recheck_token()
+        daemon.recheck_token()
         assert daemon.token_rejected
         client.accepted = True
         clock.advance(timedelta(minutes=20))
-        daemon._recheck_token()
+        daemon.recheck_token()
         assert daemon.token_rejected is None
         client.accepted = False
         daemon._token_problem(TokenRefused("401 again, a month later"))

@@ -269,6 +269,9 @@ class Publisher:
         when the server ignores keys or has forgotten this one.
         """
         attempt = 0
+        # A send after a probe during an outage is the test of the instance: one try, not a
+        # burst that would also use up the rate limits.
+        attempts = 1 if self.watch.down else self.policy.attempts
         while True:
             attempt += 1
             try:
@@ -284,12 +287,12 @@ class Publisher:
                     raise Deferred(
                         f"rate limited by the instance until {exc.retry_at}", exc.retry_at
                     ) from exc
-                if attempt >= self.policy.attempts:
+                if attempt >= attempts:
                     raise
                 log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", wait)
                 self._pause(max(wait, 1.0), exc)
             except TransientError as exc:
-                if attempt >= self.policy.attempts:
+                if attempt >= attempts:
                     raise
                 delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
                 log.warning(

@@ -137,7 +137,8 @@ class Runner:
                 self._miss(occurrence, now, summary)
                 continue
             late = now - occurrence.planned_at
-            if late > timedelta(minutes=1):
+            waits = self.watch is not None and not self.watch.may_send(occurrence.key)
+            if late > timedelta(minutes=1) and not waits:
                 logger.info(
                     "catching up, %s late",
                     format_duration(late),

@@ -101,19 +101,14 @@ class InstanceLink:
         self.monitor.token_refused(exc)
         self._heartbeat()
 
-    def _recheck_token(self) -> None:
+    def recheck_token(self) -> None:
         """Try the token (as its file holds it now); on success, connect if need be and catch
         up. Runs periodically while the token is refused, and at once on SIGHUP."""
-        if self.monitor.token is None:
+        if self.monitor.token is None or not self.monitor.check_token():
             return
         if self.publisher is None:
-            self.monitor.token = None
             self._connect()
-            if self.runner is not None:
-                self._schedule("token accepted")
-                self._catch_up()
-            return
-        if self.monitor.recheck_token():
+        if self.runner is not None:
             self._schedule("token accepted")
             self._catch_up()
 

@@ -366,7 +366,7 @@ def run_daemon(app: App, *, dry_run: bool = False) -> int:
         daemon.request_reload("SIGHUP")
         if daemon.token_rejected:
             daemon.scheduler.add_job(
-                daemon._recheck_token, executor="publish", id="token-now", replace_existing=True
+                daemon.recheck_token, executor="publish", id="token-now", replace_existing=True
             )
 
     signal.signal(signal.SIGTERM, on_signal)

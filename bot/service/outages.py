@@ -53,6 +53,10 @@ class Host(Protocol):
         """A client with the token as it is now in its file (None when there is none)."""
         ...
 
+    def recheck_token(self) -> None:
+        """Check the token again, and publish what waits if it works."""
+        ...
+
 
 @dataclass
 class TokenPause:
@@ -223,9 +227,11 @@ class Monitor:
         assert self.token is not None
         self.token.checks += 1
         delay = TOKEN_BACKOFF.delay(self.token.checks, self.rng)
-        self.host.at(self.recheck_token, self.clock.now() + timedelta(seconds=delay), TOKEN_JOB)
+        self.host.at(
+            self.host.recheck_token, self.clock.now() + timedelta(seconds=delay), TOKEN_JOB
+        )
 
-    def recheck_token(self) -> bool:
+    def check_token(self) -> bool:
         """Read the token file again and try it; True when publishing may go on."""
         if self.token is None:
             return True
