@@ -492,6 +492,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 has_poll=False,
                 visibility="public",
                 language="ja",
+                quotes=0,
             ),
         ),
         (
@@ -507,6 +508,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 has_poll=False,
                 visibility="public",
                 language="en",
+                quotes=0,
             ),
         ),
     ],

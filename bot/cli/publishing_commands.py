@@ -7,13 +7,16 @@ import json
 import logging
 from typing import Any
 
+from bot.cli import living_commands
 from bot.core.errors import TRY_AGAIN_LATER, CampaignBotError, UsageError
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
+from bot.publishing.drift import removed_from_files
 from bot.publishing.outage import OUTAGE_META, InstanceWatch, Outage
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
 from bot.service.daemon import run_daemon
+from bot.service.living import drift_report
 from bot.storage import control
 from bot.storage.records import OccurrenceRecord
 
@@ -33,6 +36,7 @@ def register(commands: Any) -> None:
     publish.set_defaults(handler=run_publish)
 
     status = commands.add_parser("status", help="what has been published, failed or missed")
+    status.add_argument("post_id", nargs="?", metavar="ID", help="one post, with its history")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=run_status)
 
@@ -137,8 +141,12 @@ def run_status(args: argparse.Namespace) -> int:
         with ledger:
             records = ledger.all()
             outage_text = ledger.get_meta(OUTAGE_META)
+    if args.post_id:
+        return living_commands.show_history(app, args.post_id, records, as_json=args.json)
     seen = {r.post_id for r in records}
     waiting = [p for p in campaign.posts if p.id not in seen]
+    changed = drift_report(app, campaign.posts)[1]
+    gone = {r.key for r in removed_from_files(campaign.posts, records)}
     held = set(campaign.held_back)
     now = app.clock.now()
     outage = Outage.from_json(outage_text)
@@ -150,10 +158,16 @@ def run_status(args: argparse.Namespace) -> int:
         body = {
             "instance": unavailable or "available",
             "occurrences": [
-                {**_record_json(r, app), "held_back": r.post_id in held} for r in records
+                {
+                    **_record_json(r, app),
+                    "in_files": r.key not in gone,
+                    "held_back": r.post_id in held,
+                }
+                for r in records
             ],
             "not_yet_attempted": [p.id for p in waiting],
             "held_back": campaign.held_back,
+            "changed_after_publishing": [p.as_dict() for p in changed],
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
@@ -161,7 +175,7 @@ def run_status(args: argparse.Namespace) -> int:
     if unavailable:
         print(unavailable)
     for record in records:
-        state = str(record.state)
+        state = "published, no longer in the files" if record.key in gone else str(record.state)
         if record.post_id in held and not record.state.settled:
             state = "held back"
         print(f"{record.key:40} {state:10} {to_zone(record.planned_at, zone)}")
@@ -180,6 +194,8 @@ def run_status(args: argparse.Namespace) -> int:
             + ", ".join(p.id for p in waiting[:10])
             + (" …" if len(waiting) > 10 else "")
         )
+    for problem in changed:
+        print(problem.render())
     if not records and not waiting and not held:
         print("nothing in the ledger yet")
     return 0

@@ -36,7 +36,9 @@ from bot.mastodon.types import (
 from bot.publishing.outage import InstanceWatch
 from bot.publishing.pacing import Pacer
 from bot.publishing.reasons import explain, part_name
+from bot.publishing.snapshot import snapshot_of
 from bot.schedule.planner import Occurrence
+from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
 from bot.storage.records import OccurrenceRecord
 
@@ -126,6 +128,7 @@ class Publisher:
         self.clock_skew = clock_skew
         # Whether the instance is failing, shared by every post.
         self.watch = watch or InstanceWatch(clock)
+        self.amendments = Amendments(ledger, clock)
 
     def publish(self, occurrence: Occurrence) -> Outcome:
         """Publish every part not yet published; record the result. Raises TokenRefused.
@@ -213,6 +216,8 @@ class Publisher:
             index=part.index,
         )
         self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
+        # What followers see, so a later change to the file can be noticed and amended.
+        self.amendments.record_snapshot(key, part.index, snapshot_of(part))
         if self.on_status is not None:
             self.on_status(status)
         if adopted:

@@ -105,6 +105,7 @@ def test_status_json_lists_every_occurrence(two_posts: Site) -> None:
         "occurrences": [],
         "not_yet_attempted": ["first", "second"],
         "held_back": [],
+        "changed_after_publishing": [],
     }
     assert site.cli("publish", "second").returncode == 0
     after = json.loads(site.cli("status", "--json").stdout)
