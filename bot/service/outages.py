@@ -31,6 +31,7 @@ from bot.storage.ledger import Ledger
 logger = logging.getLogger(__name__)
 
 PROBE_JOB = "instance-probe"
+ALERT_JOB = "outage-alert"
 TOKEN_JOB = "token-recheck"  # noqa: S105 - a job name
 INSTANCE_SUBJECT = "instance"
 TOKEN_SUBJECT = "token"  # noqa: S105 - the name of an alert subject
@@ -114,6 +115,11 @@ class Monitor:
     def _schedule_probe(self) -> None:
         when = self.watch.next_try() or self.clock.now()
         self.host.at(self.probe, when, PROBE_JOB)
+        outage = self.watch.outage
+        if outage is not None and not outage.alerted:
+            # The alert goes out when the threshold passes, not at the next probe after it.
+            alert_at = outage.since + self.settings.alert_outage_after
+            self.host.at(self._check_alert, max(alert_at, self.clock.now()), ALERT_JOB)
 
     # --- the probe ------------------------------------------------------------------------------
 
