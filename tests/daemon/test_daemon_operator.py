@@ -45,6 +45,7 @@ def test_retry_reaches_a_running_bot_without_sighup(
     assert len(statuses(campaign.box)) == 1
 
 
+@pytest.mark.slow
 def test_a_post_made_invalid_by_an_edit_is_held_back(
     campaign: Campaign, start_bot: StartBot, webhook: WebhookReceiver
 ) -> None:

@@ -127,6 +127,7 @@ def running(app: App, site: Site) -> Iterator[tuple[Daemon, Driver]]:
         bot.ledger.close()
 
 
+@pytest.mark.slow
 def test_an_outage_of_every_post_request_is_ridden_out(
     site: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
