@@ -18,6 +18,12 @@ from bot.storage import control
 from bot.storage.ledger import Ledger
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+# What the daemon records when the instance refuses the token (bot.mastodon.errors).
+REJECTED = (
+    "the instance rejected the access token (401): The access token is invalid — the token is "
+    "wrong, revoked or expired; create a new one under Preferences → Development and put it in "
+    "the configuration"
+)
 
 
 def beat(at: datetime, **changes: object) -> control.Heartbeat:
@@ -98,16 +104,16 @@ def _stuck_for(data_dir: Path, minutes: float) -> None:
         ),
         (
             timedelta(seconds=5),
-            {"token_rejected": "401 invalid token"},
+            {"token_rejected": REJECTED},
             None,
-            "the instance rejected the access token: 401 invalid token",
+            REJECTED,
         ),
         (timedelta(seconds=5), {}, 9, None),
         (
             timedelta(seconds=5),
             {},
             11,
-            "1 posts stuck in `sending` for over 0:10:00: slow-post",
+            "1 post stuck in `sending` for over 0:10:00: slow-post",
         ),
         (timedelta(seconds=5), {"paused": True}, None, None),
     ],

@@ -430,10 +430,10 @@ def test_idempotency_key_cannot_change(ledger: Ledger, clock: FakeClock) -> None
 def test_part_rules(ledger: Ledger) -> None:
     """Intents need a sending occurrence, results need an intent, a part keeps one status."""
     ledger.mark_missed("m", "p", PLANNED, "late")
-    with pytest.raises(LedgerError, match="cannot send part 0 of 'm': it is missed"):
+    with pytest.raises(LedgerError, match="cannot send part 1 of 'm': it is missed"):
         ledger.record_part_intent("m", 0, "idem")
     ledger.begin_attempt("k", "p", PLANNED, "h")
-    with pytest.raises(LedgerError, match="part 0 of 'k' has no recorded send"):
+    with pytest.raises(LedgerError, match="part 1 of 'k' has no recorded send"):
         ledger.record_part_published("k", 0, "1", "u")
     ledger.record_part_intent("k", 0, "idem")
     ledger.record_part_published("k", 0, "1", "u")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -862,3 +863,54 @@ def test_a_media_upload_outage_keeps_the_post_pending(
     record = ledger.get("pic")
     assert record is not None and record.state is State.PENDING
     assert instance.posts() == []
+
+
+# --- what the operator reads ---------------------------------------------------------------------
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot.publishing.publisher"]
+
+
+def test_thread_parts_are_numbered_as_people_count(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log numbers a thread's toots 1, 2, 3 — the ledger keeps its indexes 0, 1, 2."""
+    instance.then_accept()
+    instance.then_unavailable()
+    with caplog.at_level("INFO"):
+        outcome = make_publisher(ledger, clock).publish(thread(parts=3))
+    urls = [s["url"] for s in instance.created]
+    lines = _lines(caplog)
+    assert lines[0] == f"part 1 published: {urls[0]}"
+    assert re.fullmatch(
+        r"part 2: the instance had a temporary problem with the post \(503\): .*; retrying in "
+        r"\d+ s with the same "
+        r"Idempotency-Key",
+        lines[1],
+    )
+    assert lines[2:] == [
+        f"part 2 published: {urls[1]}",
+        f"part 3 published: {urls[2]}",
+        f"published {' '.join(outcome.urls)}",
+    ]
+    record = ledger.get("launch")
+    assert record is not None
+    assert [p.index for p in record.parts] == [0, 1, 2]
+
+
+def test_an_adopted_reply_is_named_by_its_place_in_the_thread(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second toot, found on the instance after a lost answer, is "part 2"."""
+    instance.then_accept()
+    instance.then_lose_answer()
+
+    def account_statuses(request: Any) -> tuple[int, dict[str, str], str]:
+        return 200, {}, json.dumps(list(reversed(instance.created)))
+
+    instance.mock.add_callback(responses.GET, ACCOUNT_STATUSES, callback=account_statuses)
+    with caplog.at_level("INFO"):
+        make_publisher(ledger, clock, honours=False).publish(thread(parts=2))
+    reply = instance.created[1]["url"]
+    assert f"part 2 was already on the instance: {reply}" in _lines(caplog)

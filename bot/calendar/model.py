@@ -24,8 +24,8 @@ from bot.core.timespec import format_duration
 from bot.schedule.planner import Occurrence
 from bot.storage.records import OccurrenceRecord
 
-# The ledger's states as campaigners read them on the page; "withdrawn" is an occurrence the
-# ledger holds unsent that the plan no longer has (its post was removed or moved).
+# The ledger's states as campaigners read them on the page. "withdrawn" is also shown for an
+# occurrence the ledger holds unsent that the plan no longer has (its post was removed or moved).
 STATE_LABELS = {
     "pending": "planned",
     "sending": "sending",
@@ -152,6 +152,7 @@ class CalendarPage:
     days: list[Day]  # the days that have posts, in order, for the list view
     problems: list[Problem]  # not tied to a post in the plan
     counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def cards(self) -> int:
@@ -295,7 +296,7 @@ def _card(
     gone: bool = False,
 ) -> Card:
     urls: dict[int, str] = {}
-    if record is not None:
+    if record is not None and state != "withdrawn":  # a withdrawn status is deleted: no link
         urls = {p.index: p.url for p in record.parts if p.url is not None}
     parts = (
         tuple(_part_view(p, urls.get(p.index), instance, place) for p in post.parts) if post else ()
@@ -334,6 +335,7 @@ def lay_out(
     max_characters: int,
     limits_source: str,
     instance: str | None,
+    notes: list[str] | None = None,
 ) -> CalendarPage:
     """The cards by day, and the months (weeks from Monday) that the window covers."""
     first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
@@ -375,6 +377,7 @@ def lay_out(
         days=[d for d in sorted(by_day.values(), key=lambda d: d.day) if d.cards],
         problems=problems,
         counts={k: v for k, v in counts.items() if v},
+        notes=notes or [],
     )
 
 

@@ -160,7 +160,7 @@ class Publisher:
             parent: str | None = None
             for part in post.parts:
                 current = part
-                parent = self._publish_part(record, part, parent, log)
+                parent = self._publish_part(record, part, parent, log, thread=len(post.parts) > 1)
         except TokenRefused as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
@@ -188,8 +188,16 @@ class Publisher:
         return Outcome(key, Result.PUBLISHED, urls)
 
     def _publish_part(
-        self, record: OccurrenceRecord, part: Part, parent: str | None, log: _PostLog
+        self,
+        record: OccurrenceRecord,
+        part: Part,
+        parent: str | None,
+        log: _PostLog,
+        *,
+        thread: bool,
     ) -> str:
+        # People count a thread's toots from 1; the ledger and the keys index them from 0.
+        number = part.index + 1
         key = record.key
         if self.stop_requested():
             raise Deferred("the bot is stopping; the rest goes out at the next start", None)
@@ -213,7 +221,7 @@ class Publisher:
             find,
             sent_before=stored is not None,
             log=log,
-            index=part.index,
+            number=number,
         )
         self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
         # What followers see, so a later change to the file can be noticed and amended.
@@ -221,9 +229,9 @@ class Publisher:
         if self.on_status is not None:
             self.on_status(status)
         if adopted:
-            log.info("part %d was already on the instance: %s", part.index, status.url)
-        elif len(record.parts) > 1 or part.index > 0:
-            log.info("part %d published: %s", part.index, status.url)
+            log.info("part %d was already on the instance: %s", number, status.url)
+        elif thread:
+            log.info("part %d published: %s", number, status.url)
         return status.id
 
     def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
@@ -265,7 +273,7 @@ class Publisher:
         *,
         sent_before: bool,
         log: _PostLog,
-        index: int,
+        number: int,
     ) -> tuple[RemoteStatus, bool]:
         """The status and whether it was found on the instance rather than sent now.
 
@@ -302,7 +310,7 @@ class Publisher:
                 delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
                 log.warning(
                     "part %d: %s; retrying in %.0f s with the same Idempotency-Key",
-                    index + 1,
+                    number,
                     exc,
                     delay,
                 )

@@ -24,12 +24,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.core.clock import Clock, SystemClock
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
+from bot.core.words import counted
 from bot.mastodon.types import TokenRefused
 from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.runner import LAST_RUN, Publishes, Runner, RunSummary
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
+from bot.service.config_watch import ConfigWatch
 from bot.service.connection import InstanceLink
 from bot.service.outages import Monitor
 from bot.service.planning import HORIZON, Timetable
@@ -86,6 +88,8 @@ class Daemon(InstanceLink):
             remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
         )
         self.runner: Runner | None = None
+        # The config is read once; an edit of it is named in the log, never silently ignored.
+        self.config_watch = ConfigWatch(self.settings.path)
         self.timetable = Timetable(
             self.scheduler,
             self.settings,
@@ -289,6 +293,7 @@ class Daemon(InstanceLink):
 
     def _watch(self) -> None:
         self._check_pause()
+        self.config_watch.check()
         if self.watched.nudged():
             logger.info("the ledger was changed by an operator's command; looking again")
             self._queue_catch_up()
@@ -329,6 +334,7 @@ class Daemon(InstanceLink):
     # --- planning ----------------------------------------------------------------------------
 
     def _reload(self, why: str) -> None:
+        self.config_watch.check(always=why == "SIGHUP")
         self._load(why)
         self._catch_up()
 
@@ -338,9 +344,10 @@ class Daemon(InstanceLink):
             logger.warning("%s", problem.render())
         if campaign.errors:
             logger.warning(
-                "%d problems in post files: those posts are left out until fixed; "
+                "%s in the post files: the posts concerned are left out until %s fixed; "
                 "the rest of the campaign runs",
-                len(campaign.errors),
+                counted(len(campaign.errors), "problem"),
+                "it is" if len(campaign.errors) == 1 else "they are",
             )
         self.posts = campaign.posts
         self.held_back = campaign.held_back

@@ -14,6 +14,7 @@ from bot.config.settings import Settings
 from bot.core.clock import Clock
 from bot.core.states import State
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.storage.ledger import Ledger
@@ -49,6 +50,7 @@ class Timetable:
         planned = {o.key: o for o in upcoming}
         states = self.ledger.states()
         held = set(held_back)
+        changes = {"new": 0, "moved": 0, "cancelled": 0, "held back": 0}
         for key in set(self.planned) - set(planned):
             if self.scheduler.get_job(JOB_PREFIX + key):
                 self.scheduler.remove_job(JOB_PREFIX + key)
@@ -57,11 +59,13 @@ class Timetable:
                 continue
             if gone.post.id in held:
                 # Not cancelled: the post is still in its file, and goes out once fixed.
+                changes["held back"] += 1
                 logger.warning(HELD_BACK, extra={"post_id": gone.post.id})
                 self.held[key] = gone
                 if gone.planned_at > now:
                     self.at(self.held_job, gone.planned_at, JOB_PREFIX + key, key)
             else:
+                changes["cancelled"] += 1
                 logger.info(
                     "cancelled: removed from the post files, or moved",
                     extra={"post_id": gone.post.id},
@@ -69,15 +73,14 @@ class Timetable:
         for key in list(self.held):
             if key in planned or self.held[key].post.id not in held:
                 del self.held[key]
-        new = 0
         for key, occurrence in planned.items():
             before = self.planned.get(key)
             if before is not None and before.planned_at == occurrence.planned_at:
                 continue
-            new += 1
+            changes["new" if before is None else "moved"] += 1
             if occurrence.planned_at > now:
                 self.at(self.due_job, occurrence.planned_at, JOB_PREFIX + key, key)
-            if new <= 50:
+            if changes["new"] + changes["moved"] <= 50:
                 logger.info(
                     "planned for %s",
                     to_zone(occurrence.planned_at, self.settings.zone),
@@ -85,12 +88,12 @@ class Timetable:
                 )
         self.planned = planned
         logger.info(
-            "%s: %d posts, %d occurrences planned in the next %d days (%d new)",
+            "%s: %s, %s planned in the next %d days (%s)",
             why,
-            posts,
-            len(planned),
+            counted(posts, "post"),
+            counted(len(planned), "occurrence"),
             HORIZON.days,
-            new,
+            ", ".join(f"{n} {what}" for what, n in changes.items() if n) or "no change",
         )
 
     def held_job(self, key: str) -> None:
