@@ -76,7 +76,7 @@ def test_a_post_due_while_paused_gets_a_log_line_and_resume_acts_at_once(
     due = soon(8)
     campaign.write("a.yaml", [post("held", due)])
     bot = start_bot()
-    bot.wait_for(r"start: 1 posts")
+    bot.wait_for(r"start: 1 post,")
     campaign.cli("pause")
     bot.wait_for(r"paused: nothing is published", 4)
     bot.wait_for(r"held: due but not sent: publishing stopped \(paused by the operator", 15)
