@@ -65,6 +65,15 @@ def test_pause_and_resume_through_the_file(tmp_path: Path) -> None:
     assert control.resume(data) is False
 
 
+def test_the_pause_switch_is_the_file_paused_in_data_dir(tmp_path: Path) -> None:
+    """The switch is `data_dir/PAUSED`, as the README tells operators: made by hand, it pauses."""
+    control.pause(tmp_path, "by command", NOW)
+    assert [p.name for p in tmp_path.iterdir()] == ["PAUSED"]
+    control.resume(tmp_path)
+    (tmp_path / "PAUSED").write_text("")
+    assert control.is_paused(tmp_path)
+
+
 def test_heartbeat_round_trip_leaves_no_temporary_file(tmp_path: Path) -> None:
     """A heartbeat reads back as written, replaced atomically, and is gone once cleared."""
     control.write_heartbeat(tmp_path, beat(NOW))

@@ -73,7 +73,7 @@ def test_check_links_reports_each_broken_link_where_it_is_used(
         "posts/a.yaml:7:1: warning: text: later: https://slow.example.org/z no answer within 10 "
         "s — check the link for a typo, or that the page is published",
     ]
-    assert result.err == f"2 valid posts in 1 files; 0 errors, 3 warnings {LIMITS_SOURCE}\n"
+    assert result.err == f"2 valid posts in 1 file; 0 errors, 3 warnings {LIMITS_SOURCE}\n"
     # Each distinct link is asked once, however many posts use it.
     asked = [(call.request.method, call.request.url) for call in web.calls]
     assert asked.count(("HEAD", "https://petition.example.org/sign")) == 1

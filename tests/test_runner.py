@@ -23,7 +23,7 @@ from bot.mastodon.types import TransientError
 from bot.publishing.publisher import Outcome
 from bot.publishing.runner import DryRunPublisher, Runner
 from bot.schedule.planner import Occurrence
-from bot.service.app import App
+from bot.service.app import App, Connection
 from bot.service.daemon import Daemon
 from bot.service.planning import JOB_PREFIX
 from bot.storage import control
@@ -526,13 +526,13 @@ def test_an_unreachable_instance_at_start_is_waited_for(
     publisher = FakePublisher(bot.ledger, world.clock)
     answers: list[Any] = [TransientError("connection refused"), publisher]
 
-    def flaky(app: App, ledger: Ledger) -> Any:
+    def flaky(app: App, ledger: Ledger, **_: Any) -> Any:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return Connection(client=None, publisher=answer)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("bot.service.connection.make_publisher", flaky)
+    monkeypatch.setattr(App, "connect", flaky)
     try:
         bot._connect()
         assert bot.runner is None
@@ -708,3 +708,36 @@ def test_a_config_edit_is_named_not_ignored(
         bot._reload("SIGHUP")
     assert [r.getMessage() for r in caplog.records].count(wanted) == 2
     assert bot.settings.catch_up == timedelta(hours=1)
+
+
+def test_recurring_look_back_stops_at_seven_days(world: World) -> None:
+    """After ten days down, only the last seven days of a daily post are recorded missed."""
+    world.write([{"id": "daily", "cron": "0 9 * * *"}])
+    runner, _ = world.runner()
+    runner.run_due(world.posts())
+    world.clock.advance(timedelta(days=10))
+    summary = runner.run_due(world.posts())
+    assert [k for k, _ in summary.missed] == [
+        f"daily@2026-06-{day}T08:00:00Z" for day in range(14, 21)
+    ]
+
+
+def test_a_cron_posts_not_after_sets_the_look_back_of_a_first_run(world: World) -> None:
+    """On a first run, a cron post with `not_after: 3h` catches up 3 hours, not catch_up's 1."""
+    world.write([{"id": "hourly", "cron": "0 * * * *", "not_after": "3h"}])
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert summary.missed == []
+    assert [k for k, _ in publisher.sent] == [
+        f"hourly@2026-06-10T{hour}:00:00Z" for hour in ("09", "10", "11", "12")
+    ]
+
+
+def test_a_first_run_looks_back_at_most_seven_days_whatever_not_after_says(world: World) -> None:
+    """A recurring post with `not_after: 30d` still brings at most a week of occurrences."""
+    world.write([{"id": "daily", "cron": "0 9 * * *", "not_after": "30d"}])
+    runner, publisher = world.runner()
+    runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == [
+        f"daily@2026-06-{d:02d}T08:00:00Z" for d in range(4, 11)
+    ]

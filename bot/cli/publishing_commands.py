@@ -13,9 +13,8 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
-from bot.publishing.outage import OUTAGE_META, InstanceWatch, Outage
-from bot.publishing.runner import DryRunPublisher, Publishes, Runner
-from bot.service.app import App, make_publisher
+from bot.publishing.outage import OUTAGE_META, Outage
+from bot.service.app import App
 from bot.service.daemon import run_daemon
 from bot.service.living import drift_report
 from bot.storage import control
@@ -46,43 +45,21 @@ def register(commands: Any) -> None:
     retry.set_defaults(handler=run_retry)
 
 
-def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
-    campaign = app.campaign(online=online)
-    for problem in campaign.problems:
-        logger.warning("%s", problem.render())
-    if campaign.errors:
-        logger.warning(
-            "%s in the post files: the posts concerned are left out until %s fixed",
-            counted(len(campaign.errors), "problem"),
-            "it is" if len(campaign.errors) == 1 else "they are",
-        )
-    return campaign.posts
-
-
 def run_run(args: argparse.Namespace) -> int:
     app: App = args.app
     if not args.once:
         return run_daemon(app, dry_run=args.dry_run)
-    posts = _valid_posts(app, online=not args.dry_run)
+    posts = app.valid_posts(online=not args.dry_run)
     with app.ledger_for(dry_run=args.dry_run) as ledger:
-        watch = None
-        publisher: Publishes = DryRunPublisher(app.settings)
-        if not args.dry_run:
-            real = make_publisher(app, ledger)
-            # The outage is kept in the ledger: `status` shows it, the next run knows it.
-            real.watch = watch = InstanceWatch(
-                app.clock,
-                load=lambda: ledger.get_meta(OUTAGE_META),
-                save=lambda value: ledger.set_meta(OUTAGE_META, value),
-            )
-            # verify_credentials has just answered: the next send decides.
-            watch.probe_passed()
-            publisher = real
-        summary = Runner(
-            app.settings, ledger, app.clock, publisher, dry_run=args.dry_run, watch=watch
-        ).run_due(posts)
-        if watch is not None:
-            watch.settle_probe()
+        # The outage is kept in the ledger: `status` shows it, the next run knows it.
+        watch = app.instance_watch(ledger, dry_run=args.dry_run)
+        publisher = app.publisher(ledger, dry_run=args.dry_run, watch=watch)
+        # Connecting has just checked the token with the instance: the next send decides
+        # whether an outage recorded by an earlier run is over.
+        watch.probe_passed()
+        runner = app.runner(ledger, publisher, dry_run=args.dry_run, watch=watch)
+        summary = runner.run_due(posts)
+        watch.settle_probe()
     logger.info("done: %s", summary.line())
     if summary.failed:
         return 1
@@ -99,7 +76,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 def run_publish(args: argparse.Namespace) -> int:
     app: App = args.app
-    posts = {p.id: p for p in _valid_posts(app)}
+    posts = {p.id: p for p in app.valid_posts()}
     post = posts.get(args.post_id)
     if post is None:
         raise UsageError(
@@ -109,9 +86,7 @@ def run_publish(args: argparse.Namespace) -> int:
         record = ledger.get(post.id)
         if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
-        outcome = Runner(app.settings, ledger, app.clock, make_publisher(app, ledger)).publish_now(
-            post
-        )
+        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post)
     if outcome.result in {Result.PUBLISHED, Result.ALREADY_PUBLISHED}:
         print(" ".join(outcome.urls))
         return 0

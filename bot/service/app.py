@@ -1,10 +1,12 @@
-"""Builds what commands need from the settings: the clock, the client, the ledger, the campaign."""
+"""The one composition root: builds what every command needs from the settings — the clock, the
+client, the ledger, the valid posts and the publisher. Nothing else constructs these."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -15,12 +17,27 @@ from bot.config.settings import Settings, read_access_token
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import CampaignBotError
 from bot.core.limits import LimitsReport
+from bot.core.posts import CampaignPost
 from bot.core.states import State
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import RemoteStatus
+from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
+from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.logs import register_secret
 from bot.storage.ledger import Ledger
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A checked connection to the account: its client, and the publisher that uses it."""
+
+    client: MastodonClient
+    publisher: Publisher
 
 
 @dataclass
@@ -28,6 +45,8 @@ class App:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # How often a media upload is asked whether the instance has processed it.
+    media_poll_interval: float = 2.0
     _limits: LimitsReport | None = None
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
@@ -49,7 +68,11 @@ class App:
                 "(see `campaign-bot login`)"
             )
         return MastodonClient(
-            self.settings.instance, token, clock=self.clock, timeout=self.settings.request_timeout
+            self.settings.instance,
+            token,
+            clock=self.clock,
+            timeout=self.settings.request_timeout,
+            media_poll_interval=self.media_poll_interval,
         )
 
     def limits(self, *, online: bool = True) -> LimitsReport:
@@ -99,38 +122,89 @@ class App:
             self.settings, report.limits, paths=paths, published=states or {}, now=self.clock.now()
         )
 
+    def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
+        """The campaign's valid posts; every problem is logged once, the invalid posts left out."""
+        campaign = self.campaign(online=online)
+        for problem in campaign.problems:
+            logger.warning("%s", problem.render())
+        if campaign.errors:
+            logger.warning(
+                "%s in the post files: the posts concerned are left out until %s fixed; "
+                "the rest of the campaign runs",
+                counted(len(campaign.errors), "problem"),
+                "it is" if len(campaign.errors) == 1 else "they are",
+            )
+        return campaign.posts
 
-def make_publisher(app: App, ledger: Ledger) -> Publisher:
-    """A publisher for the configured instance and account; checks the token on the way."""
-    client = app.client()
-    info = client.server_info()
-    account = client.verify_credentials()
-    served_at = client.server_date()
-    skew = app.clock.now() - served_at if served_at is not None else timedelta(0)
-    assert app.settings.instance
-    ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
-    mode = app.settings.idempotency_keys
-    honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
-    # The instance counts statuses over 3 hours whatever our restarts; so does the pacer, from
-    # the ledger, or a `run --once` every few minutes would never be paced.
-    since = app.clock.now() - DEFAULT_WINDOWS["status"].period
-    pacer = Pacer(app.clock)
-    pacer.seed(
-        "status",
-        (
-            part.published_at
-            for record in ledger.all()
-            for part in record.parts
-            if part.published_at is not None and part.published_at > since
-        ),
-    )
-    return Publisher(
-        client,
-        ledger,
-        app.clock,
-        instance=app.settings.instance,
-        account_id=account.id,
-        honours_idempotency_keys=honours,
-        pacer=pacer,
-        clock_skew=skew,
-    )
+    def connect(
+        self,
+        ledger: Ledger,
+        *,
+        stop_requested: Callable[[], bool] | None = None,
+        on_status: Callable[[RemoteStatus], None] | None = None,
+        watch: InstanceWatch | None = None,
+    ) -> Connection:
+        """The publisher for the configured instance and account; checks the token on the way."""
+        client = self.client()
+        info = client.server_info()
+        account = client.verify_credentials()
+        served_at = client.server_date()
+        skew = self.clock.now() - served_at if served_at is not None else timedelta(0)
+        assert self.settings.instance
+        ledger.set_meta("account", f"{account.acct} {account.id} on {self.settings.instance}")
+        mode = self.settings.idempotency_keys
+        honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
+        # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
+        # from the ledger, or a `run --once` every few minutes would never be paced.
+        since = self.clock.now() - DEFAULT_WINDOWS["status"].period
+        pacer = Pacer(self.clock)
+        pacer.seed(
+            "status",
+            (
+                part.published_at
+                for record in ledger.all()
+                for part in record.parts
+                if part.published_at is not None and part.published_at > since
+            ),
+        )
+        publisher = Publisher(
+            client,
+            ledger,
+            self.clock,
+            instance=self.settings.instance,
+            account_id=account.id,
+            honours_idempotency_keys=honours,
+            pacer=pacer,
+            clock_skew=skew,
+            stop_requested=stop_requested,
+            on_status=on_status,
+            watch=watch,
+        )
+        return Connection(client, publisher)
+
+    def instance_watch(self, ledger: Ledger, *, dry_run: bool = False) -> InstanceWatch:
+        """Whether the instance is failing, kept in the ledger so that `status` shows an outage
+        and a later run knows since when it has lasted (a dry run keeps it to itself)."""
+        return InstanceWatch(
+            self.clock,
+            load=lambda: ledger.get_meta(OUTAGE_META),
+            save=None if dry_run else lambda value: ledger.set_meta(OUTAGE_META, value),
+        )
+
+    def publisher(
+        self, ledger: Ledger, *, dry_run: bool = False, watch: InstanceWatch | None = None
+    ) -> Publishes:
+        """What `run --once`, `publish` and `retry` publish with."""
+        if dry_run:
+            return DryRunPublisher(self.settings)
+        return self.connect(ledger, watch=watch).publisher
+
+    def runner(
+        self,
+        ledger: Ledger,
+        publisher: Publishes,
+        *,
+        dry_run: bool = False,
+        watch: InstanceWatch | None = None,
+    ) -> Runner:
+        return Runner(self.settings, ledger, self.clock, publisher, dry_run=dry_run, watch=watch)

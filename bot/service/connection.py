@@ -17,9 +17,9 @@ from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError, StatusRequest, TokenRefused
 from bot.publishing.outage import InstanceWatch
 from bot.publishing.publisher import Publisher
-from bot.publishing.runner import DryRunPublisher, Publishes, Runner
+from bot.publishing.runner import Publishes, Runner
 from bot.schedule.planner import Occurrence
-from bot.service.app import App, make_publisher
+from bot.service.app import App
 from bot.service.outages import Monitor
 from bot.storage.ledger import Ledger
 
@@ -38,6 +38,8 @@ class InstanceLink:
     watch: InstanceWatch
     monitor: Monitor
     publisher: Publishes | None
+    # The connection's client, for token checks and alert messages; None in a dry run.
+    client: MastodonClient | None
     runner: Runner | None
 
     # Provided by the daemon.
@@ -55,10 +57,12 @@ class InstanceLink:
 
     def _connect(self) -> None:
         if self.dry_run:
-            self.publisher = DryRunPublisher(self.settings)
+            self.publisher = self.app.publisher(self.ledger, dry_run=True)
         else:
             try:
-                publisher = make_publisher(self.app, self.ledger)
+                connection = self.app.connect(
+                    self.ledger, stop_requested=self.stopping.is_set, watch=self.watch
+                )
             except TokenRefused as exc:
                 self.monitor.token_refused(exc)
                 return
@@ -74,18 +78,10 @@ class InstanceLink:
                 )
                 self._at(self._reconnect, when, "reconnect")
                 return
-            publisher.stop_requested = self.stopping.is_set
-            publisher.clock = self.clock
-            publisher.watch = self.watch
-            self.publisher = publisher
+            self.client, self.publisher = connection.client, connection.publisher
             self.monitor.connected()
-        self.runner = Runner(
-            self.settings,
-            self.ledger,
-            self.clock,
-            self.publisher,
-            dry_run=self.dry_run,
-            watch=self.watch,
+        self.runner = self.app.runner(
+            self.ledger, self.publisher, dry_run=self.dry_run, watch=self.watch
         )
 
     def _reconnect(self) -> None:
@@ -113,7 +109,7 @@ class InstanceLink:
             self._catch_up()
 
     def _send_direct_message(self, text: str) -> None:
-        if not isinstance(self.publisher, Publisher):
+        if self.client is None:
             # Raising lets the alerter report it and try again later, instead of counting an
             # alert nobody received as delivered.
             raise RuntimeError("not connected to the instance (was the token rejected?)")
@@ -121,19 +117,20 @@ class InstanceLink:
             text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
         )
         key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-        self.publisher.client.post_status(request, key)
+        self.client.post_status(request, key)
 
     def checking_client(self) -> MastodonClient | None:
         """A client with the token as its file holds it now: replacing the file is enough."""
-        current = self.publisher.client if isinstance(self.publisher, Publisher) else None
         if not self.settings.instance:
-            return current
+            return self.client
         try:
             client = self.app.client()
         except CampaignBotError as exc:
             raise TokenRefused(f"the access token cannot be read: {exc}") from exc
         if isinstance(self.publisher, Publisher):
             self.publisher.client = client
+        if self.client is not None:
+            self.client = client
         return client
 
     def expire(self, due: Sequence[Occurrence], why: str) -> None:

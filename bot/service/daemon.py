@@ -25,9 +25,10 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.words import counted
+from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import TokenRefused
-from bot.publishing.outage import OUTAGE_META, InstanceWatch
-from bot.publishing.runner import LAST_RUN, Publishes, Runner, RunSummary
+from bot.publishing.runner import Publishes, Runner, RunSummary
+from bot.schedule.due import LAST_RUN
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
@@ -66,15 +67,11 @@ class Daemon(InstanceLink):
         self.paused = False
         self._pause_lock = threading.Lock()
         self.publisher: Publishes | None = None
+        self.client: MastodonClient | None = None
         self.watched = Watch(self.settings.posts_dir, self.settings.data_dir)
         # A dry run reads the real ledger if there is one and never creates it.
         self.ledger: Ledger = app.ledger_for(dry_run=dry_run)
-        ledger = self.ledger
-        self.watch = InstanceWatch(
-            self.clock,
-            load=lambda: ledger.get_meta(OUTAGE_META),
-            save=None if dry_run else lambda value: ledger.set_meta(OUTAGE_META, value),
-        )
+        self.watch = app.instance_watch(self.ledger, dry_run=dry_run)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={"publish": ThreadPoolExecutor(1), "control": ThreadPoolExecutor(1)},

@@ -8,6 +8,7 @@ upload, threads and idempotency are the very code `run` uses.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import secrets
 import tempfile
@@ -18,20 +19,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config.settings import Settings
+from bot.config.settings import TOKEN_ENV, Settings
 from bot.core.clock import FakeClock
 from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.core.words import counted
-from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
-from bot.publishing.publisher import Publisher
-from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence, capped, plan
+from bot.service.app import App
 from bot.service.sandbox_server import date_toots, sandbox_server
-from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -157,32 +155,27 @@ def rehearse(
 ) -> Rehearsal:
     clock = FakeClock(start)
     local = dataclasses.replace(
-        settings, instance=box.base_url, data_dir=box.workdir / "data", access_token_file=None
+        settings,
+        instance=box.base_url,
+        data_dir=box.workdir / "data",
+        access_token_file=None,
+        idempotency_keys="honoured",
     )
+    app = App(local, clock=clock, env={TOKEN_ENV: box.token}, media_poll_interval=0.5)
     result = Rehearsal()
-    client = MastodonClient(box.base_url, box.token, clock=clock, media_poll_interval=0.5)
-    account = client.verify_credentials()
-    with Ledger.open(local.ledger_path, clock) as ledger:
-        answered: dict[str, RemoteStatus] = {}
-        publisher = Publisher(
-            client,
-            ledger,
-            clock,
-            instance=box.base_url,
-            account_id=account.id,
-            honours_idempotency_keys=True,
-            on_status=lambda status: answered.__setitem__(status.id, status),
-        )
-        runner = Runner(local, ledger, clock, publisher)
-        for _ in range(100_000):
-            # At the start this includes what was planned before it: caught up or missed, as `run`
-            # starting at that moment would do.
-            due = runner.upcoming(posts, end)
-            if not due:
-                break
-            clock.set(min(o.planned_at for o in due))
+    answered: dict[str, RemoteStatus] = {}
+    with app.ledger() as ledger:
+        connection = app.connect(ledger, on_status=lambda s: answered.__setitem__(s.id, s))
+        runner = app.runner(ledger, connection.publisher)
+        # Planned once: the clock only moves forward to each planned moment, and what goes out
+        # there is exactly what `run` would find due then. At the start that includes what was
+        # planned before it: caught up or missed, as `run` starting at that moment would do.
+        due = runner.upcoming(posts, end)
+        for moment, group in itertools.groupby(due, key=lambda o: o.planned_at):
+            clock.set(max(clock.now(), moment))
             now = clock.now()
-            summary = runner.run([o for o in due if o.planned_at <= now])
+            occurrences = list(group)
+            summary = runner.run(occurrences)
             for key, reason in summary.missed:
                 if now == start:
                     result.past.append((key, reason))
@@ -192,7 +185,7 @@ def rehearse(
                 else:
                     result.missed.append((key, reason))
                     print(f"\n✗ {key}: missed — {reason}", file=out)
-            by_key = {o.key: o for o in due}
+            by_key = {o.key: o for o in occurrences}
             for outcome in summary.outcomes:
                 occurrence = by_key[outcome.key]
                 if outcome.result is Result.PUBLISHED:
@@ -200,7 +193,10 @@ def rehearse(
                     assert record is not None
                     # As the server rendered each toot: its answer to the post, or a fresh read.
                     ids = [p.status_id for p in record.parts if p.status_id]
-                    parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
+                    parts = [
+                        answered.pop(i) if i in answered else connection.client.status(i)
+                        for i in ids
+                    ]
                     date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
@@ -221,8 +217,6 @@ def rehearse(
                         f"{occurrence.post.id}: {outcome.result} — {reason}",
                         file=out,
                     )
-            if not summary.outcomes and not summary.missed:
-                clock.advance(timedelta(minutes=1))
     return result
 
 
