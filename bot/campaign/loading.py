@@ -55,6 +55,8 @@ class Campaign:
     files: list[Path] = field(default_factory=list)
     # (id, file, line) of every post entry written with an id, valid or not.
     declared: list[tuple[str, str, int]] = field(default_factory=list)
+    # The warnings about posts whose time has passed (also in `problems`).
+    overdue: list[Problem] = field(default_factory=list)
 
     @property
     def held_back(self) -> list[str]:
@@ -342,9 +344,10 @@ def _check_schedule(
         if now is None or published is None or sched.at is None or sched.at > now:
             continue
         state = published.get(post.id)
-        if state is not None and state.settled:
+        if state is not None and (state.settled or state is State.SENDING):
+            # Settled, or under way (a thread half out): the bot finishes it, whatever its time.
             continue
-        campaign.problems.append(
+        campaign.overdue.append(
             Problem(
                 post.file,
                 post.line,
@@ -357,3 +360,4 @@ def _check_schedule(
                 Severity.WARNING,
             )
         )
+        campaign.problems.append(campaign.overdue[-1])

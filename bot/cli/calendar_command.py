@@ -44,7 +44,8 @@ def build_calendar(
     app: App, start: datetime, end: datetime, out: Path, *, online: bool
 ) -> CalendarPage:
     """Load, plan (as `plan` does), read the ledger, and write the site to `out`."""
-    campaign = app.campaign(online=online)
+    # The page is the plan: its cards carry what `plan` says of a post whose time has passed.
+    campaign = app.campaign(online=online, overdue=True)
     occurrences = planned(app, start, end, online=online, campaign=campaign)
     records = {}
     account = None

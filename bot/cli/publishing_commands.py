@@ -155,7 +155,10 @@ def run_status(args: argparse.Namespace) -> int:
         state = "published, no longer in the files" if record.key in gone else str(record.state)
         if record.post_id in held and not record.state.settled:
             state = "held back"
-        print(f"{record.key:40} {state:10} {to_zone(record.planned_at, zone)}")
+        when = to_zone(record.planned_at, zone)
+        if record.state is State.PUBLISHED and record.published_at is not None:
+            when += f", published {to_zone(record.published_at, zone)}"
+        print(f"{record.key:40} {state:10} {when}")
         for url in record.urls():
             print(f"    {url}")
         if record.last_error and record.state is not State.PUBLISHED:

@@ -6,11 +6,8 @@ instance cannot be reached), then Mastodon's defaults.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from bot.core.versions import mastodon_at_least, software_of
@@ -145,36 +142,3 @@ def from_instance_document(v2: dict[str, Any] | None, v1: dict[str, Any] | None)
         poll_with_media=mastodon_at_least(version, (4, 6)),
         software=software_of(version) if version else base.software,
     )
-
-
-class LimitsCache:
-    """The last limits read from an instance, kept in `data_dir` for offline validation."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def save(self, instance: str, limits: InstanceLimits, fetched_at: datetime) -> None:
-        record = {
-            "instance": instance,
-            "fetched_at": fetched_at.isoformat(),
-            "limits": asdict(limits),
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-            tmp.replace(self.path)
-        except OSError as exc:
-            logger.warning("could not cache the instance limits in %s: %s", self.path, exc)
-
-    def load(self, instance: str) -> tuple[InstanceLimits, str] | None:
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(record, dict) or record.get("instance") != instance:
-            return None
-        try:
-            return InstanceLimits().with_overrides(record["limits"]), str(record["fetched_at"])
-        except (KeyError, TypeError):
-            return None

@@ -111,15 +111,25 @@ class App:
     def ledger_if_exists(self) -> Ledger | None:
         return self.ledger() if self.settings.ledger_path.exists() else None
 
-    def campaign(self, paths: Sequence[Path] | None = None, *, online: bool = True) -> Campaign:
+    def campaign(
+        self, paths: Sequence[Path] | None = None, *, online: bool = True, overdue: bool = False
+    ) -> Campaign:
+        """The campaign's valid posts and every problem; with `overdue`, also a warning for each
+        post whose time has passed that the ledger has not seen (for `validate` and `plan`)."""
         report = self.limits(online=online)
+        if not overdue:
+            return load_campaign(self.settings, report.limits, paths=paths)
         ledger = self.ledger_if_exists()
-        states: dict[str, State] | None = None
+        states: dict[str, State] = {}
         if ledger is not None:
             with ledger:
-                states = ledger.states()
+                # A thread with a part out is under way, even when put back to pending.
+                states = {
+                    r.key: State.SENDING if r.state is State.PENDING and r.urls() else r.state
+                    for r in ledger.all()
+                }
         return load_campaign(
-            self.settings, report.limits, paths=paths, published=states or {}, now=self.clock.now()
+            self.settings, report.limits, paths=paths, published=states, now=self.clock.now()
         )
 
     def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
