@@ -214,7 +214,7 @@ FAILURES = [
     pytest.param(
         _wrong_url,
         {
-            "instance": r"{instance} cannot be reached: could not reach the instance for the "
+            "instance": r"{instance}: could not reach the instance for the "
             r"instance information request: 127\.0\.0\.1:\d+ refused the connection — check the "
             r"address, DNS and "
             r"the server's firewall",

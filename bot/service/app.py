@@ -47,6 +47,8 @@ class App:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # How often a media upload is asked whether the instance has processed it.
     media_poll_interval: float = 2.0
+    # False only for a ledger thrown away afterwards (the rehearsal's): commits skip the sync.
+    durable_ledger: bool = True
     _limits: LimitsReport | None = None
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
@@ -95,8 +97,7 @@ class App:
         return self._limits
 
     def ledger(self) -> Ledger:
-
-        return Ledger.open(self.settings.ledger_path, self.clock)
+        return Ledger.open(self.settings.ledger_path, self.clock, durable=self.durable_ledger)
 
     def ledger_for(self, *, dry_run: bool) -> Ledger:
         """The ledger; for a dry run, a throwaway one unless a real one exists to read from

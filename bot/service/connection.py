@@ -8,22 +8,28 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.config.settings import Settings
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError
+from bot.core.posts import CampaignPost
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError, StatusRequest, TokenRefused
 from bot.publishing.outage import InstanceWatch
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Publishes, Runner
 from bot.schedule.planner import Occurrence
+from bot.service.alerts import Alerter
 from bot.service.app import App
+from bot.service.living import LivingRound
 from bot.service.outages import Monitor
 from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
+
+# How often the running bot edits what `amend:` allows and counts engagement, between posts.
+LIVING_EVERY = timedelta(minutes=5)
 
 
 class InstanceLink:
@@ -42,7 +48,14 @@ class InstanceLink:
     client: MastodonClient | None
     runner: Runner | None
 
+    posts: Sequence[CampaignPost]
+    alerter: Alerter
+    living: LivingRound | None
+
     # Provided by the daemon.
+    def _check_pause(self) -> bool:
+        raise NotImplementedError
+
     def _schedule(self, why: str) -> None:
         raise NotImplementedError
 
@@ -92,6 +105,24 @@ class InstanceLink:
             logger.info("connected to %s; planning and catching up", self.settings.instance)
             self._schedule("connected")
             self._catch_up()
+
+    def _living_round(self) -> None:
+        """Between posts: the edits `amend:` allows, then the engagement counts that are due.
+        Not while publishing is stopped, nor while the instance is failing."""
+        client = self.client
+        if client is None or self.runner is None or self._check_pause():
+            return
+        if self.monitor.token is not None or self.watch.down or self.stopping.is_set():
+            return
+        if self.living is None:
+            self.living = LivingRound(self.app, self.ledger, client, self.alerter.alert)
+        upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
+        try:
+            self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
+        except TokenRefused as exc:
+            self._token_problem(exc)
+        except CampaignBotError as exc:
+            logger.warning("engagement and edits wait for the next round: %s", exc)
 
     def _token_problem(self, exc: AuthError) -> None:
         self.monitor.token_refused(exc)

@@ -33,7 +33,7 @@ from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
 from bot.service.config_watch import ConfigWatch
-from bot.service.connection import InstanceLink
+from bot.service.connection import LIVING_EVERY, InstanceLink
 from bot.service.outages import Monitor
 from bot.service.planning import HORIZON, Timetable
 from bot.service.shutdown import stop_requested_early
@@ -99,6 +99,8 @@ class Daemon(InstanceLink):
         self.monitor = Monitor(
             self, self.watch, self.settings, self.ledger, self.clock, self.alerter
         )
+        # Edits `amend:` allows and engagement counts, between posts (made when first needed).
+        self.living = None
 
     @property
     def planned(self) -> dict[str, Occurrence]:
@@ -134,6 +136,7 @@ class Daemon(InstanceLink):
         self._every(self._watch, timedelta(seconds=self.watch_interval), "watch")
         self._every(self._heartbeat, control.HEARTBEAT_EVERY, "heartbeat")
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
+        self._every(self._living_round, LIVING_EVERY, "living", "publish")
         self._heartbeat()
         self._queue_catch_up()
 

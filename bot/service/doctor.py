@@ -79,7 +79,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
             yield Check(
                 "instance",
                 False,
-                f"{instance} cannot be reached: {exc}",
+                f"{instance}: {exc}",
                 "check the address, DNS and the server's firewall",
             )
     token: str | None = None

@@ -161,7 +161,13 @@ def rehearse(
         access_token_file=None,
         idempotency_keys="honoured",
     )
-    app = App(local, clock=clock, env={TOKEN_ENV: box.token}, media_poll_interval=0.5)
+    app = App(
+        local,
+        clock=clock,
+        env={TOKEN_ENV: box.token},
+        media_poll_interval=0.5,
+        durable_ledger=False,
+    )
     result = Rehearsal()
     answered: dict[str, RemoteStatus] = {}
     with app.ledger() as ledger:
