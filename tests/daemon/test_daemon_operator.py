@@ -35,10 +35,10 @@ def test_retry_reaches_a_running_bot_without_sighup(
         path=STATUSES, methods=["POST"], status=422, body={"error": "Validation failed"}, count=1
     )
     bot = start_bot()
-    bot.wait_for(r"refused: failed: refused: the instance rejected the post \(422\)", 10)
+    bot.wait_for(r"refused: failed: refused: the instance rejected the post \(422\)", 20)
     retried = campaign.cli("retry", "refused")
     assert retried.returncode == 0, retried.stderr
-    bot.wait_for(PUBLISHED.format("refused"), 8)
+    bot.wait_for(PUBLISHED.format("refused"), 15)
     code, _ = bot.stop()
     assert code == 0
     assert campaign.states() == {"refused": "published"}
@@ -56,9 +56,9 @@ def test_a_post_made_invalid_by_an_edit_is_held_back(
     due = soon(15)
     campaign.write("a.yaml", [post("story", due)])
     bot = start_bot()
-    bot.wait_for(r"story: planned for")
+    bot.wait_for(r"story: planned for", 15)
     campaign.write("a.yaml", [post("story", due, text="Far too long. " * 60)])
-    bot.wait_for(r"story: left out: invalid — see the problem above", 8)
+    bot.wait_for(r"story: left out: invalid — see the problem above", 15)
     shown = campaign.cli("status")
     assert "1 posts held back as invalid (see `campaign-bot validate`): story" in shown.stdout
     bot.wait_for(r"story: due but left out: invalid — see the problem above", 25)
@@ -81,7 +81,7 @@ def test_a_post_due_while_paused_gets_a_log_line_and_resume_acts_at_once(
     bot.wait_for(r"start: 1 post,", 15)
     bot.wait_for(r"held: due but not sent: publishing stopped \(paused by the operator", 15)
     assert campaign.cli("resume").returncode == 0
-    bot.wait_for(PUBLISHED.format("held"), 6)
+    bot.wait_for(PUBLISHED.format("held"), 15)
     code, _ = bot.stop()
     assert code == 0
     [status] = statuses(campaign.box)
@@ -109,7 +109,7 @@ def test_sighup_after_a_refused_token_resumes_with_the_new_token_file(
     due = soon(10)
     campaign.write("a.yaml", [post("later", due)])
     bot = start_bot(token=None)
-    bot.wait_for(r"later: planned for")
+    bot.wait_for(r"later: planned for", 15)
     requests.post(
         f"{campaign.box.base_url}/oauth/revoke", data={"token": first}, timeout=10
     ).raise_for_status()
@@ -118,8 +118,8 @@ def test_sighup_after_a_refused_token_resumes_with_the_new_token_file(
     second = _login(campaign)
     token_file.write_text(second + "\n")
     bot.send(signal.SIGHUP)
-    bot.wait_for(r"the access token works again after", 6)
-    bot.wait_for(PUBLISHED.format("later"), 6)
+    bot.wait_for(r"the access token works again after", 15)
+    bot.wait_for(PUBLISHED.format("later"), 15)
     code, _ = bot.stop()
     assert code == 0
     assert campaign.states() == {"later": "published"}
