@@ -22,7 +22,7 @@ from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
 from bot.core.states import State
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import AuthError
+from bot.mastodon.types import AuthError, RemoteStatus
 from bot.publishing.pacing import Pacer, Window
 from bot.publishing.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
 from bot.schedule.planner import Occurrence
@@ -179,6 +179,7 @@ def make_publisher(
     pacer: Pacer | None = None,
     stop: Callable[[], bool] | None = None,
     skew: timedelta = timedelta(0),
+    on_status: Callable[[RemoteStatus], None] | None = None,
 ) -> Publisher:
     client = MastodonClient(BASE, TOKEN, clock=clock)
     return Publisher(
@@ -193,6 +194,7 @@ def make_publisher(
         rng=random.Random(7),  # noqa: S311 - jitter, not secrets
         stop_requested=stop,
         clock_skew=skew,
+        on_status=on_status,
     )
 
 
@@ -964,3 +966,79 @@ def test_a_failed_or_missed_occurrence_is_not_sent_again(
     assert outcome.result == "not-sent"
     assert instance.posts() == []
     assert ledger.get("x") == before
+
+
+def test_a_published_occurrence_is_answered_from_the_ledger(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Publishing an occurrence again sends nothing and returns its recorded URLs."""
+    publisher = make_publisher(ledger, clock)
+    first = publisher.publish(thread(parts=2))
+    again = publisher.publish(thread(parts=2))
+    assert again == Outcome("launch", "already-published", first.urls)
+    assert len(first.urls) == 2
+    assert len(instance.posts()) == 2
+
+
+def test_outcomes_carry_the_occurrence_key_and_the_recorded_reason(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A failed occurrence's outcome names it and gives the reason the ledger kept; asked
+    again, it is not sent and gives the same reason."""
+    instance.then_refuse(422, "error_422_text_too_long_de", "headers_post_status_422")
+    publisher = make_publisher(ledger, clock)
+    failed = publisher.publish(occurrence("long", part(0, "Zu lang")))
+    record = ledger.get("long")
+    assert record is not None
+    assert failed == Outcome("long", "failed", error=record.last_error)
+    assert publisher.publish(occurrence("long", part(0, "Zu lang"))) == Outcome(
+        "long", "not-sent", error=record.last_error
+    )
+
+
+def test_a_resumed_occurrence_says_which_attempt_it_is(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second attempt at an occurrence is logged as such, with its post id; a first is not."""
+    with caplog.at_level("INFO", logger="bot.publishing.publisher"):
+        make_publisher(ledger, clock).publish(occurrence("a", part(0, "A")))
+        died_after_intent(ledger, "b")
+        clock.advance(timedelta(minutes=5))
+        make_publisher(ledger, clock).publish(occurrence("b", part(0, "B")))
+    resumed = [
+        (r.getMessage(), getattr(r, "post_id", None))
+        for r in caplog.records
+        if r.getMessage().startswith("resuming")
+    ]
+    assert resumed == [("resuming (attempt 2)", "b")]
+
+
+def test_every_status_the_instance_answers_is_handed_on(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """`on_status` (what the rehearsal shows) gets each toot of a thread, in order."""
+    seen: list[str] = []
+    publisher = make_publisher(ledger, clock, on_status=lambda status: seen.append(status.id))
+    publisher.publish(thread(parts=3))
+    assert seen == [s["id"] for s in instance.created]
+    assert len(seen) == 3
+
+
+def test_an_idempotency_key_is_the_prefix_and_forty_hex_digits() -> None:
+    """Keys look like `campaign-bot-` and 40 lower-case hex digits (Mastodon allows 256)."""
+    key = idempotency_key(BASE, ACCOUNT, "launch", 0)
+    assert re.fullmatch(r"campaign-bot-[0-9a-f]{40}", key)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"), [(1, 2.0), (2, 4.0), (3, 8.0), (6, 64.0), (7, 120.0), (12, 120.0)]
+)
+def test_backoff_doubles_up_to_its_cap_with_jitter_in_the_upper_half(
+    attempt: int, ceiling: float
+) -> None:
+    """The pause before retry n lies in [c/2, c] with c = 2 s x 2^(n-1), at most 120 s."""
+    rng = random.Random(attempt)  # noqa: S311 - reproducible jitter in a test
+    delays = [RetryPolicy().backoff(attempt, rng) for _ in range(200)]
+    assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert max(delays) > ceiling * 0.95
+    assert min(delays) < ceiling * 0.55

@@ -141,8 +141,8 @@ def load_campaign(
         order += len(posts) + 1
         campaign.problems.extend(problems)
         campaign.declared.extend(declared)
-        # Every id written counts, valid post or not: a copy is reported even while the first
-        # one is being fixed, and neither copy goes out until one is renamed.
+        # Every id written counts, valid post or not: a second copy is reported (and left out)
+        # even while the first one is invalid.
         twice: set[tuple[str, int]] = set()
         for post_id, file, line in declared:
             first = first_seen.setdefault(post_id, (file, line))
