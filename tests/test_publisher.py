@@ -1031,12 +1031,13 @@ def test_an_idempotency_key_is_the_prefix_and_forty_hex_digits() -> None:
 
 
 @pytest.mark.parametrize(
-    ("attempt", "ceiling"), [(1, 2.0), (2, 4.0), (3, 8.0), (6, 64.0), (7, 120.0), (12, 120.0)]
+    ("attempt", "ceiling"), [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (7, 8.0), (12, 8.0)]
 )
 def test_backoff_doubles_up_to_its_cap_with_jitter_in_the_upper_half(
     attempt: int, ceiling: float
 ) -> None:
-    """The pause before retry n lies in [c/2, c] with c = 2 s x 2^(n-1), at most 120 s."""
+    """The pause before in-line retry n lies in [c/2, c] with c = 1 s x 2^(n-1), at most 8 s:
+    these retries ride out a blip; a longer failure is the instance watch's to wait out."""
     rng = random.Random(attempt)  # noqa: S311 - reproducible jitter in a test
     delays = [RetryPolicy().backoff(attempt, rng) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
