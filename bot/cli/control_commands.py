@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.core.errors import CampaignBotError
 from bot.core.states import State
+from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.service.app import App
 from bot.storage import control
@@ -46,7 +47,9 @@ def run_pause(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     app: App = args.app
-    if control.resume(app.settings.data_dir):
+    resumed = control.resume(app.settings.data_dir)
+    control.nudge(app.settings.data_dir)
+    if resumed:
         print("resumed: posts that fell due while paused go out if still within their window")
     else:
         print("was not paused")
@@ -110,29 +113,45 @@ def _failed(app: App) -> list[str]:
         return []
 
 
+def instance_note(app: App, beat: control.Heartbeat | None) -> str | None:
+    """ "instance unavailable since 09:31, 3 posts waiting" while the instance fails: not a
+    fault of the bot (a restart would not help), but the operator should see it."""
+    if beat is None or not beat.instance_unavailable_since:
+        return None
+    since = to_zone(datetime.fromisoformat(beat.instance_unavailable_since), app.settings.zone)
+    answer = f" (last answer: {beat.last_answer})" if beat.last_answer else ""
+    return f"instance unavailable since {since}{answer}, {beat.waiting} posts waiting"
+
+
 def run_health(args: argparse.Namespace) -> int:
     app: App = args.app
     problem = health_problem(app)
     beat = control.read_heartbeat(app.settings.data_dir)
-    failed = _failed(app)
-    note = ""
+    note = instance_note(app, beat)
+    failed = sorted(_failed(app))
+    notes = [note] if note else []
     if failed:
-        shown = ", ".join(sorted(failed)[:3]) + (" …" if len(failed) > 3 else "")
-        note = f"; {len(failed)} posts failed ({shown}): see `campaign-bot status`, then `retry`"
-    if getattr(args, "json", False):
-        body = {
+        shown = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
+        notes.append(
+            f"{counted(len(failed), 'post')} failed ({shown}): see `campaign-bot status`, "
+            "then `retry`"
+        )
+    if args.json:
+        body: dict[str, Any] = {
             "healthy": problem is None,
             "reason": problem,
-            "failed": sorted(failed),
-            "heartbeat": asdict(beat) if beat is not None else None,
+            "instance": note or ("unknown" if beat is None else "available"),
+            "failed": failed,
+            "heartbeat": None if beat is None else asdict(beat),
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0 if problem is None else 1
+    extra = "".join(f"; {n}" for n in notes)
     if problem is not None:
-        print(f"unhealthy: {problem}{note}")
+        print(f"unhealthy: {problem}{extra}")
         return 1
     assert beat is not None
     state = "paused" if beat.paused else "running"
     upcoming = f"{beat.scheduled} posts scheduled, next at {beat.next_post or '-'}"
-    print(f"healthy: {state}, {upcoming}{note}")
+    print(f"healthy: {state}, {upcoming}{extra}")
     return 0

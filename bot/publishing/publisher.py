@@ -22,22 +22,24 @@ from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import (
     AuthError,
-    MediaRequest,
-    NotFound,
     PermanentError,
     PollRequest,
     RateLimited,
     RemoteStatus,
     StatusRequest,
+    TokenRefused,
     TransientError,
 )
 from bot.publishing.matching import is_part
+from bot.publishing.media import media_gone, upload_media
+from bot.publishing.outage import InstanceWatch
 from bot.publishing.pacing import Pacer
+from bot.publishing.reasons import explain, part_name
 from bot.publishing.snapshot import snapshot_of
 from bot.schedule.planner import Occurrence
 from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
-from bot.storage.media import forget_uploads, record_upload, usable_uploads
+from bot.storage.media import forget_uploads
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -51,9 +53,12 @@ KEY_MEMORY = timedelta(minutes=55)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 2.0
-    max_delay: float = 120.0
+    """Tries of one part within one send, for a blip of a few seconds. A longer failure is the
+    instance's, not the post's: `InstanceWatch` decides when to try again."""
+
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 8.0
     # A 429 whose reset is further away than this is left for later instead of waited out.
     max_rate_limit_wait: float = 900.0
 
@@ -102,6 +107,7 @@ class Publisher:
         stop_requested: Callable[[], bool] | None = None,
         on_status: Callable[[RemoteStatus], None] | None = None,
         clock_skew: timedelta = timedelta(0),
+        watch: InstanceWatch | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -118,10 +124,17 @@ class Publisher:
         # Our clock minus the instance's (from its Date header): the instance stamps its posts
         # with its own time, and an earlier attempt is looked for among them.
         self.clock_skew = clock_skew
+        # Whether the instance is failing, shared by every post.
+        self.watch = watch or InstanceWatch(clock)
         self.amendments = Amendments(ledger, clock)
 
     def publish(self, occurrence: Occurrence) -> Outcome:
-        """Publish every part not yet published; record the result. Raises AuthError."""
+        """Publish every part not yet published; record the result. Raises TokenRefused.
+
+        A transient failure never ends the occurrence: it stays pending, and the instance watch
+        says when it (or, during an outage, anything) is tried again. Only a permanent answer
+        ends it as failed, with a reason naming the post, the part and the fix.
+        """
         post = occurrence.post
         key = occurrence.key
         log = _PostLog(post.id)
@@ -130,25 +143,42 @@ class Publisher:
             return Outcome(key, Result.ALREADY_PUBLISHED, tuple(existing.urls()))
         if existing is not None and existing.state.settled:
             return Outcome(key, Result.NOT_SENT, error=existing.last_error)
+        if not self.watch.may_send(key):
+            return Outcome(
+                key,
+                Result.UNAVAILABLE if self.watch.down else Result.DEFERRED,
+                error=self.watch.why_not(key),
+                retry_at=self.watch.next_try(key),
+            )
         record = self.ledger.begin_attempt(key, post.id, occurrence.planned_at, post.content_hash)
         if record.attempts > 1:
             log.info("resuming (attempt %d)", record.attempts)
+        current = post.parts[0]
         try:
             parent: str | None = None
             for part in post.parts:
+                current = part
                 parent = self._publish_part(record, part, parent, log, thread=len(post.parts) > 1)
-        except AuthError as exc:
+        except TokenRefused as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
         except Deferred as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
+            if exc.retry_at is not None:
+                # The rate limit is the account's: no other post would get through either.
+                self.watch.hold_until(exc.retry_at)
             log.warning("deferred: %s", exc)
             return Outcome(key, Result.DEFERRED, error=str(exc), retry_at=exc.retry_at)
-        except (PermanentError, TransientError) as exc:
-            reason = self._explain(exc, record)
+        except TransientError as exc:
+            return self._transient(occurrence, current, exc, log)
+        except (PermanentError, AuthError) as exc:
+            # A refusal is an answer: the instance itself is up.
+            self.watch.answered(key)
+            reason = explain(exc, occurrence, current, thread_started=self._thread_started(key))
             self.ledger.mark_failed(key, reason)
             log.error("failed: %s", reason)
             return Outcome(key, Result.FAILED, error=reason)
+        self.watch.answered(key)
         self.ledger.mark_published(key)
         done = self.ledger.get(key)
         urls = tuple(done.urls()) if done else ()
@@ -202,7 +232,7 @@ class Publisher:
         return status.id
 
     def _send(self, key: str, part: Part, parent: str | None, idem: str) -> RemoteStatus:
-        media_ids, reused = self._media_ids(key, part)
+        media_ids, reused = upload_media(self.ledger, self.client, self.pacer, key, part)
         poll = None
         if part.poll is not None:
             poll = PollRequest(
@@ -222,7 +252,7 @@ class Publisher:
         try:
             status = self.client.post_status(request, idem)
         except PermanentError as exc:
-            if not reused or not _media_gone(exc):
+            if not reused or not media_gone(exc):
                 raise
             # The instance no longer has an upload recorded in the ledger (removed unattached
             # after a day, or by an admin): upload the files again and send once more.
@@ -230,35 +260,16 @@ class Publisher:
                 "part %d: the instance no longer has its uploaded media (%s); uploading again",
                 part.index,
                 exc,
-                extra={"post_id": part_post_id(key)},
+                extra={"post_id": key.split("@", 1)[0]},
             )
             forget_uploads(self.ledger, key, part.index, str(exc))
-            media_ids, _ = self._media_ids(key, part)
+            media_ids, _ = upload_media(self.ledger, self.client, self.pacer, key, part)
             self.pacer.wait_for("status")
             status = self.client.post_status(replace(request, media_ids=media_ids), idem)
         limit = self.client.rate_limit()
         if limit is not None:
             self.pacer.observe(limit.remaining, limit.reset_at)
         return status
-
-    def _media_ids(self, key: str, part: Part) -> tuple[tuple[str, ...], bool]:
-        """The part's media ids, uploading only what the ledger has no usable upload of; and
-        whether any was reused. Each upload is recorded before the status uses it, so a retry,
-        in this run or after a crash, attaches it instead of uploading the file again."""
-        stored = usable_uploads(self.ledger, key, part.index)
-        ids: list[str] = []
-        for position, media in enumerate(part.media):
-            known = stored.get(position)
-            if known is not None:
-                ids.append(known.media_id)
-                continue
-            self.pacer.wait_for("media")
-            media_id = self.client.upload_media(
-                MediaRequest(media.path, media.mime_type, media.alt, media.focus)
-            )
-            record_upload(self.ledger, key, part.index, position, media_id)
-            ids.append(media_id)
-        return tuple(ids), any(p in stored for p in range(len(part.media)))
 
     def _with_retries(
         self,
@@ -276,6 +287,9 @@ class Publisher:
         when the server ignores keys or has forgotten this one.
         """
         attempt = 0
+        # A send after a probe during an outage is the test of the instance: one try, not a
+        # burst that would also use up the rate limits.
+        attempts = 1 if self.watch.down else self.policy.attempts
         while True:
             attempt += 1
             try:
@@ -291,12 +305,12 @@ class Publisher:
                     raise Deferred(
                         f"rate limited by the instance until {exc.retry_at}", exc.retry_at
                     ) from exc
-                if attempt >= self.policy.attempts:
+                if attempt >= attempts:
                     raise
                 log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", wait)
                 self._pause(max(wait, 1.0), exc)
             except TransientError as exc:
-                if attempt >= self.policy.attempts:
+                if attempt >= attempts:
                     raise
                 delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
                 log.warning(
@@ -335,29 +349,30 @@ class Publisher:
                 return status
         return None
 
-    def _explain(self, exc: Exception, record: OccurrenceRecord) -> str:
-        if isinstance(exc, NotFound):
-            known = self.ledger.get(record.key)
-            if known and any(p.status_id for p in known.parts):
-                return (
-                    f"{exc} — the earlier part of the thread is gone from the instance "
-                    "(deleted?); the rest cannot be posted under it"
-                )
-        return str(exc)
+    def _thread_started(self, key: str) -> bool:
+        known = self.ledger.get(key)
+        return known is not None and any(p.status_id for p in known.parts)
 
-
-def part_post_id(key: str) -> str:
-    """The post id of an occurrence key (`id` or `id@time`)."""
-    return key.split("@", 1)[0]
-
-
-def _media_gone(exc: PermanentError) -> bool:
-    """Whether the instance refused the status because an attached media id is unknown to it:
-    a 404, or Mastodon's 422 "Media … not found or already attached to another post"."""
-    said = (exc.server_message or str(exc)).casefold()
-    if isinstance(exc, NotFound):
-        return "reply" not in said
-    return exc.http_status == 422 and "not found" in said and "media" in said
+    def _transient(
+        self, occurrence: Occurrence, part: Part, exc: TransientError, log: _PostLog
+    ) -> Outcome:
+        """The occurrence stays pending; the instance is suspect, or down."""
+        key = occurrence.key
+        reason = f"{part_name(occurrence, part)}: {exc}"
+        self.ledger.mark_pending_after_error(key, reason)
+        down = self.watch.failed(key, exc)
+        retry_at = self.watch.next_try(key)
+        when = retry_at.isoformat() if retry_at else "later"
+        if down:
+            log.warning(
+                "not sent, the instance is unavailable: %s; it stays pending, and the instance "
+                "is tried again at %s",
+                reason,
+                when,
+            )
+            return Outcome(key, Result.UNAVAILABLE, error=reason, retry_at=retry_at)
+        log.warning("not sent: %s; it stays pending and is tried again at %s", reason, when)
+        return Outcome(key, Result.DEFERRED, error=reason, retry_at=retry_at)
 
 
 class _PostLog:
