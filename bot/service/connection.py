@@ -49,7 +49,7 @@ class InstanceLink:
     client: MastodonClient | None
     runner: Runner | None
     # Why the bot refused to publish from its ledger (it then stops, exit code 1).
-    refused: str | None
+    refused: str | None = None
 
     posts: Sequence[CampaignPost]
     alerter: Alerter

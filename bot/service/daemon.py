@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -40,14 +39,12 @@ from bot.service.planning import HORIZON, Timetable
 from bot.service.shutdown import stop_requested_early
 from bot.service.watching import Watch, heartbeat
 from bot.storage import control
-from bot.storage.backups import back_up_if_due
+from bot.storage.backups import CHECK_EVERY, backup_job
 from bot.storage.ledger import Ledger
-from bot.storage.migrations import LedgerError
 
 logger = logging.getLogger(__name__)
 
 REPLAN_EVERY = timedelta(hours=6)
-BACKUP_CHECK = timedelta(hours=1)  # a copy is made when the newest is a day old
 STOP_GRACE = 5.0  # seconds a request in flight may take to finish after SIGTERM
 # APScheduler drops a run of a job whose id already has `max_instances` runs queued or running
 # (MaxInstancesReachedError). Reload and catch-up always work from the latest files and ledger,
@@ -89,7 +86,6 @@ class Daemon(InstanceLink):
             remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
         )
         self.runner: Runner | None = None
-        self.refused: str | None = None
         # The config is read once; an edit of it is named in the log, never silently ignored.
         self.config_watch = ConfigWatch(self.settings.path)
         self.timetable = Timetable(
@@ -143,7 +139,7 @@ class Daemon(InstanceLink):
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
         self._every(self._living_round, LIVING_EVERY, "living", "publish")
         if not self.dry_run:
-            self._every(self._back_up, BACKUP_CHECK, "backup")
+            self._every(backup_job(self.ledger, self.settings.data_dir), CHECK_EVERY, "backup")
         self._heartbeat()
         self._queue_catch_up()
 
@@ -327,16 +323,6 @@ class Daemon(InstanceLink):
             # The bot is watching: what falls due from now on is its to publish, so after a
             # later outage only the time since this moment counts as missed.
             self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
-
-    def _back_up(self) -> None:
-        """A daily copy of the ledger in data_dir/backups/ (the newest 7 are kept)."""
-        try:
-            made = back_up_if_due(self.ledger, self.settings.data_dir)
-        except (OSError, sqlite3.Error, LedgerError) as exc:
-            logger.error("cannot back up the ledger to %s: %s", self.settings.data_dir, exc)
-            return
-        if made is not None:
-            logger.info("ledger backed up to %s", made)
 
     def request_reload(self, why: str) -> None:
         self.scheduler.add_job(

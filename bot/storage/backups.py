@@ -7,8 +7,10 @@ that is moved aside, named after the time, for whoever wants to look at it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +18,12 @@ from bot.storage import integrity
 from bot.storage.ledger import Ledger
 from bot.storage.migrations import LedgerError
 
+logger = logging.getLogger(__name__)
+
 BACKUP_DIR = "backups"
 KEEP = 7
 EVERY = timedelta(days=1)
+CHECK_EVERY = timedelta(hours=1)  # how often the daemon asks whether a copy is due
 _PREFIX = "ledger-"
 _SUFFIX = ".sqlite3"
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -73,6 +78,22 @@ def back_up_if_due(ledger: Ledger, data_dir: Path) -> Path | None:
     if newest is not None and ledger.now() - newest < EVERY:
         return None
     return back_up(ledger, data_dir)
+
+
+def daily_backup(ledger: Ledger, data_dir: Path) -> None:
+    """The daemon's job: a copy when one is due, a log line either way it goes wrong or right."""
+    try:
+        made = back_up_if_due(ledger, data_dir)
+    except (OSError, sqlite3.Error, LedgerError) as exc:
+        logger.error("cannot back up the ledger to %s: %s", data_dir, exc)
+        return
+    if made is not None:
+        logger.info("ledger backed up to %s", made)
+
+
+def backup_job(ledger: Ledger, data_dir: Path) -> Callable[[], None]:
+    """`daily_backup` of this ledger, as the daemon schedules it."""
+    return lambda: daily_backup(ledger, data_dir)
 
 
 def restore(ledger_path: Path, source: Path, now: datetime) -> Path | None:
