@@ -14,7 +14,9 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
+from bot.publishing.manual import chosen_occurrence
 from bot.publishing.outage import OUTAGE_META, Outage
+from bot.schedule.planner import occurrence_key
 from bot.service.app import App
 from bot.service.daemon import run_daemon
 from bot.service.guard import start_publishing
@@ -99,7 +101,7 @@ def _run_once(app: App, *, dry_run: bool) -> int:
 def run_publish(args: argparse.Namespace) -> int:
     app: App = args.app
     posts = {p.id: p for p in app.valid_posts()}
-    post = posts.get(args.post_id)
+    post = posts.get(args.post_id.split("@", 1)[0])
     if post is None:
         raise UsageError(
             f"no valid post with id {args.post_id!r} (see `campaign-bot validate` and `plan`)"
@@ -116,7 +118,15 @@ def run_publish(args: argparse.Namespace) -> int:
         record = ledger.get(post.id)
         if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
-        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post)
+        at = chosen_occurrence(post, app.settings, ledger, app.clock.now(), args.post_id)
+        if at is not None:
+            logger.info(
+                "publishing the occurrence planned for %s (%s)",
+                to_zone(at, app.settings.zone),
+                occurrence_key(post, at),
+                extra={"post_id": post.id},
+            )
+        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post, at)
     if outcome.result in {Result.PUBLISHED, Result.ALREADY_PUBLISHED}:
         print(" ".join(outcome.urls))
         return 0

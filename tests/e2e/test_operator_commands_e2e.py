@@ -87,3 +87,31 @@ def test_a_retried_post_later_than_its_new_window_is_missed_again(site: Site) ->
     assert site.run_once() == 0
     assert str(site.records()["old"].state) == "missed"
     assert site.statuses() == []
+
+
+def test_publish_of_a_recurring_post_names_its_occurrence_and_refuses_it_twice(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried: `publish ID` on a recurring post posted a new toot each time it was run. It now
+    publishes the latest due occurrence, says which, and refuses it once it is out, naming the
+    next one."""
+    due = site.clock.now() - timedelta(minutes=30)
+    site.write_posts(
+        "daily.yaml",
+        [{"id": "daily", "cron": f"{due.minute} {due.hour} * * *", "text": "Daily reminder."}],
+    )
+    key = f"daily@{due.strftime('%Y-%m-%dT%H:%M')}:00Z"
+    with caplog.at_level("INFO"):
+        assert site.publish("daily") == 0
+    assert "publishing the occurrence planned for" in caplog.text and key in caplog.text
+    assert set(site.records()) == {key}
+    assert len(site.statuses()) == 1
+
+    site.clock.advance(timedelta(minutes=1))
+    with pytest.raises(CampaignBotError) as refused:
+        site.publish("daily")
+    said = str(refused.value)
+    assert said.startswith(f"{key} (planned for ")
+    assert "is already out: https://" in said
+    assert "`campaign-bot publish daily@" in said
+    assert len(site.statuses()) == 1
