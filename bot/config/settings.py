@@ -55,6 +55,8 @@ class Settings:
     request_timeout: float
     alert_webhook: str | None
     alert_direct_message: str | None
+    # Alert when the instance has been failing for longer than this.
+    alert_outage_after: timedelta = timedelta(minutes=5)
     amend: str = "manual"  # what the running bot edits by itself: manual, alt-text or auto
 
     @property
@@ -141,6 +143,10 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
             durations[name] = parse_duration(getattr(model, name))
         except TimeSpecError as exc:
             problem((name,), exc.message, exc.hint)
+    try:
+        durations["outage_after"] = parse_duration(model.alerts.outage_after)
+    except TimeSpecError as exc:
+        problem(("alerts", "outage_after"), exc.message, exc.hint)
     slots: list[Slot] = []
     for index, text in enumerate(model.slots):
         try:
@@ -167,6 +173,7 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
         request_timeout=durations["request_timeout"].total_seconds(),
         alert_webhook=model.alerts.webhook,
         alert_direct_message=model.alerts.direct_message,
+        alert_outage_after=durations["outage_after"],
         amend=model.amend,
     )
 

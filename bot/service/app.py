@@ -22,6 +22,7 @@ from bot.core.states import State
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
+from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
@@ -152,6 +153,7 @@ class App:
         *,
         stop_requested: Callable[[], bool] | None = None,
         on_status: Callable[[RemoteStatus], None] | None = None,
+        watch: InstanceWatch | None = None,
     ) -> Connection:
         """The publisher for the configured instance and account; checks the token on the way."""
         client = self.client()
@@ -187,14 +189,33 @@ class App:
             clock_skew=skew,
             stop_requested=stop_requested,
             on_status=on_status,
+            watch=watch,
         )
         return Connection(client, publisher)
 
-    def publisher(self, ledger: Ledger, *, dry_run: bool = False) -> Publishes:
+    def instance_watch(self, ledger: Ledger, *, dry_run: bool = False) -> InstanceWatch:
+        """Whether the instance is failing, kept in the ledger so that `status` shows an outage
+        and a later run knows since when it has lasted (a dry run keeps it to itself)."""
+        return InstanceWatch(
+            self.clock,
+            load=lambda: ledger.get_meta(OUTAGE_META),
+            save=None if dry_run else lambda value: ledger.set_meta(OUTAGE_META, value),
+        )
+
+    def publisher(
+        self, ledger: Ledger, *, dry_run: bool = False, watch: InstanceWatch | None = None
+    ) -> Publishes:
         """What `run --once`, `publish` and `retry` publish with."""
         if dry_run:
             return DryRunPublisher(self.settings)
-        return self.connect(ledger).publisher
+        return self.connect(ledger, watch=watch).publisher
 
-    def runner(self, ledger: Ledger, publisher: Publishes, *, dry_run: bool = False) -> Runner:
-        return Runner(self.settings, ledger, self.clock, publisher, dry_run=dry_run)
+    def runner(
+        self,
+        ledger: Ledger,
+        publisher: Publishes,
+        *,
+        dry_run: bool = False,
+        watch: InstanceWatch | None = None,
+    ) -> Runner:
+        return Runner(self.settings, ledger, self.clock, publisher, dry_run=dry_run, watch=watch)
