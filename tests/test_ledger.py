@@ -144,7 +144,7 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
 ) -> None:
     """A migration that fails is rolled back whole; a correct later migration applies on open."""
     Ledger.open(path, clock).close()
-    broken = ("0002_broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);")
+    broken = ("0099_broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);")
     monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(LedgerError, match="no such table: nowhere"):
         Ledger.open(path, clock)
@@ -152,11 +152,11 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     assert names == [name for name, _ in MIGRATIONS]
     assert raw(path).execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
 
-    good = ("0002_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
+    good = ("0099_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
     monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, good])
     Ledger.open(path, clock).close()
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations ORDER BY 1")]
-    assert names == sorted([*(name for name, _ in MIGRATIONS), "0002_extra"])
+    assert names == [*(name for name, _ in MIGRATIONS), "0099_extra"]
 
 
 def _garbage(path: Path) -> None:

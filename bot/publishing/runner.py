@@ -65,7 +65,10 @@ class RunSummary:
 
 
 def ledger_views(ledger: Ledger) -> dict[str, LedgerView]:
-    return {key: LedgerView(state, at) for key, (state, at) in ledger.views().items()}
+    retried = ledger.retried()
+    return {
+        key: LedgerView(state, at, retried.get(key)) for key, (state, at) in ledger.views().items()
+    }
 
 
 def last_run(ledger: Ledger) -> datetime | None:

@@ -25,9 +25,12 @@ from bot.mastodon.types import RemoteStatus
 from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
+from bot.publishing.rebuild import guard_fresh_ledger
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.logs import register_secret
+from bot.storage.binding import Binding, check_binding
 from bot.storage.ledger import Ledger
+from bot.storage.media import uploads_since
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +99,11 @@ class App:
             self._limits = learn_limits(self.settings, self.clock, fetch)
         return self._limits
 
-    def ledger(self) -> Ledger:
-        return Ledger.open(self.settings.ledger_path, self.clock, durable=self.durable_ledger)
+    def ledger(self, *, create: bool = True) -> Ledger:
+        """The ledger; a missing one is created only with `create` (never over a damaged one)."""
+        return Ledger.open(
+            self.settings.ledger_path, self.clock, create=create, durable=self.durable_ledger
+        )
 
     def ledger_for(self, *, dry_run: bool) -> Ledger:
         """The ledger; for a dry run, a throwaway one unless a real one exists to read from
@@ -162,7 +168,15 @@ class App:
         served_at = client.server_date()
         skew = self.clock.now() - served_at if served_at is not None else timedelta(0)
         assert self.settings.instance
-        ledger.set_meta("account", f"{account.acct} {account.id} on {self.settings.instance}")
+        check_binding(ledger, Binding(self.settings.instance, account.id, account.acct))
+        guard_fresh_ledger(
+            ledger,
+            client,
+            account_id=account.id,
+            posts=lambda: self.campaign(online=False).posts,
+            settings=self.settings,
+            skew=skew,
+        )
         mode = self.settings.idempotency_keys
         honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
         # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
@@ -178,6 +192,9 @@ class App:
                 if part.published_at is not None and part.published_at > since
             ),
         )
+        # Uploads too: 30 per 30 minutes, counted by the instance whatever our restarts.
+        media_since = self.clock.now() - DEFAULT_WINDOWS["media"].period
+        pacer.seed("media", uploads_since(ledger, media_since))
         publisher = Publisher(
             client,
             ledger,

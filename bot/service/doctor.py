@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,29 +14,15 @@ from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError, ConfigError
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import ApiError, AuthError
+from bot.mastodon.types import Account, ApiError, AuthError
 from bot.service.app import App
+from bot.service.checks import Check
+from bot.service.ledger_check import ledger_check
 from bot.service.logs import register_secret
 
 # What the bot does with the token: post, upload, check the account, find its own posts again.
 NEEDED_SCOPES = ("write:statuses", "write:media", "read:accounts", "read:statuses")
 MAX_CLOCK_SKEW = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool | None  # None: the check could not be made, which is not a pass
-    detail: str
-    fix: str = ""
-
-    @property
-    def mark(self) -> str:
-        return {True: "✓", False: "✗", None: "?"}[self.ok]
-
-    def render(self) -> str:
-        line = f"{self.mark} {self.name}: {self.detail}"
-        return line + (f" — {self.fix}" if self.fix and self.ok is not True else "")
 
 
 def scope_missing(granted: tuple[str, ...], needed: str) -> bool:
@@ -95,6 +80,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
     except ConfigError as exc:
         yield Check("token", False, exc.problems[0].message, exc.problems[0].hint)
     register_secret(token)
+    found_account: tuple[MastodonClient, Account, timedelta] | None = None
     if token is None:
         pass
     elif client is not None and instance:
@@ -109,6 +95,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
             yield Check("token", True, f"valid, for @{account.acct}")
             yield _scopes_check(authed)
             skew = _skew(authed, clock)
+            found_account = (authed, account, skew or timedelta(0))
             if skew is not None:
                 ok = abs(skew) <= MAX_CLOCK_SKEW
                 yield Check(
@@ -145,6 +132,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         posts, files = counted(len(campaign.posts), "post"), counted(len(campaign.files), "file")
         yield Check("posts", True, f"{posts} valid in {files}")
     yield _data_dir_check(app)
+    yield ledger_check(app, found_account, campaign.posts if campaign else None)
 
 
 def _scopes_check(client: MastodonClient) -> Check:
@@ -196,11 +184,4 @@ def _data_dir_check(app: App) -> Check:
             f"{data_dir} is not writable: {exc.strerror}",
             "give the bot's user write access to it (a Docker volume: check its owner)",
         )
-    try:
-        with app.ledger() as ledger:
-            count = len(ledger.states())
-    except CampaignBotError as exc:
-        return Check(
-            "ledger", False, str(exc), "restore the ledger from a backup, or move it aside"
-        )
-    return Check("data_dir", True, f"{data_dir} is writable; the ledger holds {count} occurrences")
+    return Check("data_dir", True, f"{data_dir} is writable")
