@@ -90,6 +90,7 @@ class PostChecker(Checker):
             schedule,
             not_after,
             tuple(p for p in parts if p is not None),
+            repeat=post.repeat,
         )
         return _with_hash(built)
 

@@ -129,6 +129,11 @@ class Post(Strict):
     language: str | None = Field(default=None, description="ISO 639-1 code, e.g. `en`.")
     media: list[Media] = Field(default_factory=list, description="Images, video or audio.")
     poll: Poll | None = Field(default=None, description="A poll.")
+    repeat: bool = Field(
+        default=False,
+        description="A deliberate repeat of a post already published under another id: publish "
+        "it although the same content went out in the last week.",
+    )
     thread: list[Reply] = Field(
         default_factory=list, description="Replies posted under the post, in order."
     )

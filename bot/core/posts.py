@@ -74,6 +74,8 @@ class CampaignPost:
     not_after: timedelta | datetime | None
     parts: tuple[Part, ...]
     content_hash: str = field(default="")
+    # The campaign says it means to publish the same content again (`repeat: true`).
+    repeat: bool = False
 
     @property
     def first_words(self) -> str:

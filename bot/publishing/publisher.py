@@ -41,6 +41,7 @@ from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
 from bot.storage.media import forget_uploads
 from bot.storage.records import OccurrenceRecord
+from bot.storage.repeats import held_back
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,11 @@ class Publisher:
             return Outcome(key, Result.ALREADY_PUBLISHED, tuple(existing.urls()))
         if existing is not None and existing.state.settled:
             return Outcome(key, Result.NOT_SENT, error=existing.last_error)
+        if existing is None and not post.repeat:
+            reason = held_back(self.ledger, post.id, post.content_hash, self.clock.now())
+            if reason is not None:
+                log.warning("%s", reason)
+                return Outcome(key, Result.NOT_SENT, error=reason)
         if not self.watch.may_send(key):
             return Outcome(
                 key,

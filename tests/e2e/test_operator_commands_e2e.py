@@ -115,3 +115,35 @@ def test_publish_of_a_recurring_post_names_its_occurrence_and_refuses_it_twice(
     assert "is already out: https://" in said
     assert "`campaign-bot publish daily@" in said
     assert len(site.statuses()) == 1
+
+
+def test_a_renamed_published_post_is_held_back_unless_it_says_repeat(site: Site) -> None:
+    """Tried: renaming a published post's id made the bot publish it again ("catching up, 15m
+    late"). The same content under a new id is now held back, naming the earlier post, unless
+    the post says `repeat: true`."""
+    post = {"id": "launch", "at": site.at(-timedelta(minutes=15)), "text": "We launch today."}
+    site.write_posts("posts.yaml", [post])
+    assert site.run_once() == 0
+    assert len(site.statuses()) == 1
+
+    site.write_posts("posts.yaml", [{**post, "id": "launch-renamed"}])
+    assert site.run_once() == 0
+    assert len(site.statuses()) == 1
+    assert "launch-renamed" not in site.records()
+
+    site.write_posts("posts.yaml", [{**post, "id": "launch-renamed", "repeat": True}])
+    assert site.run_once() == 0
+    assert len(site.statuses()) == 2
+
+
+def test_held_back_post_names_the_earlier_one(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    post = {"id": "launch", "at": site.at(-timedelta(minutes=15)), "text": "We launch today."}
+    site.write_posts("posts.yaml", [post])
+    assert site.run_once() == 0
+    site.write_posts("posts.yaml", [{**post, "id": "launch-2"}])
+    with caplog.at_level("WARNING"):
+        assert site.run_once() == 0
+    assert "held back: the same content (text, content warning, media) went out as launch at" in (
+        caplog.text
+    )
+    assert "Add `repeat: true` to it to publish it again on purpose" in caplog.text
