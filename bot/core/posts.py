@@ -63,6 +63,34 @@ class Schedule:
         return ScheduleKind.CRON if self.cron else ScheduleKind.SLOT
 
 
+class FollowKind(StrEnum):
+    BOOST = "boost"
+    QUOTE = "quote"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A boost or a quote of a campaign post by another account, `after` its publication.
+
+    Each is published once per published occurrence of the post, under its own ledger key:
+    the occurrence's key followed by `suffix`.
+    """
+
+    kind: FollowKind
+    account: str
+    after: timedelta
+    part: Part | None = None  # a quote's own post
+    fallback_link: bool = False  # a quote the instance cannot make goes out with the link
+    index: int = 0  # the place of a quote in the post's `quote:` list
+
+    @property
+    def suffix(self) -> str:
+        return f"~{self.kind}~{self.account}" + (f"~{self.index}" if self.index else "")
+
+    def key(self, occurrence_key: str) -> str:
+        return occurrence_key + self.suffix
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignPost:
     id: str
@@ -73,6 +101,8 @@ class CampaignPost:
     not_after: timedelta | datetime | None
     parts: tuple[Part, ...]
     content_hash: str = field(default="")
+    account: str = ""  # the account that publishes it; "" is the config's default account
+    follow_ups: tuple[FollowUp, ...] = ()
 
     @property
     def first_words(self) -> str:

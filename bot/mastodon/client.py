@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
 from mastodon import (
@@ -255,18 +256,23 @@ class MastodonClient:
             )
         return str(client_id), str(secret)
 
-    def authorization_url(self, client_id: str, client_secret: str, scopes: Sequence[str]) -> str:
-        """The page where the account's owner approves the application and gets a code."""
-        self._api.client_id, self._api.client_secret = client_id, client_secret
-        with self._translated("the authorization address"):
-            return str(
-                self._api.auth_request_url(
-                    client_id=client_id,
-                    redirect_uris=OOB_REDIRECT,
-                    scopes=list(scopes),
-                    allow_http=is_loopback(self.base_url),
-                )
-            )
+    def authorization_url(self, client_id: str, scopes: Sequence[str], state: str) -> str:
+        """The page where the account's owner approves the application and gets a code.
+
+        Built here rather than by Mastodon.py, whose URL carries `force_login=False&state=None&
+        lang=None` (the Python reprs of its defaults) to the server.
+        """
+        query = urlencode(
+            {
+                "client_id": client_id,
+                "response_type": "code",
+                "redirect_uri": OOB_REDIRECT,
+                "scope": " ".join(scopes),
+                "state": state,
+            },
+            quote_via=quote,
+        )
+        return f"{self.base_url.rstrip('/')}/oauth/authorize?{query}"
 
     def exchange_code(
         self, client_id: str, client_secret: str, code: str, scopes: Sequence[str]

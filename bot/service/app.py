@@ -28,39 +28,51 @@ class App:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    _limits: LimitsReport | None = None
+    _limits: dict[str, LimitsReport] = field(default_factory=dict)
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
-    def token(self) -> str | None:
-        token = read_access_token(self.settings, self.env)
+    def token(self, account: str | None = None) -> str | None:
+        """The account's token (the default account's for None)."""
+        token = read_access_token(self.settings, self.env, account)
         register_secret(token)
         return token
 
-    def client(self) -> MastodonClient:
+    def instance_of(self, account: str | None = None) -> str | None:
+        if account is None or account in ("", self.settings.default_account):
+            return self.settings.instance
+        return self.settings.account(account).instance
 
-        if not self.settings.instance:
+    def client(self, account: str | None = None) -> MastodonClient:
+        """A client for the account's instance with its token (the default account's for None)."""
+        instance = self.instance_of(account)
+        several = self.settings.several_accounts
+        who = f" for the account {account or self.settings.default_account!r}" if several else ""
+        if not instance:
             raise CampaignBotError(
-                "no instance configured: set `instance:` in the config or MASTODON_BASE_URL"
+                f"no instance configured{who}: set `instance:` in the config or MASTODON_BASE_URL"
             )
-        token = self.token()
+        token = self.token(account)
         if not token:
             raise CampaignBotError(
-                "no access token: set MASTODON_ACCESS_TOKEN or `access_token_file:` in the config "
-                "(see `campaign-bot login`)"
+                f"no access token{who}: set MASTODON_ACCESS_TOKEN or `access_token_file:` in the "
+                "config (see `campaign-bot login`)"
             )
         return MastodonClient(
-            self.settings.instance, token, clock=self.clock, timeout=self.settings.request_timeout
+            instance, token, clock=self.clock, timeout=self.settings.request_timeout
         )
 
-    def limits(self, *, online: bool = True) -> LimitsReport:
-        if self._limits is None:
+    def limits(self, *, online: bool = True, account: str | None = None) -> LimitsReport:
+        """The limits of the account's instance (the default account's for None)."""
+        name = account or self.settings.default_account
+        if name not in self._limits:
+            instance = self.instance_of(account)
             fetch = None
-            if online and self.settings.instance:
+            if online and instance:
 
                 def fetch() -> tuple[dict[str, object] | None, dict[str, object] | None]:
-                    assert self.settings.instance
+                    assert instance
                     anonymous = MastodonClient(
-                        self.settings.instance,
+                        instance,
                         None,
                         clock=self.clock,
                         timeout=min(self.settings.request_timeout, 10.0),
@@ -68,8 +80,14 @@ class App:
                     info = anonymous.server_info()
                     return info.v2, info.v1
 
-            self._limits = learn_limits(self.settings, self.clock, fetch)
-        return self._limits
+            self._limits[name] = learn_limits(self.settings, self.clock, fetch, account)
+        return self._limits[name]
+
+    def account_limits(self, *, online: bool = True) -> dict[str, LimitsReport]:
+        """Every account's instance limits, by account name."""
+        return {
+            name: self.limits(online=online, account=name) for name in self.settings.account_names()
+        }
 
     def ledger(self) -> Ledger:
 
@@ -95,8 +113,14 @@ class App:
         if ledger is not None:
             with ledger:
                 states = ledger.states()
+        by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
         return load_campaign(
-            self.settings, report.limits, paths=paths, published=states or {}, now=self.clock.now()
+            self.settings,
+            report.limits,
+            account_limits=by_account,
+            paths=paths,
+            published=states or {},
+            now=self.clock.now(),
         )
 
 
