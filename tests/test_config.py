@@ -83,6 +83,24 @@ BAD_CONFIGS = [
         id="instance-not-a-url",
     ),
     pytest.param(
+        "instance: http://mastodon.example\n",
+        [
+            "c.yaml:1:11: error: instance: 'http://mastodon.example': plain http:// would send "
+            "the access token unencrypted; use the instance's https:// address (http:// is "
+            "allowed only for 127.0.0.1, ::1 and localhost)"
+        ],
+        id="instance-plain-http",
+    ),
+    pytest.param(
+        "instance: http://localhost.example.org\n",
+        [
+            "c.yaml:1:11: error: instance: 'http://localhost.example.org': plain http:// would "
+            "send the access token unencrypted; use the instance's https:// address (http:// is "
+            "allowed only for 127.0.0.1, ::1 and localhost)"
+        ],
+        id="instance-plain-http-lookalike",
+    ),
+    pytest.param(
         "limits:\n  max_charactrs: 1000\n",
         [
             "c.yaml:2:3: error: limits.max_charactrs: unknown key 'max_charactrs' — did you mean "
@@ -193,6 +211,24 @@ def test_base_url_from_environment_wins(
     text = f"instance: {in_file}\n" if in_file else ""
     env = {"MASTODON_BASE_URL": in_env} if in_env else {}
     assert load_settings(write(tmp_path, text, "c.yaml"), env=env).instance == expected
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        "http://127.0.0.1:3000",
+        "http://127.8.9.10",
+        "http://[::1]:8080",
+        "http://localhost:3000",
+        "http://LOCALHOST",
+        "https://mastodon.example",
+    ],
+)
+def test_plain_http_is_allowed_on_this_machine(tmp_path: Path, instance: str) -> None:
+    """Loopback addresses (127.0.0.0/8, ::1, localhost) may use http://: sandboxes and tests."""
+    path = write(tmp_path, f"instance: {instance}\n", "c.yaml")
+    assert load_settings(path, env={}).instance == instance
+    assert load_settings(path, env={"MASTODON_BASE_URL": instance}).instance == instance
 
 
 def test_config_path_precedence() -> None:

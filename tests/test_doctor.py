@@ -224,9 +224,10 @@ FAILURES = [
     pytest.param(
         _plain_http,
         {
-            "instance": r"http://mastodon\.example is not HTTPS — use the https:// address; plain "
-            r"http would send the token in clear",
-            "limits": UNREACHABLE_LIMITS,
+            "config": r"{config}:1:11: error: instance: 'http://mastodon\.example': plain http:// "
+            r"would send the access token unencrypted; use the instance's https:// address "
+            r"\(http:// is allowed only for 127\.0\.0\.1, ::1 and localhost\) — fix the config "
+            r"file, then run doctor again",
         },
         id="plain-http",
     ),
@@ -334,7 +335,9 @@ def test_plain_http_is_refused_before_any_request(
         code = main(["--config", str(site.config), "doctor"])
         assert len(wire.calls) == 0
     assert code == 1
-    assert "✗ instance: http://mastodon.example is not HTTPS" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "✗ config: " in out
+    assert "'http://mastodon.example': plain http:// would send the access token unencrypted" in out
 
 
 @pytest.fixture

@@ -3,15 +3,26 @@ and passed `validate` silently before; now each is a warning or an error with it
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import test_cli_campaign
 from conftest import REPO, MakeCampaign
+from test_cli_campaign import Run
 from test_validate import check, rendered
 
 from bot.campaign.mistakes import sentence_breaks
 from bot.campaign.yamlsource import Position, read_yaml
 from bot.core.clock import FakeClock
+from bot.core.posts import CampaignPost, Schedule
+from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, capped, plan
+
+run = test_cli_campaign.run
 
 
 def one_post(*lines: str) -> dict[str, str]:
@@ -303,3 +314,49 @@ def test_reader_knows_where_literal_blocks_are(tmp_path: Path) -> None:
         assert [doc.literal_block((k,)) for k in "bcd"] == [None, None, None]
         assert doc.literal_block(("e", 0)) == Position(11, 7)
         assert doc.literal_block(("missing",)) is None
+
+
+# --- what plan and rehearse expand of a flooding cron -------------------------------------------
+
+
+def test_planner_caps_each_recurring_post(clock: FakeClock) -> None:
+    """Asked for a limit, the planner stops each recurring post at it; others are untouched."""
+    post = CampaignPost(
+        "flood", "posts/a.yaml", 2, 0, Schedule(cron="* * * * *"), None, (), content_hash="x"
+    )
+    weekly = replace(post, id="weekly", schedule=Schedule(cron="0 12 * * sun"), order=1)
+    start = clock.now()
+    found = plan(
+        [post, weekly],
+        ledger={},
+        now=start,
+        start=start,
+        end=start + timedelta(days=60),
+        zone=ZoneInfo("Europe/London"),
+        slots=(),
+        catch_up=timedelta(hours=1),
+        limit_per_post=100,
+    )
+    assert Counter(o.post.id for o in found) == {"flood": 100, "weekly": 9}
+    assert capped(found, 100) == {"flood": 100}
+
+
+def test_plan_caps_a_flooding_cron(make_campaign: MakeCampaign, run: Run) -> None:
+    """`* * * * *` would list 86,400 lines for 60 days: plan stops at the cap and says why."""
+    make_campaign(one_post('cron: "* * * * *"', "text: hi"))
+    result = run("plan", "--offline")
+    assert result.code == 0
+    rows = [line for line in result.out.splitlines() if " a " in line and "hi" in line]
+    assert len(rows) == MAX_OCCURRENCES_PER_POST
+    assert result.err.splitlines()[-1] == (
+        f"a: only its first {MAX_OCCURRENCES_PER_POST:,} occurrences are shown: its cron "
+        "'* * * * *' fires 60 times an hour — run `campaign-bot validate`, fix the cron, or "
+        "narrow the window with --until"
+    )
+
+
+def test_plan_json_caps_too(make_campaign: MakeCampaign, run: Run) -> None:
+    make_campaign(one_post('cron: "* * * * *"', "text: hi"))
+    body = json.loads(run("plan", "--offline", "--json").out)
+    assert len(body["occurrences"]) == MAX_OCCURRENCES_PER_POST
+    assert body["capped"] == {"a": MAX_OCCURRENCES_PER_POST}

@@ -210,6 +210,8 @@ def test_login_refuses_plain_http_elsewhere(
 
     assert code == 2
     assert capsys.readouterr().err == (
-        f"campaign-bot: {instance} is not https://: the token must not travel in clear text\n"
+        f"campaign-bot: {instance}: plain http:// would send the access token unencrypted; use "
+        "the instance's https:// address (http:// is allowed only for 127.0.0.1, ::1 and "
+        "localhost)\n"
     )
     assert not token_file.exists()

@@ -679,3 +679,49 @@ def test_the_instances_clock_is_allowed_for_when_looking(
     assert record is not None
     assert (record.parts[0].status_id == "901") is adopted
     assert len(instance.posts()) == (0 if adopted else 1)
+
+
+# --- behaviours a small slip would break ---------------------------------------------------------
+
+
+def test_a_remote_mention_is_recognised_on_the_server(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """The text says `@alice@other.example`; the instance shows the mention as `@alice` (as it
+    does for the reply in status_reply.json). The earlier attempt is still recognised and
+    adopted, not sent a second time."""
+    died_after_intent(ledger, "thanks")
+    clock.advance(KEY_MEMORY + timedelta(minutes=1))
+    shown = (
+        '<p>Thank you <span class="h-card" translate="no"><a href="https://other.example/@alice" '
+        'class="u-url mention">@<span>alice</span></a></span> for the petition!</p>'
+    )
+    instance.serve_account_statuses(
+        [{**remote("910", "", START + timedelta(seconds=1)), "content": shown}]
+    )
+    text = "Thank you @alice@other.example for the petition!"
+    outcome = make_publisher(ledger, clock).publish(occurrence("thanks", part(0, text)))
+    assert outcome.result == "published"
+    assert instance.posts() == []
+    record = ledger.get("thanks")
+    assert record is not None
+    assert record.parts[0].status_id == "910"
+
+
+def test_a_server_that_keeps_answering_429_is_not_retried_forever(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Every answer a 429 with a near reset: after the policy's number of tries the occurrence
+    stops being sent (a later answer would have accepted it), with the reason."""
+    clock.set(RESET_1930 - timedelta(minutes=5))
+    for _ in range(20):
+        instance.then_refuse(
+            429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
+        )
+    policy = RetryPolicy(attempts=4)
+    outcome = make_publisher(ledger, clock, policy=policy).publish(occurrence("x", part(0, "X")))
+    assert len(instance.posts()) == 4
+    assert instance.created == []
+    assert outcome.result == "failed"
+    assert outcome.error is not None
+    assert "429" in outcome.error

@@ -20,7 +20,7 @@ from bot.campaign.loading import load_campaign
 from bot.cli.main import main
 from bot.config.settings import load_settings
 from bot.core.limits import InstanceLimits
-from bot.service.rehearsal import rehearsal_window, rehearse, sandbox
+from bot.service.rehearsal import MAX_REHEARSED_PER_POST, rehearsal_window, rehearse, sandbox
 
 REPO = Path(__file__).parent.parent
 pytestmark = pytest.mark.e2e
@@ -175,3 +175,22 @@ def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> N
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+def test_a_flooding_cron_is_cut_short(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`* * * * *` would publish 1,440 toots a day; the rehearsal stops after the cap, saying
+    which post made it stop and why."""
+    (example.parent.parent / "posts" / "03-flood.yaml").write_text(
+        'posts:\n  - id: flood\n    cron: "* 12 * * *"\n    text: Sign the petition!\n',
+        encoding="utf-8",
+    )
+    args = ["--config", str(example), "rehearse", "--from", "2026-12-20 00:00",
+            "--until", "2026-12-31 00:00"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert (
+        "flood: the rehearsal stops at 2026-12-21 12:39 GMT, after 100 toots of this post (its "
+        "cron '* 12 * * *' fires 60 times an hour) — fix the cron, or choose the window with "
+        "--from/--until"
+    ) in out
+    assert out.count("· flood (") == MAX_REHEARSED_PER_POST

@@ -543,3 +543,74 @@ def test_an_unreachable_instance_at_start_is_waited_for(
         assert [k for k, _ in publisher.sent] == ["due"]
     finally:
         bot.ledger.close()
+
+
+def test_a_bad_ledger_record_does_not_stop_the_others(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A LedgerError on one occurrence is logged with its post id and reported as failed (so the
+    daemon alerts and `run --once` exits 1); the occurrences after it still go out."""
+    world.write(
+        [
+            {"id": "first", "at": ago(minutes=30), "text": "1"},
+            {"id": "broken", "at": ago(minutes=20), "text": "2"},
+            {"id": "last", "at": ago(minutes=10), "text": "3"},
+        ]
+    )
+    # The ledger's row for `broken` names another post: the ledger refuses to send under it.
+    world.ledger.begin_attempt("broken", "someone-else", NOW - timedelta(minutes=20), "h")
+    runner, publisher = world.runner()
+    with caplog.at_level("ERROR"):
+        summary = runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == ["first", "last"]
+    assert [(o.key, str(o.result)) for o in summary.outcomes] == [
+        ("first", "published"),
+        ("broken", "failed"),
+        ("last", "published"),
+    ]
+    assert summary.failed
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert getattr(record, "post_id", None) == "broken"
+    assert record.getMessage() == (
+        "failed: the ledger refused it: occurrence 'broken' belongs to post 'someone-else'; "
+        "the other posts go on"
+    )
+    assert summary.outcomes[1].error == (
+        "the ledger refused it: occurrence 'broken' belongs to post 'someone-else'"
+    )
+
+
+def test_recurring_occurrences_that_fall_due_while_paused_never_vanish(
+    world: World, daemon: tuple[Daemon, FakePublisher]
+) -> None:
+    """A pause of three hours over an hourly post: after `resume`, each occurrence of the pause
+    is in the ledger, published if still within its window, else missed — none is forgotten,
+    although the paused daemon kept writing its heartbeat."""
+    bot, publisher = daemon
+    world.write([{"id": "tick", "cron": "0 * * * *", "text": "t"}])
+    bot._load("start")
+    bot._heartbeat()
+    bot._catch_up()
+    before = set(world.states())
+    world.clock.advance(timedelta(minutes=10))
+    control.pause(world.settings.data_dir, "test", world.clock.now())
+    bot._watch()
+    assert bot.paused
+    for _ in range(12):  # three hours in steps of a quarter, the heartbeat beating
+        world.clock.advance(timedelta(minutes=15))
+        bot._watch()
+        bot._heartbeat()
+        for key in list(bot.planned):
+            bot._due_job(key)
+    assert set(world.states()) == before
+    control.resume(world.settings.data_dir)
+    bot._watch()
+    assert not bot.paused
+    bot._catch_up()
+    during = {k: v for k, v in world.states().items() if k not in before}
+    assert during == {
+        "tick@2026-06-10T13:00:00Z": "missed",
+        "tick@2026-06-10T14:00:00Z": "missed",
+        "tick@2026-06-10T15:00:00Z": "published",
+    }
+    assert [k for k, _ in publisher.sent if k not in before] == ["tick@2026-06-10T15:00:00Z"]

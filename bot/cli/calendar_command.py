@@ -22,7 +22,7 @@ DEFAULT_PORT = 8000
 def register(commands: Any) -> None:
     cmd = commands.add_parser("calendar", help="write the plan as a web page: month grid, toots")
     cmd.add_argument(
-        "--from", dest="start", metavar="T", help="start: a time, or a duration such as --from=-7d"
+        "--from", dest="start", metavar="T", help="start: a time, or a duration such as -7d"
     )
     cmd.add_argument("--until", dest="end", metavar="T", help="end: a time, or e.g. 90d")
     cmd.add_argument(

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.campaign.loading import Campaign, display_name
+from bot.campaign.mistakes import minutes_per_hour
 from bot.campaign.schema import post_file_schema
 from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
 from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
-from bot.schedule.planner import LedgerView, Occurrence, plan
+from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped, plan
 from bot.service.app import App
 
 
@@ -35,9 +36,8 @@ def register(commands: Any) -> None:
     validate.set_defaults(handler=run_validate)
 
     plan_cmd = commands.add_parser("plan", help="show upcoming posts in time order")
-    # argparse reads a value starting with "-" as an option, so past durations need `=`.
     plan_cmd.add_argument(
-        "--from", dest="start", metavar="T", help="start: a time, or a duration such as --from=-2d"
+        "--from", dest="start", metavar="T", help="start: a time, or a duration such as -2d"
     )
     plan_cmd.add_argument("--until", dest="end", metavar="T", help="end: a time, or e.g. 30d")
     plan_cmd.add_argument("--json", action="store_true", help="machine-readable output")
@@ -121,7 +121,23 @@ def planned(
         zone=settings.zone,
         slots=settings.slots,
         catch_up=settings.catch_up,
+        limit_per_post=MAX_OCCURRENCES_PER_POST,
     )
+
+
+def cap_notes(occurrences: list[Occurrence], limit: int = MAX_OCCURRENCES_PER_POST) -> list[str]:
+    """One line for each recurring post cut short at the limit, saying why and what to do."""
+    notes = []
+    posts = {o.post.id: o.post for o in occurrences}
+    for post_id, count in capped(occurrences, limit).items():
+        cron = posts[post_id].schedule.cron or ""
+        rate = minutes_per_hour(cron) or 1
+        why, fix = "", "narrow the window with --until"
+        if rate > 1:
+            why = f": its cron {cron!r} fires {rate} times an hour"
+            fix = "run `campaign-bot validate`, fix the cron, or " + fix
+        notes.append(f"{post_id}: only its first {count:,} occurrences are shown{why} — {fix}")
+    return notes
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -151,7 +167,12 @@ def run_plan(args: argparse.Namespace) -> int:
             }
             for o in occurrences
         ]
-        print(json.dumps({"zone": zone.key, "occurrences": rows}, indent=2, ensure_ascii=False))
+        body = {
+            "zone": zone.key,
+            "occurrences": rows,
+            "capped": capped(occurrences, MAX_OCCURRENCES_PER_POST),
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     print(f"Posts from {to_zone(start, zone)} to {to_zone(end, zone)} ({zone.key}):")
     if not occurrences:
@@ -174,6 +195,8 @@ def run_plan(args: argparse.Namespace) -> int:
             f"  {to_zone(o.planned_at, zone):22} {o.post.id:28} {chars:>8}  "
             f"{o.post.first_words}{extra}  (late by up to {format_duration(late)})"
         )
+    for note in cap_notes(occurrences):
+        print(note, file=sys.stderr)
     return 0
 
 

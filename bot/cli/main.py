@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -40,11 +41,35 @@ COMMAND_MODULES = (
 )
 
 
+# The options whose value may be a duration back from now, written `-2d`.
+WINDOW_OPTIONS = frozenset({"--from", "--until"})
+_NEGATIVE_DURATION = re.compile(r"-\d")
+# The status of a process ended by SIGPIPE, as `yes | head` leaves `yes`.
+BROKEN_PIPE_EXIT = 128 + 13
+
+
+def join_negative_values(words: Sequence[str]) -> list[str]:
+    """`--from -2d` as `--from=-2d`: argparse would take `-2d` for an option of its own."""
+    joined: list[str] = []
+    for word in words:
+        if joined and joined[-1] in WINDOW_OPTIONS and _NEGATIVE_DURATION.match(word):
+            joined[-1] = f"{joined[-1]}={word}"
+        else:
+            joined.append(word)
+    return joined
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"campaign-bot: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = sys.argv[1:] if args is None else args
+        return super().parse_known_args(join_negative_values(words), namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        if isinstance(exc, BrokenPipeError):
+            # Our reader stopped early (`plan | head`); a connection to the instance that breaks
+            # reaches here as an ApiError, never as a bare BrokenPipeError.
+            _discard_output()
+            return BROKEN_PIPE_EXIT
         if args.debug:
             raise
         print(
@@ -112,3 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _discard_output() -> None:
+    """Send the rest of the output nowhere, so that Python's own flush at exit does not
+    complain about the closed pipe either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

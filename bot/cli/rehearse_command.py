@@ -9,10 +9,20 @@ import sys
 import threading
 from typing import Any
 
+from bot.campaign.mistakes import minutes_per_hour
 from bot.cli.campaign_commands import parse_moment
+from bot.core.timespec import to_zone
 from bot.service.app import App
 from bot.service.logs import configure
-from bot.service.rehearsal import describe_window, rehearsal_window, rehearse, sandbox, summarise
+from bot.service.rehearsal import (
+    MAX_REHEARSED_PER_POST,
+    capped_end,
+    describe_window,
+    rehearsal_window,
+    rehearse,
+    sandbox,
+    summarise,
+)
 
 
 def register(commands: Any) -> None:
@@ -49,6 +59,18 @@ def run_rehearse(args: argparse.Namespace) -> int:
         start = parse_moment(args.start, app) if args.start else None
         end = parse_moment(args.end, app) if args.end else None
         start, end = rehearsal_window(campaign.posts, now, start, end)
+        end, flooding = capped_end(app.settings, campaign.posts, start, end)
+        for post in flooding:
+            rate = minutes_per_hour(post.schedule.cron or "") or 1
+            why = (
+                f" (its cron {post.schedule.cron!r} fires {rate} times an hour)" if rate > 1 else ""
+            )
+            print(
+                f"{post.id}: the rehearsal stops at {to_zone(end, app.settings.zone)}, after "
+                f"{MAX_REHEARSED_PER_POST} toots of this post{why} — fix the cron, or choose "
+                "the window with --from/--until",
+                file=out,
+            )
         print(
             f"Campaign time {describe_window(start, end, app.settings)}, "
             f"limits: {app.limits(online=False).source}",

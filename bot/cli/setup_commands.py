@@ -19,7 +19,7 @@ from bot.config.secrets import (
 from bot.config.settings import config_path, load_settings
 from bot.core.clock import SystemClock
 from bot.core.errors import CampaignBotError, ConfigError, UsageError
-from bot.core.urls import is_loopback
+from bot.core.urls import insecure_instance_reason
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError
 from bot.service.doctor import NEEDED_SCOPES, run_checks
@@ -108,8 +108,8 @@ def run_login(args: argparse.Namespace) -> int:
             "no instance: pass --instance https://your.instance or set it in the config"
         )
     instance = instance.rstrip("/")
-    if not instance.startswith("https://") and not is_loopback(instance):
-        raise UsageError(f"{instance} is not https://: the token must not travel in clear text")
+    if (reason := insecure_instance_reason(instance)) is not None:
+        raise UsageError(f"{instance}: {reason}")
     token_file = token_file or DEFAULT_TOKEN_FILE
     _check_writable(token_file)
     client = MastodonClient(instance, None, clock=SystemClock())

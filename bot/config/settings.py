@@ -24,6 +24,7 @@ from bot.campaign.yamlsource import YamlDocument, read_yaml
 from bot.core.errors import ConfigError
 from bot.core.problems import Problem, dotted
 from bot.core.timespec import TimeSpecError, load_zone, parse_duration
+from bot.core.urls import insecure_instance_reason
 from bot.schedule.slots import Slot, SlotError, parse_slot
 
 logger = logging.getLogger(__name__)
@@ -183,11 +184,7 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
             slots.append(parse_slot(text))
         except SlotError as exc:
             problem(("slots", index), str(exc), exc.hint)
-    instance = (env.get(BASE_URL_ENV) or model.instance or "").strip().rstrip("/") or None
-    if instance and not instance.startswith(("http://", "https://")):
-        problem(
-            ("instance",), f"{instance!r} is not a URL", "write it like `https://mastodon.example`"
-        )
+    instance = _check_instance(env, model.instance, display, doc, problems)
     token_file = (base / model.access_token_file) if model.access_token_file else None
     accounts = _accounts(model, base, problem)
     default_account = model.default_account or next(iter(accounts), DEFAULT_ACCOUNT)
@@ -258,9 +255,37 @@ def _accounts(
                 f"{url!r} is not a URL",
                 "write it like `https://mastodon.example`",
             )
+        elif url and (reason := insecure_instance_reason(url)) is not None:
+            problem(("accounts", name, "instance"), f"{url!r}: {reason}", "")
         path = (base / account.access_token_file) if account.access_token_file else None
         accounts[name] = AccountSettings(name, url, path)
     return accounts
+
+
+def _check_instance(
+    env: Mapping[str, str],
+    in_file: str | None,
+    display: str,
+    doc: YamlDocument,
+    problems: list[Problem],
+) -> str | None:
+    """The instance's address, from MASTODON_BASE_URL or `instance:`, refused (into `problems`)
+    unless the token may travel to it: https://, or plain http:// on this machine only."""
+    from_env = env.get(BASE_URL_ENV, "").strip()
+    instance = (from_env or in_file or "").strip().rstrip("/") or None
+    if instance is None:
+        return None
+    if from_env:
+        line, column, where = 0, 0, BASE_URL_ENV
+    else:
+        pos = doc.position(("instance",))
+        line, column, where = pos.line, pos.column, "instance"
+    if not instance.startswith(("http://", "https://")):
+        message, hint = f"{instance!r} is not a URL", "write it like `https://mastodon.example`"
+        problems.append(Problem(display, line, column, where, message, hint))
+    elif (reason := insecure_instance_reason(instance)) is not None:
+        problems.append(Problem(display, line, column, where, f"{instance!r}: {reason}"))
+    return instance
 
 
 def read_access_token(

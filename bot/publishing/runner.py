@@ -21,6 +21,7 @@ from bot.core.timespec import format_duration, to_zone
 from bot.publishing.publisher import Outcome
 from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
 from bot.storage.ledger import Ledger
+from bot.storage.migrations import LedgerError
 
 logger = logging.getLogger(__name__)
 
@@ -122,25 +123,39 @@ class Runner:
         """Publish (or record as missed) these occurrences, in the order given."""
         summary = RunSummary()
         for occurrence in due:
-            now = self.clock.now()
-            # One already in flight (the bot stopped mid-way) is finished, never half-abandoned.
-            if now > occurrence.deadline and occurrence.state is not State.SENDING:
-                self._miss(occurrence, now, summary)
-                continue
-            late = now - occurrence.planned_at
-            if late > timedelta(minutes=1):
-                logger.info(
-                    "catching up, %s late",
-                    format_duration(late),
+            # One bad record must not stop the others: it is reported as failed (so it is
+            # alerted and `run --once` exits 1) and the batch goes on.
+            try:
+                self._run_one(occurrence, summary)
+            except LedgerError as exc:
+                reason = f"the ledger refused it: {exc}"
+                logger.error(
+                    "failed: %s; the other posts go on",
+                    reason,
                     extra={"post_id": occurrence.post.id},
                 )
-            outcome = self.publisher.publish(occurrence)
-            if self.dry_run:
-                self._dry_run_done.add(occurrence.key)
-            summary.outcomes.append(outcome)
+                summary.outcomes.append(Outcome(occurrence.key, Result.FAILED, error=reason))
         if not self.dry_run:
             self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
         return summary
+
+    def _run_one(self, occurrence: Occurrence, summary: RunSummary) -> None:
+        now = self.clock.now()
+        # One already in flight (the bot stopped mid-way) is finished, never half-abandoned.
+        if now > occurrence.deadline and occurrence.state is not State.SENDING:
+            self._miss(occurrence, now, summary)
+            return
+        late = now - occurrence.planned_at
+        if late > timedelta(minutes=1):
+            logger.info(
+                "catching up, %s late",
+                format_duration(late),
+                extra={"post_id": occurrence.post.id},
+            )
+        outcome = self.publisher.publish(occurrence)
+        if self.dry_run:
+            self._dry_run_done.add(occurrence.key)
+        summary.outcomes.append(outcome)
 
     def _miss(self, occurrence: Occurrence, now: datetime, summary: RunSummary) -> None:
         zone = self.settings.zone

@@ -4,6 +4,7 @@ the ledger says, the time and the zone, so `plan` prints exactly what `run` will
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,10 @@ from bot.core.posts import CampaignPost, ScheduleKind
 from bot.core.states import State
 from bot.schedule.recurrence import occurrences
 from bot.schedule.slots import Slot, slot_times
+
+# What `plan`, `calendar` and `rehearse` expand of one recurring post at most: an hourly post
+# over `plan`'s 60 days (1,440) fits; `* * * * *` (86,400 in 60 days) does not.
+MAX_OCCURRENCES_PER_POST = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +58,14 @@ def plan(
     slots: tuple[Slot, ...],
     catch_up: timedelta,
     recurring_from: datetime | None = None,
+    limit_per_post: int | None = None,
 ) -> list[Occurrence]:
     """Every occurrence planned in [start, end], in the order they go out.
 
     Slot-queued posts take, in file order, the free slots from `now - catch_up` on; a queued post
-    the ledger has already settled keeps the slot it had.
+    the ledger has already settled keeps the slot it had. With `limit_per_post`, a recurring
+    post stops after that many occurrences (see `capped`), so a cron typo that fires every
+    minute cannot make a listing of tens of thousands.
     """
     out: list[Occurrence] = []
     queued: list[CampaignPost] = []
@@ -73,18 +81,28 @@ def plan(
         elif kind is ScheduleKind.CRON:
             first = max(start, recurring_from) if recurring_from else start
             # Slots are handed out from `now - catch_up` on; one a recurring post uses is not free.
+            listed = 0
             for occurrence in _recurring(
                 post, ledger, zone, min(first, now - catch_up), end, catch_up
             ):
+                if limit_per_post is not None and listed >= limit_per_post:
+                    break
                 if occurrence.planned_at >= now - catch_up:
                     taken.add(occurrence.planned_at)
                 if occurrence.planned_at >= first:
                     out.append(occurrence)
+                    listed += 1
         else:
             queued.append(post)
     out.extend(_fill_slots(queued, ledger, now, start, end, zone, slots, catch_up, taken))
     out.sort(key=lambda o: (o.planned_at, o.post.order))
     return out
+
+
+def capped(occurrences: Iterable[Occurrence], limit: int) -> dict[str, int]:
+    """The recurring posts that reached the limit of a plan made with `limit_per_post`."""
+    counts = Counter(o.post.id for o in occurrences if o.post.schedule.kind is ScheduleKind.CRON)
+    return {post_id: count for post_id, count in counts.items() if count >= limit}
 
 
 def _occurrence(

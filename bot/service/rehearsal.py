@@ -28,7 +28,7 @@ from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
-from bot.schedule.planner import Occurrence
+from bot.schedule.planner import Occurrence, capped, plan
 from bot.storage.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 SANDBOX_ACCOUNT = "campaign"
 DEFAULT_SPAN = timedelta(days=60)
+# Each rehearsed toot is really published to the sandbox: a recurring post gets this many at most.
+MAX_REHEARSED_PER_POST = 100
 
 
 @dataclass
@@ -110,6 +112,34 @@ def rehearsal_window(
     first = start or min([now, *dated])
     last = end or max([first + DEFAULT_SPAN, *dated])
     return first, last
+
+
+def capped_end(
+    settings: Settings,
+    posts: Sequence[CampaignPost],
+    start: datetime,
+    end: datetime,
+    limit: int = MAX_REHEARSED_PER_POST,
+) -> tuple[datetime, list[CampaignPost]]:
+    """Where the rehearsal stops so that no recurring post is published more than `limit`
+    times (a cron typo such as `* * * * *` would be 1,440 toots a day), and the posts that
+    made it stop early."""
+    found = plan(
+        posts,
+        ledger={},
+        now=start,
+        start=start,
+        end=end,
+        zone=settings.zone,
+        slots=settings.slots,
+        catch_up=settings.catch_up,
+        limit_per_post=limit,
+    )
+    over = capped(found, limit)
+    if not over:
+        return end, []
+    cut = min(max(o.planned_at for o in found if o.post.id == post_id) for post_id in over)
+    return cut, [p for p in posts if p.id in over]
 
 
 def rehearse(
