@@ -122,7 +122,8 @@ def follow_ups(
             if any(f.account == name for f in found):
                 checker.add(where, f"{name!r} is listed twice", "list each account once")
                 continue
-            found.append(FollowUp(FollowKind.BOOST, name, base + BOOST_SPACING * len(found)))
+            after = base + BOOST_SPACING * len(found)
+            found.append(FollowUp(FollowKind.BOOST, name, after, of_account=account))
     for i, quote in enumerate(post.quote):
         where = ("quote", i)
         if not _known(checker, quote.by, (*where, "by")):

@@ -82,6 +82,7 @@ class FollowUp:
     part: Part | None = None  # a quote's own post
     fallback_link: bool = False  # a quote the instance cannot make goes out with the link
     index: int = 0  # the place of a quote in the post's `quote:` list
+    of_account: str = ""  # the account that publishes the post followed
 
     @property
     def suffix(self) -> str:
@@ -103,6 +104,8 @@ class CampaignPost:
     content_hash: str = field(default="")
     account: str = ""  # the account that publishes it; "" is the config's default account
     follow_ups: tuple[FollowUp, ...] = ()
+    # Set on the boost or quote itself (see bot.schedule.followups): what it follows up.
+    follows: FollowUp | None = None
 
     @property
     def first_words(self) -> str:

@@ -196,7 +196,23 @@ class MastodonClient:
                 language=request.language,
                 idempotency_key=idempotency_key,
                 poll=poll,
+                quoted_status_id=request.quoted_status_id,
             )
+        return remote_status(status)
+
+    def find_status(self, url: str) -> str | None:
+        """The id on this instance of the status at `url`, fetched from its own instance if
+        needed (`GET /api/v2/search` with resolve=true); None when the instance cannot find it."""
+        with self._translated("the search for the post to share"):
+            found = self._api.search_v2(url, resolve=True, result_type="statuses")
+        # With a result type, Mastodon.py may hand back that list alone.
+        statuses = found if isinstance(found, list) else found.get("statuses") or []
+        return str(statuses[0]["id"]) if statuses else None
+
+    def reblog(self, status_id: str) -> RemoteStatus:
+        """Boost a status; boosting one already boosted gives the same boost back."""
+        with self._translated(f"the boost of post {status_id}"):
+            status = self._api.status_reblog(status_id)
         return remote_status(status)
 
     def recent_statuses(

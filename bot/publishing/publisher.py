@@ -119,8 +119,10 @@ class Publisher:
         # with its own time, and an earlier attempt is looked for among them.
         self.clock_skew = clock_skew
 
-    def publish(self, occurrence: Occurrence) -> Outcome:
-        """Publish every part not yet published; record the result. Raises AuthError."""
+    def publish(self, occurrence: Occurrence, *, quoting: str | None = None) -> Outcome:
+        """Publish every part not yet published; record the result. Raises AuthError.
+
+        With `quoting` (a status id on this instance), the first part is a quote post of it."""
         post = occurrence.post
         key = occurrence.key
         log = _PostLog(post.id)
@@ -135,7 +137,7 @@ class Publisher:
         try:
             parent: str | None = None
             for part in post.parts:
-                parent = self._publish_part(record, part, parent, log)
+                parent = self._publish_part(record, part, parent, log, quoting)
         except AuthError as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
@@ -155,7 +157,12 @@ class Publisher:
         return Outcome(key, Result.PUBLISHED, urls)
 
     def _publish_part(
-        self, record: OccurrenceRecord, part: Part, parent: str | None, log: _PostLog
+        self,
+        record: OccurrenceRecord,
+        part: Part,
+        parent: str | None,
+        log: _PostLog,
+        quoting: str | None = None,
     ) -> str:
         key = record.key
         if self.stop_requested():
@@ -176,7 +183,7 @@ class Publisher:
 
         # An intent left by an earlier run means that run's request may have gone through.
         status, adopted = self._with_retries(
-            lambda: self._send(part, parent, idem, uploaded),
+            lambda: self._send(part, parent, idem, uploaded, quoting if part.index == 0 else None),
             find,
             sent_before=stored is not None,
             log=log,
@@ -191,7 +198,14 @@ class Publisher:
             log.info("part %d published: %s", part.index, status.url)
         return status.id
 
-    def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
+    def _send(
+        self,
+        part: Part,
+        parent: str | None,
+        idem: str,
+        uploaded: list[str],
+        quoting: str | None = None,
+    ) -> RemoteStatus:
         # Media uploaded by an earlier try of this part are reused: unattached media stay on the
         # instance for a day, and uploads have their own tight limit (30 per 30 minutes).
         for media in part.media[len(uploaded) :]:
@@ -215,6 +229,7 @@ class Publisher:
             media_ids=tuple(uploaded),
             poll=poll,
             in_reply_to_id=parent,
+            quoted_status_id=quoting,
         )
         self.pacer.wait_for("status")
         status = self.client.post_status(request, idem)

@@ -17,6 +17,7 @@ from bot.core.errors import CampaignBotError
 from bot.core.limits import LimitsReport
 from bot.core.states import State
 from bot.mastodon.client import MastodonClient
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
 from bot.service.logs import register_secret
@@ -125,18 +126,39 @@ class App:
 
 
 def make_publisher(app: App, ledger: Ledger) -> Publisher:
-    """A publisher for the configured instance and account; checks the token on the way."""
-    client = app.client()
+    """A publisher for the default account; with several accounts, one that hands each other
+    account's posts, boosts and quotes to that account's own publisher (made on first use).
+    Checks the default account's token on the way."""
+    if not app.settings.several_accounts:
+        return account_publisher(app, ledger, None, Publisher)
+    coalition = account_publisher(app, ledger, None, CoalitionPublisher)
+    assert isinstance(coalition, CoalitionPublisher)
+    return coalition.setup(
+        app.settings.default_account,
+        lambda name: account_publisher(app, ledger, name, Publisher),
+        app.settings.catch_up,
+    )
+
+
+def account_publisher(
+    app: App, ledger: Ledger, name: str | None, kind: type[Publisher]
+) -> Publisher:
+    """A publisher for one account (the default one for None), its own client, token and
+    pacing; checks the token on the way."""
+    client = app.client(name)
+    instance = app.instance_of(name)
+    assert instance
     info = client.server_info()
     account = client.verify_credentials()
     served_at = client.server_date()
     skew = app.clock.now() - served_at if served_at is not None else timedelta(0)
-    assert app.settings.instance
-    ledger.set_meta("account", f"{account.acct} {account.id} on {app.settings.instance}")
+    meta = "account" if name in (None, app.settings.default_account) else f"account:{name}"
+    ledger.set_meta(meta, f"{account.acct} {account.id} on {instance}")
     mode = app.settings.idempotency_keys
     honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
     # The instance counts statuses over 3 hours whatever our restarts; so does the pacer, from
-    # the ledger, or a `run --once` every few minutes would never be paced.
+    # the ledger, or a `run --once` every few minutes would never be paced. (With several
+    # accounts each counts every account's posts: slower than needed, never too fast.)
     since = app.clock.now() - DEFAULT_WINDOWS["status"].period
     pacer = Pacer(app.clock)
     pacer.seed(
@@ -148,11 +170,11 @@ def make_publisher(app: App, ledger: Ledger) -> Publisher:
             if part.published_at is not None and part.published_at > since
         ),
     )
-    return Publisher(
+    return kind(
         client,
         ledger,
         app.clock,
-        instance=app.settings.instance,
+        instance=instance,
         account_id=account.id,
         honours_idempotency_keys=honours,
         pacer=pacer,

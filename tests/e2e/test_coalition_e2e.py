@@ -1,0 +1,152 @@
+"""A coalition campaign on mastodon_mock: three accounts (alice leads, bob and carol are
+partners), posts from two of them, boosts and a quote read back from the server."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+from mastodon_mock.testing import MockServer
+
+from bot.cli import publishing_commands
+from bot.config.settings import load_settings
+from bot.service.app import App
+
+from .conftest import BASE_CONFIG, Site
+
+pytestmark = [pytest.mark.e2e]
+
+TOKENS = {
+    "MASTODON_ACCESS_TOKEN_LEAD": "alice_token",
+    "MASTODON_ACCESS_TOKEN_PARTNER": "bob_token",
+    "MASTODON_ACCESS_TOKEN_ALLY": "carol_token",
+}
+
+
+def configure(site: Site) -> None:
+    url = site.server.base_url
+    config = {
+        **BASE_CONFIG,
+        "accounts": {name: {"instance": url} for name in ("lead", "partner", "ally")},
+        "default_account": "lead",
+    }
+    site.config_path.parent.mkdir(parents=True, exist_ok=True)
+    site.config_path.write_text(yaml.safe_dump(config), "utf-8")
+
+
+def run_once(site: Site, env: dict[str, str]) -> int:
+    app = App(load_settings(site.config_path, env), clock=site.clock, env=env)
+    return publishing_commands.run_run(argparse.Namespace(app=app, once=True, dry_run=False))
+
+
+def own_statuses(server: MockServer, user: str) -> list[Any]:
+    client = server.client(user)
+    me = client.account_verify_credentials()
+    return sorted(client.account_statuses(me["id"], limit=40), key=lambda s: int(s["id"]))
+
+
+def coalition_posts(site: Site) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": "launch",
+            "at": site.at(-timedelta(minutes=1)),
+            "text": "Millbrook wants to close four libraries. Sign the petition.",
+            "boost": {"by": ["partner", "ally"], "after": "5m"},
+            "quote": [{"by": "ally", "after": "10m", "text": "Our members back this."}],
+        },
+        {
+            "id": "partner-story",
+            "account": "partner",
+            "at": site.at(-timedelta(minutes=1)),
+            "text": "Why the library matters to our readers.",
+        },
+    ]
+
+
+def test_posts_boosts_and_quotes_by_the_right_accounts(site: Site, server: MockServer) -> None:
+    configure(site)
+    site.write_posts("coalition.yaml", coalition_posts(site))
+
+    assert run_once(site, TOKENS) == 0
+    [launch] = own_statuses(server, "alice")
+    [story] = own_statuses(server, "bob")
+    assert story["content"].startswith("<p>Why the library matters")
+    assert server.client("alice").status_reblogged_by(launch["id"]) == []
+
+    site.clock.advance(timedelta(minutes=6))
+    assert run_once(site, TOKENS) == 0
+    boosters = server.client("alice").status_reblogged_by(launch["id"])
+    assert [a["username"] for a in boosters] == ["bob"]
+
+    site.clock.advance(timedelta(minutes=6))
+    assert run_once(site, TOKENS) == 0
+    boosters = server.client("alice").status_reblogged_by(launch["id"])
+    assert sorted(a["username"] for a in boosters) == ["bob", "carol"]
+    carol = own_statuses(server, "carol")
+    quotes = [s for s in carol if s.get("quote")]
+    assert len(quotes) == 1
+    assert quotes[0]["quote"]["quoted_status"]["id"] == launch["id"]
+    assert "Our members back this." in quotes[0]["content"]
+
+    records = site.records()
+    assert {k: str(r.state) for k, r in records.items()} == {
+        "launch": "published",
+        "partner-story": "published",
+        "launch~boost~partner": "published",
+        "launch~boost~ally": "published",
+        "launch~quote~ally": "published",
+    }
+    # Nothing more goes out on later runs.
+    site.clock.advance(timedelta(hours=1))
+    assert run_once(site, TOKENS) == 0
+    assert len(server.client("alice").status_reblogged_by(launch["id"])) == 2
+    assert len([s for s in own_statuses(server, "carol") if s.get("quote")]) == 1
+
+
+def test_a_revoked_token_holds_up_only_its_account(
+    site: Site, server: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    configure(site)
+    site.write_posts("coalition.yaml", coalition_posts(site))
+    revoked = {**TOKENS, "MASTODON_ACCESS_TOKEN_PARTNER": "revoked-token"}
+
+    run_once(site, revoked)
+    site.clock.advance(timedelta(minutes=12))
+    run_once(site, revoked)
+
+    [launch] = own_statuses(server, "alice")
+    assert own_statuses(server, "bob") == []
+    boosters = server.client("alice").status_reblogged_by(launch["id"])
+    assert [a["username"] for a in boosters] == ["carol"]
+    assert any(s.get("quote") for s in own_statuses(server, "carol"))
+    assert "account 'partner': the instance rejected the access token" in caplog.text
+    # Nothing of partner's was sent, so the ledger has nothing of it, or has it waiting.
+    states = {k: str(r.state) for k, r in site.records().items()}
+    assert states.get("partner-story", "pending") == "pending"
+    assert states.get("launch~boost~partner", "pending") == "pending"
+
+    # The token is fixed: partner's work goes out, late but within its window.
+    site.clock.advance(timedelta(minutes=5))
+    assert run_once(site, TOKENS) == 0
+    assert len(own_statuses(server, "bob")) == 2  # its own post and its boost
+    assert len(server.client("alice").status_reblogged_by(launch["id"])) == 2
+
+
+def test_a_boost_whose_post_never_went_out_is_skipped(site: Site, server: MockServer) -> None:
+    configure(site)
+    posts = coalition_posts(site)[:1]
+    posts[0]["at"] = site.at(-timedelta(days=3))  # long past its catch-up window
+    posts[0]["not_after"] = "1h"
+    site.write_posts("coalition.yaml", posts)
+    run_once(site, TOKENS)
+    records = site.records()
+    assert str(records["launch"].state) == "missed"
+    with site.ledger() as ledger:
+        for key in ("launch~boost~partner", "launch~boost~ally", "launch~quote~ally"):
+            assert str(records[key].state) == "missed"
+            [event] = [e for e in ledger.events(key) if e.kind == "missed"]
+            assert event.detail.startswith("skipped: the post it shares, launch, was never")
+    assert own_statuses(server, "bob") == [] and own_statuses(server, "carol") == []
