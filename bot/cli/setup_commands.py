@@ -21,6 +21,7 @@ from bot.core.clock import SystemClock
 from bot.core.errors import CampaignBotError, ConfigError, UsageError
 from bot.core.urls import insecure_instance_reason
 from bot.mastodon.client import MastodonClient
+from bot.mastodon.oauth import authorization_url
 from bot.mastodon.types import ApiError
 from bot.service.doctor import NEEDED_SCOPES, run_checks
 from bot.service.logs import register_secret
@@ -129,7 +130,7 @@ def run_login(args: argparse.Namespace) -> int:
             ) from None
     code = args.code
     if not code:
-        url = client.authorization_url(app.client_id, scopes, app.state)
+        url = authorization_url(instance, app.client_id, scopes, app.state)
         who = f"the {account_name!r} account" if account_name else "the campaign's account"
         print(f"Open this address, log in as {who} and approve ({' '.join(scopes)}):\n\n  {url}\n")
         print("Then paste the code shown: ", end="", flush=True)

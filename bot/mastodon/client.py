@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import requests
 from mastodon import (
@@ -34,6 +33,7 @@ from bot.mastodon.errors import (
     reset_time,
     status_in_text,
 )
+from bot.mastodon.oauth import OOB_REDIRECT
 from bot.mastodon.parse import remote_status
 from bot.mastodon.types import (
     Account,
@@ -53,9 +53,6 @@ logger = logging.getLogger(__name__)
 
 # 202 from the upload and 206 from GET /api/v1/media/:id mean "still processing"; 200 is done.
 _PROCESSING = (202, 206)
-
-# Out-of-band: the instance shows the code on a page for the owner to copy.
-OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 
 
 class MastodonClient:
@@ -201,8 +198,7 @@ class MastodonClient:
         return remote_status(status)
 
     def find_status(self, url: str) -> str | None:
-        """The id on this instance of the status at `url`, fetched from its own instance if
-        needed (`GET /api/v2/search` with resolve=true); None when the instance cannot find it."""
+        """The id here of the status at `url` (GET /api/v2/search, resolve=true), or None."""
         with self._translated("the search for the post to share"):
             found = self._api.search_v2(url, resolve=True, result_type="statuses")
         # With a result type, Mastodon.py may hand back that list alone.
@@ -271,24 +267,6 @@ class MastodonClient:
                 user_agent=self._user_agent,
             )
         return str(client_id), str(secret)
-
-    def authorization_url(self, client_id: str, scopes: Sequence[str], state: str) -> str:
-        """The page where the account's owner approves the application and gets a code.
-
-        Built here rather than by Mastodon.py, whose URL carries `force_login=False&state=None&
-        lang=None` (the Python reprs of its defaults) to the server.
-        """
-        query = urlencode(
-            {
-                "client_id": client_id,
-                "response_type": "code",
-                "redirect_uri": OOB_REDIRECT,
-                "scope": " ".join(scopes),
-                "state": state,
-            },
-            quote_via=quote,
-        )
-        return f"{self.base_url.rstrip('/')}/oauth/authorize?{query}"
 
     def exchange_code(
         self, client_id: str, client_secret: str, code: str, scopes: Sequence[str]
