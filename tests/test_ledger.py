@@ -136,14 +136,14 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     with pytest.raises(LedgerError, match="no such table: nowhere"):
         Ledger.open(path, clock)
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations")]
-    assert names == [MIGRATIONS[0][0]]
+    assert names == [name for name, _ in MIGRATIONS]
     assert raw(path).execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
 
     good = ("0002_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
     monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, good])
     Ledger.open(path, clock).close()
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations ORDER BY 1")]
-    assert names == [MIGRATIONS[0][0], "0002_extra"]
+    assert names == sorted([*(name for name, _ in MIGRATIONS), "0002_extra"])
 
 
 def _garbage(path: Path) -> None:

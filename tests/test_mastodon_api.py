@@ -487,6 +487,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 has_poll=False,
                 visibility="public",
                 language="ja",
+                quotes=0,
             ),
         ),
         (
@@ -502,6 +503,7 @@ def test_post_with_poll_sends_json(mock: responses.RequestsMock, client: Mastodo
                 has_poll=False,
                 visibility="public",
                 language="en",
+                quotes=0,
             ),
         ),
     ],

@@ -9,6 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,32 +151,60 @@ def test_rehearse_from_until_limits_the_window(
     assert "weekly-reminder" not in out and "story-warm-space" not in out
 
 
-def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> None:
-    """--serve prints the web address; the timeline is there to browse; Ctrl-C ends it cleanly."""
+@contextmanager
+def serving(example: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
+    """`rehearse --serve` running in its own process: its web address, and its output so far."""
     bot = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--config", str(example), "rehearse", "--serve"],
+        [sys.executable, "-m", "bot", "--config", str(example), "rehearse", "--serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
         assert bot.stdout is not None
+        lines: list[str] = []
         address = ""
         for line in bot.stdout:
-            found = re.search(r"browse the campaign at (http://127\.0\.0\.1:\d+)/_ui/", line)
+            lines.append(line)
+            found = re.search(r"browse the campaign at (http://127\.0\.0\.1:\d+)/ ", line)
             if found:
                 address = found[1]
                 break
-        assert address, "no web address printed"
-        assert requests.get(f"{address}/_ui/", timeout=10).status_code == 200
-        timeline = requests.get(f"{address}/api/v1/timelines/public?limit=40", timeout=10).json()
-        assert len(timeline) >= 12
+        assert address, "no web address printed:\n" + "".join(lines)
+        yield address, lines
         bot.send_signal(signal.SIGINT)
         assert bot.wait(timeout=15) == 0
     finally:
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> None:
+    """--serve prints the web address; the address and every printed toot address answer;
+    each toot carries its planned time; Ctrl-C ends it cleanly."""
+    with serving(example, "--from", "2026-11-25 00:00") as (address, lines):
+        front = requests.get(f"{address}/", timeout=10)
+        assert front.status_code == 200
+        assert "localStorage.setItem" in front.text and "/_ui/accounts/" in front.text
+        assert requests.get(f"{address}/_ui/", timeout=10).status_code == 200
+        timeline = requests.get(f"{address}/api/v1/timelines/public?limit=40", timeout=10).json()
+        assert len(timeline) >= 12
+        toot_urls = [m[1] for line in lines if (m := re.search(r"→ (http\S+)", line))]
+        assert len(toot_urls) == 15
+        for url in toot_urls:
+            page = requests.get(url, timeout=10)
+            assert page.status_code == 200, url
+            assert f'"{url.rsplit("/", 1)[1]}"' in page.text  # it opens that toot
+        # The sandbox dates each toot at its planned time, as the transcript shows it.
+        planned = {
+            line.split(" · ")[1].split(" ")[0]: line.split("━━ ")[1].split(" · ")[0]
+            for line in lines
+            if line.startswith("━━ ")
+        }
+        launch = next(s for s in timeline if s["content"].startswith("<p>Millbrook council"))
+        assert planned["petition-launch"] == "2026-12-01 09:30 GMT"
+        assert launch["created_at"] == "2026-12-01T09:30:00+00:00"
 
 
 def test_a_flooding_cron_is_cut_short(example: Path, capsys: pytest.CaptureFixture[str]) -> None:

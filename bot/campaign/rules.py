@@ -180,9 +180,8 @@ class PostChecker(Checker):
                     "use letters, digits and `_` only, with at least one letter "
                     "(`climate-justice` would tag only `climate`: write `ClimateJustice`)",
                 )
-        final = append_hashtags(
-            body, [t.lstrip("#＃") for t in tags if isinstance(t, str) and t.strip()]
-        )
+        clean = tuple(t.lstrip("#＃") for t in tags if isinstance(t, str) and t.strip())
+        final = append_hashtags(body, clean)
         files = tuple(check_media(self, where, media))
         spec = check_poll(self, where, poll) if poll is not None else None
         if not final and not media:
@@ -218,6 +217,7 @@ class PostChecker(Checker):
             files,
             spec,
             count,
+            clean,
         )
 
     def _check_length(self, where: tuple[str | int, ...], final: str, cw: str | None) -> int:

@@ -270,6 +270,13 @@ class ConfigFile(Strict):
         "are checked against recent posts), `honoured` or `ignored`.",
     )
     request_timeout: Duration = Field(default="30s", description="Timeout of each request.")
+    amend: str = Field(
+        default="manual",
+        pattern=r"^(manual|alt-text|auto)$",
+        description="What the running bot edits by itself when a published post's file "
+        "changes: `manual` (nothing: run `campaign-bot amend`), `alt-text` (alt text and focus "
+        "only) or `auto` (every change an edit can make).",
+    )
     alerts: Alerts = Field(default_factory=Alerts, description="Who to tell when a post fails.")
     accounts: dict[str, AccountConfig] = Field(
         default_factory=dict,

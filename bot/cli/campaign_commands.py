@@ -19,6 +19,7 @@ from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
 from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped, plan
 from bot.service.app import App
+from bot.service.living import drift_report
 
 
 def register(commands: Any) -> None:
@@ -51,6 +52,7 @@ def register(commands: Any) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     app: App = args.app
     campaign = app.campaign(args.paths or None, online=not args.offline)
+    campaign.problems.extend(drift_report(app, campaign.posts)[1])
     report = app.limits(online=not args.offline)
     errors = len(campaign.errors) + (len(campaign.warnings) if args.strict else 0)
     fmt = output_format(args)
@@ -145,7 +147,9 @@ def run_plan(args: argparse.Namespace) -> int:
     now = app.clock.now()
     start = parse_moment(args.start, app) if args.start else now
     end = parse_moment(args.end, app) if args.end else now + timedelta(days=60)
-    occurrences = planned(app, start, end, online=not args.offline)
+    campaign = app.campaign(online=not args.offline)
+    occurrences = planned(app, start, end, online=not args.offline, campaign=campaign)
+    changed = drift_report(app, campaign.posts)[1]
     by_account = {n: r.limits for n, r in app.account_limits(online=not args.offline).items()}
     default = app.settings.default_account
 
@@ -183,6 +187,7 @@ def run_plan(args: argparse.Namespace) -> int:
         body = {
             "zone": zone.key,
             "occurrences": rows,
+            "changed_after_publishing": [p.as_dict() for p in changed],
             "capped": capped(occurrences, MAX_OCCURRENCES_PER_POST),
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
@@ -221,6 +226,8 @@ def run_plan(args: argparse.Namespace) -> int:
             f"  {to_zone(o.planned_at, zone):22} {who + o.post.id:28} {chars:>8}  "
             f"{o.post.first_words}{extra}  (late by up to {format_duration(late)})"
         )
+    for problem in changed:
+        print(problem.render())
     for note in cap_notes(occurrences):
         print(note, file=sys.stderr)
     return 0

@@ -7,12 +7,15 @@ import json
 import logging
 from typing import Any
 
+from bot.cli import living_commands
 from bot.core.errors import CampaignBotError, UsageError
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
+from bot.publishing.drift import removed_from_files
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
 from bot.service.daemon import run_daemon
+from bot.service.living import drift_report
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ def register(commands: Any) -> None:
     publish.set_defaults(handler=run_publish)
 
     status = commands.add_parser("status", help="what has been published, failed or missed")
+    status.add_argument("post_id", nargs="?", metavar="ID", help="one post, with its history")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=run_status)
 
@@ -111,18 +115,26 @@ def run_status(args: argparse.Namespace) -> int:
     if ledger is not None:
         with ledger:
             records = ledger.all()
+    if args.post_id:
+        return living_commands.show_history(app, args.post_id, records, as_json=args.json)
     seen = {r.post_id for r in records}
     waiting = [p for p in campaign.posts if p.id not in seen]
+    changed = drift_report(app, campaign.posts)[1]
+    gone = {r.key for r in removed_from_files(campaign.posts, records)}
     if args.json:
         body = {
-            "occurrences": [_record_json(r, app) for r in records],
+            "occurrences": [
+                {**_record_json(r, app), "in_files": r.key not in gone} for r in records
+            ],
             "not_yet_attempted": [p.id for p in waiting],
+            "changed_after_publishing": [p.as_dict() for p in changed],
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     zone = app.settings.zone
     for record in records:
-        print(f"{record.key:40} {record.state!s:10} {to_zone(record.planned_at, zone)}")
+        state = "published, no longer in the files" if record.key in gone else record.state
+        print(f"{record.key:40} {state!s:10} {to_zone(record.planned_at, zone)}")
         for url in record.urls():
             print(f"    {url}")
         if record.last_error and record.state is not State.PUBLISHED:
@@ -133,6 +145,8 @@ def run_status(args: argparse.Namespace) -> int:
             + ", ".join(p.id for p in waiting[:10])
             + (" …" if len(waiting) > 10 else "")
         )
+    for problem in changed:
+        print(problem.render())
     if not records and not waiting:
         print("nothing in the ledger yet")
     return 0

@@ -80,8 +80,9 @@ def run_rehearse(args: argparse.Namespace) -> int:
         summarise(result, invalid, out)
         if args.serve:
             print(
-                f"\nThe sandbox keeps running: browse the campaign at {box.base_url}/_ui/ "
-                "(Ctrl-C to stop)",
+                f"\nThe sandbox keeps running: browse the campaign at {box.base_url}/ (it opens "
+                "the campaign account's timeline; each → address above opens its toot). "
+                "Ctrl-C to stop.",
                 file=out,
                 flush=True,
             )

@@ -76,6 +76,7 @@ class Settings:
     # default account's. A config without `accounts:` has one account, DEFAULT_ACCOUNT.
     accounts: Mapping[str, AccountSettings] = field(default_factory=dict)
     default_account: str = DEFAULT_ACCOUNT
+    amend: str = "manual"  # what the running bot edits by itself: manual, alt-text or auto
 
     @property
     def ledger_path(self) -> Path:
@@ -231,6 +232,7 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
         alert_direct_message=model.alerts.direct_message,
         accounts=accounts,
         default_account=default_account,
+        amend=model.amend,
     )
 
 

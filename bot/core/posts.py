@@ -47,6 +47,7 @@ class Part:
     media: tuple[MediaFile, ...]
     poll: PollSpec | None
     characters: int
+    hashtags: tuple[str, ...] = ()  # the tags the file gives; `text` already ends with them
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ class State(StrEnum):
     PUBLISHED = "published"
     FAILED = "failed"  # refused for good; waits for an operator's `retry`
     MISSED = "missed"  # its window passed before it could go out
+    WITHDRAWN = "withdrawn"  # taken back by an operator: deleted from the instance, or never sent
 
     @property
     def settled(self) -> bool:
@@ -21,7 +22,7 @@ class State(StrEnum):
         return self in SETTLED
 
 
-SETTLED = frozenset({State.PUBLISHED, State.FAILED, State.MISSED})
+SETTLED = frozenset({State.PUBLISHED, State.FAILED, State.MISSED, State.WITHDRAWN})
 
 
 class Change(StrEnum):
@@ -33,17 +34,20 @@ class Change(StrEnum):
     RETRY_LATER = "put back to pending"
     MISS = "mark missed"
     RETRY = "retry"
+    WITHDRAW = "withdraw"
 
 
 # The one table of allowed transitions: the states each change may start from. The ledger
 # refuses any other with a LedgerError.
 ALLOWED_FROM: dict[Change, frozenset[State]] = {
     Change.SEND: frozenset({State.PENDING, State.SENDING, State.FAILED}),
-    Change.PUBLISH: frozenset(set(State) - {State.PUBLISHED}),
+    Change.PUBLISH: frozenset(set(State) - {State.PUBLISHED, State.WITHDRAWN}),
     Change.FAIL: frozenset({State.PENDING, State.SENDING, State.FAILED}),
     Change.RETRY_LATER: frozenset({State.PENDING, State.SENDING}),
     Change.MISS: frozenset({State.PENDING, State.SENDING, State.FAILED, State.MISSED}),
     Change.RETRY: frozenset({State.FAILED, State.MISSED}),
+    # `sending` is left out: a send may be under way, and what it leaves must be seen first.
+    Change.WITHDRAW: frozenset({State.PENDING, State.PUBLISHED, State.FAILED, State.MISSED}),
 }
 
 

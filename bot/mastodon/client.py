@@ -6,7 +6,6 @@ Only this module imports Mastodon.py. Every failure leaves it as an `ApiError` s
 
 from __future__ import annotations
 
-import email.utils
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,18 +29,20 @@ from bot.mastodon.errors import (
     error_field,
     network_error,
     not_json,
-    reset_time,
     status_in_text,
 )
+from bot.mastodon.http import date_of, instance_document, rate_limit_of
 from bot.mastodon.oauth import OOB_REDIRECT
 from bot.mastodon.parse import remote_status
 from bot.mastodon.types import (
     Account,
     ApiError,
+    EditRequest,
     MediaFailed,
     MediaNotReady,
     MediaRequest,
     PermanentError,
+    PollRequest,
     RateLimit,
     RemoteStatus,
     ServerInfo,
@@ -172,14 +173,7 @@ class MastodonClient:
 
     def post_status(self, request: StatusRequest, idempotency_key: str) -> RemoteStatus:
         """Publish one status; the same key within an hour returns the first post again."""
-        poll = None
-        if request.poll is not None:
-            poll = self._api.make_poll(
-                list(request.poll.options),
-                request.poll.expires_in,
-                multiple=request.poll.multiple,
-                hide_totals=request.poll.hide_totals,
-            )
+        poll = self._poll(request.poll)
         with self._translated("the post"):
             status = self._api.status_post(
                 request.text,
@@ -233,6 +227,39 @@ class MastodonClient:
         with self._translated(f"the lookup of post {status_id}"):
             return remote_status(self._api.status(status_id))
 
+    def edit_status(self, status_id: str, edit: EditRequest) -> RemoteStatus:
+        """Replace a status whole (`PUT /api/v1/statuses/:id`, Mastodon 3.5+)."""
+        poll = self._poll(edit.poll)
+        # media_attributes alone, covering every attachment to keep: Mastodon.py 2.3.3 derives
+        # media_ids from them, and raises TypeError when it is given both.
+        attributes = [
+            self._api.generate_media_edit_attributes(
+                m.id, description=m.description, focus=m.focus or (0.0, 0.0)
+            )
+            for m in edit.media
+        ]
+        with self._translated(f"the edit of post {status_id}"):
+            status = self._api.status_update(
+                status_id,
+                edit.text,
+                spoiler_text=edit.spoiler_text or None,
+                sensitive=edit.sensitive,
+                poll=poll,
+                media_attributes=attributes or None,
+            )
+        return remote_status(status)
+
+    def status_source(self, status_id: str) -> tuple[str, str]:
+        """The text and content warning of a status exactly as they were written."""
+        with self._translated(f"the source of post {status_id}"):
+            source = self._api.status_source(status_id)
+        return str(source.get("text") or ""), str(source.get("spoiler_text") or "")
+
+    def delete_status(self, status_id: str) -> None:
+        """Delete a status and its media (`DELETE /api/v1/statuses/:id`)."""
+        with self._translated(f"the deletion of post {status_id}"):
+            self._api.status_delete(status_id, delete_media=True)
+
     def app_scopes(self) -> tuple[str, ...] | None:
         """The scopes the token's application holds; None when the server does not say."""
         with self._translated("the token's application check"):
@@ -242,12 +269,7 @@ class MastodonClient:
 
     def server_date(self) -> datetime | None:
         """The instance's clock, from the Date header of the last answer."""
-        if self._last_response is None or "Date" not in self._last_response.headers:
-            return None
-        try:
-            return email.utils.parsedate_to_datetime(self._last_response.headers["Date"])
-        except (TypeError, ValueError):
-            return None
+        return None if self._last_response is None else date_of(self._last_response.headers)
 
     # --- logging in (OAuth authorization code flow) ------------------------------------------
 
@@ -304,18 +326,15 @@ class MastodonClient:
 
     def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         self._last_response = response
-        headers = response.headers
-        reset_at = reset_time(headers.get("X-RateLimit-Reset"))
         # Only the last answer's own report counts: an old one (say, a 429's two-hour reset)
         # must not hold back later requests on servers that send these headers only at times.
-        self._rate_limit = None
-        try:
-            limit = int(headers.get("X-RateLimit-Limit", ""))
-            remaining = int(headers.get("X-RateLimit-Remaining", ""))
-        except ValueError:
-            return
-        if reset_at is not None:
-            self._rate_limit = RateLimit(limit, remaining, reset_at)
+        self._rate_limit = rate_limit_of(response.headers)
+
+    def _poll(self, poll: PollRequest | None) -> Any:
+        if poll is None:
+            return None
+        multiple, hide = poll.multiple, poll.hide_totals
+        return self._api.make_poll(list(poll.options), poll.expires_in, multiple, hide)
 
     def _last_status(self) -> int | None:
         return None if self._last_response is None else self._last_response.status_code
@@ -325,30 +344,13 @@ class MastodonClient:
         return None if self._last_response is None else error_field(self._last_response)
 
     def _instance_document(self, path: str) -> dict[str, Any]:
-        what = "the instance information request"
-        try:
-            # The no-op auth keeps requests from adding ~/.netrc credentials.
-            response = self._session.get(
-                self.base_url + path,
-                headers={"User-Agent": self._user_agent},
-                timeout=self._timeout,
-                auth=lambda r: r,
-            )
-        except requests.RequestException as exc:
-            raise self._network_error(exc, what) from exc
-        if not response.ok:
-            raise self._error(response.status_code, error_field(response), response.reason, what)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise TransientError(
-                f"the instance answered {what} with something that is not JSON "
-                f"({response.status_code})",
-                http_status=response.status_code,
-            )
-        return body
+        return instance_document(
+            self._session,
+            self.base_url + path,
+            user_agent=self._user_agent,
+            timeout=self._timeout,
+            token=self._token,
+        )
 
     @contextmanager
     def _translated(
@@ -387,14 +389,9 @@ class MastodonClient:
             reason,
             what,
             token=self._token,
-            retry_at=self._retry_at() if status == 429 else None,
+            retry_at=self._rate_limit.reset_at if status == 429 and self._rate_limit else None,
             permanent=permanent,
         )
-
-    def _retry_at(self) -> datetime | None:
-        if self._last_response is None:
-            return None
-        return reset_time(self._last_response.headers.get("X-RateLimit-Reset"))
 
     def _network_error(self, exc: BaseException, what: str) -> TransientError:
         return network_error(exc, what, timeout=self._timeout, token=self._token)

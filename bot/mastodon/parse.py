@@ -26,12 +26,15 @@ def remote_media(media: Mapping[str, Any]) -> RemoteMedia:
         url=str(media.get("url") or media.get("preview_url") or ""),
         description=str(media.get("description") or ""),
         focus=point,
+        id=str(media.get("id") or ""),
     )
 
 
 def remote_status(status: Mapping[str, Any]) -> RemoteStatus:
     try:
         reply_to = status.get("in_reply_to_id")
+        poll = status.get("poll") or {}
+        quotes = status.get("quotes_count")
         return RemoteStatus(
             id=str(status["id"]),
             url=str(status.get("url") or status.get("uri") or ""),
@@ -45,9 +48,14 @@ def remote_status(status: Mapping[str, Any]) -> RemoteStatus:
             sensitive=bool(status.get("sensitive")),
             language=status.get("language"),
             media=tuple(remote_media(m) for m in status.get("media_attachments") or ()),
-            poll_options=tuple(
-                str(o.get("title", "")) for o in (status.get("poll") or {}).get("options") or ()
-            ),
+            poll_options=tuple(str(o.get("title", "")) for o in poll.get("options") or ()),
+            poll_multiple=bool(poll.get("multiple")),
+            poll_expires_at=utc(poll["expires_at"]) if poll.get("expires_at") else None,
+            favourites=int(status.get("favourites_count") or 0),
+            boosts=int(status.get("reblogs_count") or 0),
+            replies=int(status.get("replies_count") or 0),
+            quotes=None if quotes is None else int(quotes),
+            edited_at=utc(status["edited_at"]) if status.get("edited_at") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TransientError(f"the instance sent a status that cannot be read ({exc!r})") from exc

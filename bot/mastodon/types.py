@@ -96,11 +96,33 @@ class MediaRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaEdit:
+    """An attachment an edit keeps (or adds), with the alt text and focus it is to have."""
+
+    id: str
+    description: str
+    focus: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    """A whole status as it is to be after `PUT /api/v1/statuses/:id`, which replaces it all:
+    media, poll and content warning left out are removed, not kept."""
+
+    text: str
+    spoiler_text: str | None
+    sensitive: bool
+    media: tuple[MediaEdit, ...] = ()
+    poll: PollRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteMedia:
     type: str
     url: str
     description: str
     focus: tuple[float, float] | None
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +140,13 @@ class RemoteStatus:
     language: str | None = None
     media: tuple[RemoteMedia, ...] = ()
     poll_options: tuple[str, ...] = ()
+    poll_multiple: bool = False
+    poll_expires_at: datetime | None = None
+    favourites: int = 0
+    boosts: int = 0
+    replies: int = 0
+    quotes: int | None = None  # Mastodon 4.5+ counts quotes; older servers do not say
+    edited_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ from bot.mastodon.types import (
     TransientError,
 )
 from bot.publishing.pacing import Pacer
+from bot.publishing.snapshot import snapshot_of
 from bot.schedule.planner import Occurrence
+from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
 from bot.storage.records import OccurrenceRecord
 
@@ -118,6 +120,7 @@ class Publisher:
         # Our clock minus the instance's (from its Date header): the instance stamps its posts
         # with its own time, and an earlier attempt is looked for among them.
         self.clock_skew = clock_skew
+        self.amendments = Amendments(ledger, clock)
 
     def publish(self, occurrence: Occurrence, *, quoting: str | None = None) -> Outcome:
         """Publish every part not yet published; record the result. Raises AuthError.
@@ -190,6 +193,8 @@ class Publisher:
             index=part.index,
         )
         self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
+        # What followers see, so a later change to the file can be noticed and amended.
+        self.amendments.record_snapshot(key, part.index, snapshot_of(part))
         if self.on_status is not None:
             self.on_status(status)
         if adopted:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
 from bot.config.settings import Settings
 from bot.core.clock import FakeClock
@@ -29,10 +29,8 @@ from bot.mastodon.types import RemoteStatus
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence, capped, plan
+from bot.service.sandbox_server import date_toots, sandbox_server
 from bot.storage.ledger import Ledger
-
-if TYPE_CHECKING:
-    from mastodon_mock.testing import MockServer
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ MAX_REHEARSED_PER_POST = 100
 
 @dataclass
 class Sandbox:
-    server: MockServer
+    server: Any  # a mastodon_mock MockServer
     token: str
     workdir: Path
 
@@ -63,7 +61,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             SeedAccount,
             SeedConfig,
         )
-        from mastodon_mock.testing import MockServer
+        from mastodon_mock.testing import MockServer  # noqa: F401  (the sandbox server's base)
     except ImportError as exc:
         raise CampaignBotError(
             "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
@@ -83,7 +81,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
                 ]
             ),
         )
-        server = MockServer(config=config).start()
+        server = sandbox_server(config, SANDBOX_ACCOUNT, token)
         try:
             # Status URLs should point at this sandbox, not at the mock's default domain.
             server.config.domain = server.base_url.split("//", 1)[1]
@@ -189,6 +187,7 @@ def rehearse(
                     # As the server rendered each toot: its answer to the post, or a fresh read.
                     ids = [p.status_id for p in record.parts if p.status_id]
                     parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
+                    date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                 elif outcome.result in {Result.FAILED, Result.DEFERRED}:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -109,6 +109,10 @@ class Ledger:
                     conn.rollback()
                 raise LedgerError(f"{self.path}: ledger access failed: {_one_line(exc)}") from exc
 
+    def transaction(self, *, write: bool) -> AbstractContextManager[sqlite3.Connection]:
+        """One transaction, for the stores that keep their own tables in this file."""
+        return self._transaction(write)
+
     def _records(
         self, conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
     ) -> list[OccurrenceRecord]:
@@ -144,6 +148,8 @@ class Ledger:
             "VALUES (?, ?, ?, ?, ?)",
             (to_text(self._clock.now()), key, part, kind, detail),
         )
+
+    event = _event  # for the stores that keep their tables in this file
 
     def _set_state(
         self, conn: sqlite3.Connection, key: str, state: State, error: str | None = None

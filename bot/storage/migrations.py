@@ -59,6 +59,82 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """,
     ),
+    (
+        # A post can be withdrawn; what each part showed when published is kept, every edit is
+        # written ahead of its request, and the reactions to each status are counted over time.
+        # SQLite cannot change a CHECK, so occurrences (and parts, which refer to it) are rebuilt.
+        "0002_living_campaign",
+        """
+        CREATE TABLE occurrences_new (
+            key TEXT PRIMARY KEY,
+            post_id TEXT NOT NULL,
+            planned_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'published', 'failed',
+                'missed', 'skipped', 'withdrawn')),
+            content_hash TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            first_attempt_at TEXT,
+            published_at TEXT
+        );
+        INSERT INTO occurrences_new SELECT key, post_id, planned_at, state, content_hash,
+            attempts, last_error, created_at, updated_at, first_attempt_at, published_at
+            FROM occurrences;
+        CREATE TABLE parts_new (
+            occurrence_key TEXT NOT NULL REFERENCES occurrences_new (key),
+            idx INTEGER NOT NULL CHECK (idx >= 0),
+            idempotency_key TEXT,
+            status_id TEXT,
+            url TEXT,
+            first_attempt_at TEXT,
+            published_at TEXT,
+            PRIMARY KEY (occurrence_key, idx),
+            CHECK (status_id IS NULL OR idempotency_key IS NOT NULL)
+        );
+        INSERT INTO parts_new SELECT occurrence_key, idx, idempotency_key, status_id, url,
+            first_attempt_at, published_at FROM parts;
+        DROP TABLE parts;
+        DROP TABLE occurrences;
+        ALTER TABLE occurrences_new RENAME TO occurrences;
+        ALTER TABLE parts_new RENAME TO parts;
+        CREATE INDEX occurrences_post_id ON occurrences (post_id);
+        CREATE INDEX occurrences_state ON occurrences (state);
+        CREATE TABLE part_snapshots (
+            occurrence_key TEXT NOT NULL,
+            idx INTEGER NOT NULL CHECK (idx >= 0),
+            snapshot TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (occurrence_key, idx)
+        );
+        CREATE TABLE edits (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            occurrence_key TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            status_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('intended', 'applied', 'found', 'failed')),
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX edits_open ON edits (occurrence_key, idx, state);
+        CREATE TABLE engagement (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            status_id TEXT NOT NULL,
+            occurrence_key TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            taken_at TEXT NOT NULL,
+            favourites INTEGER,
+            boosts INTEGER,
+            replies INTEGER,
+            quotes INTEGER,
+            gone INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX engagement_status ON engagement (status_id, taken_at);
+        """,
+    ),
 ]
 
 _SCHEMA_MIGRATIONS = """

@@ -100,7 +100,11 @@ def test_status_json_lists_every_occurrence(two_posts: Site) -> None:
     """`status --json` gives state, time, ids, URLs and error per post, and those not tried."""
     site = two_posts
     before = json.loads(site.cli("status", "--json").stdout)
-    assert before == {"occurrences": [], "not_yet_attempted": ["first", "second"]}
+    assert before == {
+        "occurrences": [],
+        "not_yet_attempted": ["first", "second"],
+        "changed_after_publishing": [],
+    }
     assert site.cli("publish", "second").returncode == 0
     after = json.loads(site.cli("status", "--json").stdout)
     assert after["not_yet_attempted"] == ["first"]

@@ -1,0 +1,134 @@
+"""Published posts whose file changed since: what followers still see, and what would change.
+
+`validate`, `plan` and `status` report each such post per part and field as a warning; `amend`
+applies the changes. A repeating (`cron`) post is left out: each occurrence went out as the file
+was then, and a new text is for the occurrences still to come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.core.posts import CampaignPost, ScheduleKind
+from bot.core.problems import Problem, Severity
+from bot.core.published import FieldChange, PartSnapshot, changes
+from bot.core.states import State
+from bot.publishing.snapshot import snapshot_of
+from bot.storage.amendments import Amendments
+from bot.storage.ledger import Ledger
+from bot.storage.records import OccurrenceRecord
+
+FOLLOWERS = "followers still see the old version"
+
+
+@dataclass(frozen=True, slots=True)
+class PartDrift:
+    index: int
+    status_id: str
+    url: str
+    before: PartSnapshot | None  # None: published before the ledger kept snapshots
+    after: PartSnapshot
+    changes: tuple[FieldChange, ...]
+
+    @property
+    def number(self) -> int:
+        """The part as people count: 1 is the post, 2 its first reply."""
+        return self.index + 1
+
+
+@dataclass(frozen=True, slots=True)
+class PostDrift:
+    post: CampaignPost
+    record: OccurrenceRecord
+    parts: tuple[PartDrift, ...]
+    # The thread has more or fewer parts in the file than were published: no edit adds or
+    # removes a reply.
+    published_parts: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+
+def find_drift(posts: list[CampaignPost], ledger: Ledger, store: Amendments) -> list[PostDrift]:
+    """Every published one-off post whose file no longer says what followers see."""
+    snapshots = store.all_snapshots()
+    found = []
+    for post in posts:
+        if post.schedule.kind is ScheduleKind.CRON:
+            continue
+        record = ledger.get(post.id)
+        if record is None or record.state is not State.PUBLISHED:
+            continue
+        drift = post_drift(post, record, snapshots.get(record.key, {}))
+        if drift is not None:
+            found.append(drift)
+    return found
+
+
+def post_drift(
+    post: CampaignPost, record: OccurrenceRecord, before: dict[int, PartSnapshot]
+) -> PostDrift | None:
+    parts = []
+    for part in post.parts:
+        stored = record.part(part.index)
+        if stored is None or stored.status_id is None:
+            continue
+        old = before.get(part.index)
+        # Published before the ledger kept snapshots: the content hash of the whole post is
+        # all there is to compare.
+        if old is None and record.content_hash == post.content_hash:
+            continue
+        new = snapshot_of(part)
+        found: tuple[FieldChange, ...]
+        if old is None:
+            found = (FieldChange("content", "(not recorded)", "(as in the file)"),)
+        else:
+            found = tuple(changes(old, new))
+        if found:
+            parts.append(PartDrift(part.index, stored.status_id, stored.url or "", old, new, found))
+    published = len([p for p in record.parts if p.status_id])
+    notes: tuple[str, ...] = ()
+    if published != len(post.parts):
+        notes = (
+            f"the thread has {len(post.parts)} parts in the file and {published} on the "
+            "instance; an edit cannot add or remove replies",
+        )
+    if not parts and not notes:
+        return None
+    return PostDrift(post, record, tuple(parts), published, notes)
+
+
+def drift_problems(drifts: list[PostDrift]) -> list[Problem]:
+    """One warning per changed field of each part, at the post's place in its file."""
+    problems = []
+    for drift in drifts:
+        post = drift.post
+        amend = f"run `campaign-bot amend {post.id}`"
+        for part in drift.parts:
+            for change in part.changes:
+                if change.field == "content":
+                    message = f"changed after publishing ({FOLLOWERS})"
+                else:
+                    message = f"{change.field} changed after publishing ({FOLLOWERS})"
+                hint = amend
+                if not change.editable:
+                    hint = (
+                        f"an edit cannot change the {change.field}: `campaign-bot withdraw "
+                        f"{post.id}` and publish it again under a new id, or put it back"
+                    )
+                elif change.resets_votes:
+                    hint = f"{amend} --reset-poll (the votes so far are lost)"
+                problems.append(_warning(post, f"part {part.number}: {message}", hint))
+        for note in drift.notes:
+            problems.append(_warning(post, note, "publish the new replies as a post of their own"))
+    return problems
+
+
+def _warning(post: CampaignPost, message: str, hint: str) -> Problem:
+    return Problem(post.file, post.line, 1, "", f"`{post.id}` {message}", hint, Severity.WARNING)
+
+
+def removed_from_files(
+    posts: list[CampaignPost], records: list[OccurrenceRecord]
+) -> list[OccurrenceRecord]:
+    """Published occurrences whose post is no longer in the files (never deleted for that)."""
+    ids = {p.id for p in posts}
+    return [r for r in records if r.state is State.PUBLISHED and r.post_id not in ids]
