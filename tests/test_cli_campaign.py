@@ -411,6 +411,8 @@ def test_plan_json(example: Path, run: Run) -> None:
         "parts": 4,
         "file": "posts/01-launch.yaml",
         "line": 6,
+        "account": "default",
+        "follows": None,
     }
     assert rows[3]["deadline"] == "2026-12-06T15:00:00+00:00"
 
