@@ -321,7 +321,7 @@ def read_access_token(
                     0,
                     "access_token_file",
                     f"cannot read the token file {path}"
-                    f"{'' if is_default and not settings.several_accounts else f' of {name}'}"
+                    f"{f' (account {name})' if settings.several_accounts else ''}"
                     f": {exc.strerror}",
                     "check the path and that the bot's user can read it",
                 )

@@ -214,6 +214,7 @@ class CoalitionPublisher(Publisher):
                 f"the instance of {post.account!r} cannot publish quote posts (Mastodon 4.5+ "
                 "can) — add `fallback: link` to post the text with the link instead"
             )
+            self.ledger.begin_attempt(occurrence.key, post.id, occurrence.planned_at, "")
             self.ledger.mark_failed(occurrence.key, reason)
             logger.error("quote not sent: %s", reason, extra={"post_id": post.id})
             return Outcome(occurrence.key, Result.FAILED, error=reason)
