@@ -26,7 +26,7 @@ from bot.publishing.snapshot import snapshot_of
 from bot.storage import migrations as migrations_module
 from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
-from bot.storage.migrations import MIGRATIONS
+from bot.storage.migrations import MIGRATIONS, LedgerError
 
 BASE = "https://campaign.example"
 FIXTURES = Path(__file__).parent / "fixtures" / "mastodon"
@@ -295,3 +295,13 @@ def test_an_edit_already_on_the_server_is_not_sent_again(
     assert [c.request.method for c in mock.calls] == ["GET", "GET"]
     assert store.snapshots("p")[0].text == new_text
     assert [e.kind for e in ledger.events("p")][-1] == "edit-found"
+
+
+def test_a_post_being_sent_cannot_be_withdrawn(ledger: Ledger, clock: FakeClock) -> None:
+    """Withdrawing a post whose send is under way could miss a part it is posting: refused."""
+    ledger.begin_attempt("p", "p", START, "h")
+    store = Amendments(ledger, clock)
+    with pytest.raises(LedgerError, match="cannot withdraw 'p': it is sending"):
+        store.mark_withdrawn("p", "p", START, "no")
+    ledger.mark_failed("p", "422")
+    assert store.mark_withdrawn("p", "p", START, "given up").state is State.WITHDRAWN

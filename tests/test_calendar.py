@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import DEFAULT_CONFIG, REPO, MakeCampaign
 
 from bot.calendar.model import Engagement, Sources, object_position
@@ -31,6 +37,7 @@ from bot.core.clock import FakeClock
 from bot.schedule.planner import Occurrence
 from bot.service.app import App
 from bot.service.logs import RedactingFilter
+from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
 
 
@@ -267,8 +274,9 @@ def test_campaign_text_cannot_inject_markup(make_campaign: MakeCampaign, run: Ru
 def test_states_and_live_links_from_the_ledger(
     make_campaign: MakeCampaign, run: Run, clock: FakeClock
 ) -> None:
-    """Published links to its status (each reply too), failed shows its error, missed is shown,
-    and a post removed from the files that was never sent is withdrawn."""
+    """Published links to its status (each reply too), failed shows its error, missed is shown;
+    withdrawn are a post taken back (no link to its deleted status) and a post removed from the
+    files that was never sent."""
     make_campaign(
         {
             "a.yaml": """\
@@ -286,6 +294,9 @@ def test_states_and_live_links_from_the_ledger(
               - id: next
                 at: 2026-11-22 09:00
                 text: Still to come
+              - id: taken-back
+                at: 2026-11-21 13:00
+                text: Deleted by the operator
             """
         }
     )
@@ -302,6 +313,12 @@ def test_states_and_live_links_from_the_ledger(
         ledger.mark_missed("late", "late", zone_time + timedelta(hours=2), "past its window")
         ledger.begin_attempt("removed", "removed", zone_time + timedelta(hours=4), "h")
         ledger.mark_pending_after_error("removed", "503")
+        back = zone_time + timedelta(hours=4)
+        ledger.begin_attempt("taken-back", "taken-back", back, "h")
+        ledger.record_part_intent("taken-back", 0, "kb")
+        ledger.record_part_published("taken-back", 0, "99", "https://m.example/@c/99")
+        ledger.mark_published("taken-back")
+        Amendments(ledger, clock).mark_withdrawn("taken-back", "taken-back", back, "by hand")
         ledger.set_meta("account", "campaign 42 on https://m.example")
     clock.set(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))
     assert run("calendar", "--from=-2d").code == 0
@@ -312,6 +329,7 @@ def test_states_and_live_links_from_the_ledger(
         "broke": "failed",
         "late": "missed",
         "removed": "withdrawn",
+        "taken-back": "withdrawn",
         "next": "planned",
     }
     out = page.find("article", id="post-out")[0]
@@ -320,6 +338,8 @@ def test_states_and_live_links_from_the_ledger(
     assert "https://m.example/@c/01" in out.text and "@campaign" in out.text
     assert "too long" in page.find("article", id="post-broke")[0].text
     assert "No longer in the post files" in page.find("article", id="post-removed")[0].text
+    # A withdrawn status was deleted from the instance: its card no longer links to it.
+    assert "https://m.example/@c/99" not in Path("calendar/index.html").read_text()
     counts = page.find("ul", class_="counts")[0].text.split()
     assert counts[:4] == ["planned", "1", "published", "1"]
 
@@ -440,3 +460,40 @@ def test_serve_rebuilds_when_posts_change(make_campaign: MakeCampaign, clock: Fa
             assert "version two" in answer.read().decode()
     finally:
         server.stop()
+
+
+def test_serve_command_serves_rebuilds_and_stops_on_ctrl_c(example: Path) -> None:
+    """`calendar --serve --port 0` in its own process: it prints its address on 127.0.0.1, the
+    page answers there, an edit of a post file shows up on it, and Ctrl-C ends it with 0."""
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", "config/bot.yaml", "calendar", "--serve",
+         "--port", "0", "--offline", "--from", "2026-11-20", "--until", "2027-01-20"],
+        cwd=example, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert bot.stdout is not None
+        lines: list[str] = []
+        address = ""
+        for line in bot.stdout:
+            lines.append(line)
+            found = re.search(r"Serving the calendar at (http://127\.0\.0\.1:\d+/) ", line)
+            if found:
+                address = found[1]
+                break
+        assert address, "no address printed:\n" + "".join(lines)
+        assert lines[0].startswith("Wrote calendar/index.html: 12 posts")
+        assert "Millbrook council wants" in requests.get(address, timeout=10).text
+        media = requests.get(address + "media/", timeout=10)
+        assert media.status_code == 200 and "library-shelf.png" in media.text
+        posts = example / "posts" / "02-december.yaml"
+        posts.write_text(posts.read_text().replace("What do you use", "What did you borrow"))
+        deadline = time.monotonic() + 20
+        while "What did you borrow" not in requests.get(address, timeout=10).text:
+            assert time.monotonic() < deadline, "not rebuilt within 20 s"
+            time.sleep(0.2)
+        bot.send_signal(signal.SIGINT)
+        assert bot.wait(timeout=15) == 0
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()

@@ -24,8 +24,8 @@ from bot.core.timespec import format_duration
 from bot.schedule.planner import Occurrence
 from bot.storage.records import OccurrenceRecord
 
-# The ledger's states as campaigners read them on the page; "withdrawn" is an occurrence the
-# ledger holds unsent that the plan no longer has (its post was removed or moved).
+# The ledger's states as campaigners read them on the page. "withdrawn" is also shown for an
+# occurrence the ledger holds unsent that the plan no longer has (its post was removed or moved).
 STATE_LABELS = {
     "pending": "planned",
     "sending": "sending",
@@ -295,7 +295,7 @@ def _card(
     gone: bool = False,
 ) -> Card:
     urls: dict[int, str] = {}
-    if record is not None:
+    if record is not None and state != "withdrawn":  # a withdrawn status is deleted: no link
         urls = {p.index: p.url for p in record.parts if p.url is not None}
     parts = (
         tuple(_part_view(p, urls.get(p.index), instance, place) for p in post.parts) if post else ()

@@ -1,16 +1,20 @@
-"""`amend` and `withdraw`: keeping what followers see in step with the post files."""
+"""`amend`, `withdraw` and `status ID`: keeping what followers see in step with the post files."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import timedelta
 from typing import Any
 
+from bot.cli.campaign_commands import planned
 from bot.core.errors import CampaignBotError, UsageError
+from bot.core.posts import ScheduleKind
 from bot.core.published import FieldChange
 from bot.core.timespec import to_zone
 from bot.publishing.drift import PartDrift, PostDrift, find_drift
+from bot.publishing.withdraw import Withdrawer, published_parts
 from bot.service.app import App
 from bot.service.living import make_amender
 from bot.storage.amendments import Amendments
@@ -32,6 +36,13 @@ def register(commands: Any) -> None:
         "--reset-poll", action="store_true", help="replace a changed poll (its votes are lost)"
     )
     amend.set_defaults(handler=run_amend)
+
+    withdraw = commands.add_parser(
+        "withdraw", help="delete a published post (a thread: every part), or cancel a planned one"
+    )
+    withdraw.add_argument("post_id", metavar="ID", help="a post id, or an occurrence key")
+    withdraw.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    withdraw.set_defaults(handler=run_withdraw)
 
 
 def run_amend(args: argparse.Namespace) -> int:
@@ -93,6 +104,59 @@ def run_amend(args: argparse.Namespace) -> int:
             f"{failed} edits failed; run the same command again: it reads each status back "
             "first and edits only what is not there yet"
         )
+    return 0
+
+
+def run_withdraw(args: argparse.Namespace) -> int:
+    app: App = args.app
+    campaign = app.campaign(online=False)
+    with app.ledger() as ledger:
+        record = ledger.get(args.post_id)
+        if record is None:
+            mine = ledger.for_post(args.post_id)
+            if len(mine) > 1:
+                raise UsageError(
+                    f"{args.post_id} repeats: withdraw one occurrence by its key ("
+                    + ", ".join(r.key for r in mine[:5])
+                    + "), or remove the post from the files to stop the ones to come"
+                )
+            record = mine[0] if mine else None
+        post = campaign.by_id().get(record.post_id if record else args.post_id)
+        if record is None and post is None:
+            raise UsageError(f"no post {args.post_id!r} in the files or the ledger")
+        if record is None:
+            assert post is not None
+            if post.schedule.kind is ScheduleKind.CRON:
+                raise UsageError(
+                    f"{post.id} repeats: remove it from the files to stop the occurrences to come"
+                )
+            now = app.clock.now()
+            upcoming = planned(app, now, now + timedelta(days=400), online=False, campaign=campaign)
+            key, post_id = post.id, post.id
+            planned_at = next((o.planned_at for o in upcoming if o.key == key), now)
+        else:
+            key, post_id, planned_at = record.key, record.post_id, record.planned_at
+        parts = published_parts(record)
+        if parts:
+            print(f"Delete {len(parts)} statuses of {key} from the instance (replies first):")
+            for _, _, url in parts:
+                print(f"    {url}")
+        else:
+            print(f"Cancel {key}: it will not be published.")
+        if not args.yes and not _confirm("Withdraw it?"):
+            print("nothing was withdrawn")
+            return 1
+        client = app.client() if parts else None
+        withdrawer = Withdrawer(client, Amendments(ledger, app.clock), app.clock)
+        done = withdrawer.withdraw(key, post_id, planned_at, record)
+    if done.cancelled:
+        print(f"{key} is withdrawn: it will not be published")
+    for url in done.deleted:
+        print(f"deleted {url}")
+    for url in done.already_gone:
+        print(f"already gone from the instance: {url}")
+    if not done.cancelled:
+        print(f"{key} is withdrawn")
     return 0
 
 

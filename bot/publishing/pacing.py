@@ -2,8 +2,9 @@
 
 Mastodon's limits (config/initializers/rack_attack.rb, app/models/status.rb): 300 statuses per
 3 hours per account, 30 media uploads per 30 minutes per user, 300 requests per 5 minutes per
-token. The pacer keeps its own sliding windows under those numbers and also listens to the
-X-RateLimit-* headers the server returns, which know about other clients on the same account.
+token, 30 deletions per 30 minutes. The pacer keeps its own sliding windows under those numbers
+and also listens to the X-RateLimit-* headers the server returns, which know about other clients
+on the same account.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ DEFAULT_WINDOWS = {
     "status": Window(300, timedelta(hours=3)),
     "media": Window(30, timedelta(minutes=30)),
     "request": Window(300, timedelta(minutes=5)),
+    # DELETE /api/v1/statuses/:id has its own throttle (rack_attack.rb throttle/api/delete).
+    "delete": Window(30, timedelta(minutes=30)),
 }
 # Leave room for the operator's own use of the account and for retries.
 HEADROOM = 0.9
