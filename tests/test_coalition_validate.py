@@ -203,6 +203,22 @@ def test_config_accounts_and_tokens(make_campaign: MakeCampaign) -> None:
     assert read_access_token(settings, env) == "lead-token"  # the default account
 
 
+def test_top_level_instance_is_every_accounts_default(make_campaign: MakeCampaign) -> None:
+    config = (
+        DEFAULT_CONFIG
+        + "instance: https://shared.example\naccess_token_file: ../secrets/lead\n"
+        + "accounts: {lead: {}, partner: {instance: https://own.example}, ally: {}}\n"
+    )
+    settings = load_settings(make_campaign({}, config=config).config, env={})
+    assert [settings.account(n).instance for n in ("lead", "partner", "ally")] == [
+        "https://shared.example",
+        "https://own.example",
+        "https://shared.example",
+    ]
+    assert settings.account("lead").access_token_file is not None
+    assert settings.account("ally").access_token_file is None
+
+
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
@@ -210,11 +226,6 @@ def test_config_accounts_and_tokens(make_campaign: MakeCampaign) -> None:
             "accounts: {lead: {instance: https://a.example}}\ndefault_account: main\n",
             "default_account: no account named 'main' in `accounts:`",
             id="unknown-default",
-        ),
-        pytest.param(
-            "instance: https://a.example\naccounts: {lead: {instance: https://a.example}}\n",
-            "instance: with `accounts:`, the top-level `instance` is ambiguous",
-            id="both",
         ),
         pytest.param(
             "accounts: {Lead Org: {instance: https://a.example}}\n",

@@ -11,7 +11,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -201,18 +201,23 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
             "`default_account` needs an `accounts:` map",
             "add `accounts:` with that name, or remove `default_account`",
         )
-    if accounts and (model.instance or model.access_token_file):
-        key = "instance" if model.instance else "access_token_file"
-        problem(
-            (key,),
-            f"with `accounts:`, the top-level `{key}` is ambiguous",
-            "move it into the account it belongs to under `accounts:`",
-        )
     if problems:
         raise ConfigError(problems)
     if accounts:
+        # The top-level `instance` is that of every account that names none (all on one
+        # instance); the top-level `access_token_file` is the default account's if it names none.
+        accounts = {
+            name: replace(
+                account,
+                instance=account.instance or instance,
+                access_token_file=account.access_token_file
+                or (token_file if name == default_account else None),
+            )
+            for name, account in accounts.items()
+        }
         chosen = accounts[default_account]
-        instance = (env.get(BASE_URL_ENV) or chosen.instance or "").rstrip("/") or None
+        if not env.get(BASE_URL_ENV, "").strip():
+            instance = chosen.instance
         token_file = chosen.access_token_file
     return Settings(
         path=path,

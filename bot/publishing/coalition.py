@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from bot.core.errors import CampaignBotError
 from bot.core.limits import from_instance_document
 from bot.core.posts import FollowKind, FollowUp
 from bot.core.states import Result, State
@@ -81,8 +82,9 @@ class CoalitionPublisher(Publisher):
             if name == self.account_name:
                 raise  # the daemon pauses and alerts as for a single account
             return self._token_rejected(occurrence, name, exc)
-        except (TransientError, PermanentError) as exc:
-            # Reaching another account's instance failed before anything was sent.
+        except CampaignBotError as exc:
+            # Reaching another account's instance, or finding its token, failed before
+            # anything was sent.
             reason = f"account {name!r}: {exc}"
             logger.warning("%s; its posts wait", reason, extra={"post_id": post.id})
             retry = now + LOOK_AGAIN

@@ -39,12 +39,12 @@ class _Seen(Protocol):
 
 def follow_up_post(post: CampaignPost, follow: FollowUp) -> CampaignPost:
     """The boost or quote as a post of its own: a quote has its own text; a boost shows the
-    text it shares."""
+    status it shares (the first of a thread)."""
     return replace(
         post,
         id=post.id + follow.suffix,
         account=follow.account,
-        parts=(follow.part,) if follow.part is not None else post.parts,
+        parts=(follow.part,) if follow.part is not None else post.parts[:1],
         follow_ups=(),
         follows=follow,
         content_hash="",

@@ -26,6 +26,7 @@ from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence, capped, plan
@@ -45,6 +46,8 @@ class Sandbox:
     server: Any  # a mastodon_mock MockServer
     token: str
     workdir: Path
+    # The token of each further account of a coalition campaign, by account name.
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -52,8 +55,11 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
-    """A fresh mastodon_mock instance with one account, in a temporary folder."""
+def sandbox(
+    display_name: str = "Campaign rehearsal", others: Sequence[str] = ()
+) -> Iterator[Sandbox]:
+    """A fresh mastodon_mock instance, in a temporary folder, with the campaign's account and
+    one more local account (with its token) for each of `others`."""
     try:
         from mastodon_mock.config import (
             DatabaseConfig,
@@ -67,6 +73,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
         ) from exc
     token = secrets.token_urlsafe(24)
+    tokens = {name: secrets.token_urlsafe(24) for name in others}
     with tempfile.TemporaryDirectory(prefix="campaign-bot-rehearsal-") as tmp:
         workdir = Path(tmp)
         config = MastodonMockConfig(
@@ -77,7 +84,13 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
                 accounts=[
                     SeedAccount(
                         username=SANDBOX_ACCOUNT, display_name=display_name, access_token=token
-                    )
+                    ),
+                    *(
+                        SeedAccount(
+                            username=sandbox_username(name), display_name=name, access_token=key
+                        )
+                        for name, key in tokens.items()
+                    ),
                 ]
             ),
         )
@@ -86,9 +99,14 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             # Status URLs should point at this sandbox, not at the mock's default domain.
             server.config.domain = server.base_url.split("//", 1)[1]
             server.config.url_scheme = "http"
-            yield Sandbox(server, token, workdir)
+            yield Sandbox(server, token, workdir, tokens)
         finally:
             server.stop()
+
+
+def sandbox_username(account: str) -> str:
+    """A further account's username on the sandbox (usernames take no `-`)."""
+    return account.replace("-", "_")[:30]
 
 
 @dataclass
@@ -158,15 +176,36 @@ def rehearse(
     account = client.verify_credentials()
     with Ledger.open(local.ledger_path, clock) as ledger:
         answered: dict[str, RemoteStatus] = {}
-        publisher = Publisher(
+
+        def remember(status: RemoteStatus) -> None:
+            answered[status.id] = status
+
+        def other(name: str) -> Publisher:
+            if name not in box.tokens:
+                raise CampaignBotError(f"the sandbox has no account for {name!r}")
+            own = MastodonClient(box.base_url, box.tokens[name], clock=clock)
+            return Publisher(
+                own,
+                ledger,
+                clock,
+                instance=box.base_url,
+                account_id=own.verify_credentials().id,
+                honours_idempotency_keys=True,
+                on_status=remember,
+            )
+
+        kind = CoalitionPublisher if settings.several_accounts else Publisher
+        publisher = kind(
             client,
             ledger,
             clock,
             instance=box.base_url,
             account_id=account.id,
             honours_idempotency_keys=True,
-            on_status=lambda status: answered.__setitem__(status.id, status),
+            on_status=remember,
         )
+        if isinstance(publisher, CoalitionPublisher):
+            publisher.setup(settings.default_account, other, settings.catch_up)
         runner = Runner(local, ledger, clock, publisher)
         for _ in range(100_000):
             due = [o for o in runner.upcoming(posts, end) if o.planned_at >= start]
@@ -179,7 +218,15 @@ def rehearse(
             for key, reason in summary.missed:
                 print(f"\n✗ {key}: missed — {reason}", file=out)
             by_key = {o.key: o for o in due}
+            # A boost or quote waits for its moment after the post really went out.
+            waits = [
+                o.retry_at
+                for o in summary.outcomes
+                if o.result is Result.DEFERRED and o.retry_at and by_key[o.key].post.follows
+            ]
             for outcome in summary.outcomes:
+                if outcome.result is Result.DEFERRED and outcome.retry_at in waits:
+                    continue
                 occurrence = by_key[outcome.key]
                 if outcome.result is Result.PUBLISHED:
                     record = ledger.get(outcome.key)
@@ -198,7 +245,9 @@ def rehearse(
                         f"{occurrence.post.id}: {outcome.result} — {reason}",
                         file=out,
                     )
-            if not summary.outcomes and not summary.missed:
+            if waits:
+                clock.set(max(clock.now(), min(w for w in waits if w is not None)))
+            elif not summary.outcomes and not summary.missed:
                 clock.advance(timedelta(minutes=1))
     return result
 
@@ -208,7 +257,15 @@ def show(
 ) -> None:
     post = occurrence.post
     when = to_zone(occurrence.planned_at, settings.zone)
-    print(f"\n━━ {when} · {post.id} ({post.file}:{post.line})", file=out)
+    who = f" by @{post.account or settings.default_account}" if settings.several_accounts else ""
+    print(f"\n━━ {when} · {post.id}{who} ({post.file}:{post.line})", file=out)
+    follows = post.follows
+    if follows is not None:
+        shared = occurrence.key.removesuffix(follows.suffix)
+        if follows.kind == "boost":
+            print(f"   🔁 boosts {shared}", file=out)
+            return
+        print(f"   💬 quotes {shared}:", file=out)
     for index, status in enumerate(parts):
         indent = "   " if index == 0 else "   ↳ "
         pad = "   " if index == 0 else "     "

@@ -125,7 +125,8 @@ class Site:
 
     @property
     def env(self) -> dict[str, str]:
-        return {TOKEN_ENV: TOKEN}
+        # The example campaign's partner account posts as the mock's bob.
+        return {TOKEN_ENV: TOKEN, f"{TOKEN_ENV}_READERS_UNION": "bob_token"}
 
     # --- writing the campaign ---------------------------------------------------------------
 
