@@ -2,10 +2,12 @@
 command, the size of what it writes, and how soon headless Chromium shows the page.
 
 The campaign spreads over 90 days (about 110 posts a day); every 7th post has a content warning,
-every 10th an image, every 10th a thread of two replies, every 13th a poll. The command runs as
-a subprocess (its peak RSS from os.wait4). The page is then opened from file:// in Debian's
-chromium through Playwright, several times: first paint, first contentful paint,
-DOMContentLoaded and load come from the browser's own performance timeline.
+every 10th an image and a thread of two replies, every 13th a poll. The command runs as a
+subprocess; its CPU time (user + system) and peak RSS come from os.wait4. On a machine shared
+with other work the wall time grows with the load; the CPU time shows what the command costs by
+itself. The page is then opened from file:// in Debian's chromium through Playwright, several
+times: first paint, first contentful paint, DOMContentLoaded and load come from the browser's
+own performance timeline.
 
     python bench/calendar_scale.py [--posts 10000] [--loads 3]
 """
@@ -67,7 +69,7 @@ def write_campaign(root: Path, size: int, per_file: int = 500) -> None:
     (root / "bot.yaml").write_text('timezone: "Europe/London"\nposts_dir: "posts"\n')
 
 
-def build(root: Path) -> tuple[float, int, str]:
+def build(root: Path) -> tuple[float, float, int, str]:
     until = (START + timedelta(days=DAYS + 1)).date().isoformat()
     command = [
         sys.executable, "-m", "bot", "--config", str(root / "bot.yaml"), "calendar", "--offline",
@@ -81,13 +83,14 @@ def build(root: Path) -> tuple[float, int, str]:
     wall = time.monotonic() - began
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(output)
-    return wall, usage.ru_maxrss, output.strip().splitlines()[-1]
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss, output.strip().splitlines()[-1]
 
 
 def phases(root: Path) -> dict[str, float]:
     """The same work in this process, step by step: where the command's time goes."""
     took = {}
-    began = time.perf_counter()
+    began = time.perf_counter()  # wall time: on a busy machine, compare with the CPU time above
     app = App(load_settings(root / "bot.yaml"))
     campaign = app.campaign(online=False)
     took["load and check the posts"] = time.perf_counter() - began
@@ -156,12 +159,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_campaign(root, args.posts)
-        wall, max_rss_kib, last = build(root)
+        wall, cpu, max_rss_kib, last = build(root)
         index = root / "site" / "index.html"
         page_bytes = index.stat().st_size
         media = sum(p.stat().st_size for p in (root / "site" / "media").iterdir())
         print(f"posts: {args.posts:,}")
-        print(f"calendar command: {wall:.2f} s wall, peak RSS {max_rss_kib / 1024:.1f} MB")
+        print(
+            f"calendar command: {wall:.2f} s wall, {cpu:.2f} s CPU (user + system), "
+            f"peak RSS {max_rss_kib / 1024:.1f} MB"
+        )
         print(f"  {last}")
         print(f"index.html: {page_bytes / 1e6:.2f} MB; media: {media / 1e3:.1f} kB")
         for step, seconds in phases(root).items():

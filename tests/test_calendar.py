@@ -80,7 +80,11 @@ def run(
 class Element:
     tag: str
     attrs: dict[str, str]
-    text: str = ""
+    chunks: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
 
 
 @dataclass
@@ -111,7 +115,7 @@ class Page(HTMLParser):
     def handle_data(self, data: str) -> None:
         self.texts.append(data)
         for element in self._open:
-            element.text += data
+            element.chunks.append(data)
 
     def find(self, tag: str, **attrs: str) -> list[Element]:
         def matches(e: Element) -> bool:
@@ -497,3 +501,39 @@ def test_serve_command_serves_rebuilds_and_stops_on_ctrl_c(example: Path) -> Non
         if bot.poll() is None:
             bot.kill()
             bot.wait()
+
+
+def test_what_plan_adds_is_on_the_page(
+    make_campaign: MakeCampaign, run: Run, clock: FakeClock
+) -> None:
+    """As `plan` says them: a published post whose file changed since is flagged on its card,
+    and a repeat cut short at the cap says so at the top."""
+    make_campaign(
+        {
+            "a.yaml": """\
+            posts:
+              - id: out
+                at: 2026-11-20 09:00
+                text: Edited after it went out
+              - id: flood
+                cron: "0 * * * *"
+                text: Every hour
+            """
+        }
+    )
+    settings = load_settings(Path("config/bot.yaml"))
+    at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    with Ledger.open(settings.ledger_path, clock) as ledger:
+        ledger.begin_attempt("out", "out", at, "the hash of what went out")
+        ledger.record_part_intent("out", 0, "k")
+        ledger.record_part_published("out", 0, "1", "https://m.example/@c/1")
+        ledger.mark_published("out")
+    plan = run("plan", "--from=-1d", "--until", "120d")
+    assert run("calendar", "--from=-1d", "--until", "120d").code == 0
+    page = parse(Path("calendar/index.html"))
+    card = " ".join(page.find("article", id="post-out")[0].text.split())
+    assert "warning posts/a.yaml:2:1 `out` part 1: changed after publishing" in card
+    assert "`out` part 1: changed after publishing" in plan.out
+    note = " ".join(page.with_class("notes")[0].text.split())
+    assert note.startswith("Not all shown flood: only its first")
+    assert note.split("Not all shown ")[1] in plan.err

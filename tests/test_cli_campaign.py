@@ -196,7 +196,7 @@ def test_validate_one_file(make_campaign: MakeCampaign, run: Run) -> None:
     )
     good = run("validate", "posts/good.yaml")
     assert (good.code, good.out) == (0, "")
-    assert good.err.startswith("1 valid posts in 1 files; 0 errors")
+    assert good.err.startswith("1 valid post in 1 file; 0 errors")
     bad = run("validate", "posts/bad.yaml", "--json")
     assert bad.code == 1
     assert [p["file"] for p in json.loads(bad.out)["problems"]] == ["posts/bad.yaml"]

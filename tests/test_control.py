@@ -18,6 +18,12 @@ from bot.storage import control
 from bot.storage.ledger import Ledger
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+# What the daemon records when the instance refuses the token (bot.mastodon.errors).
+REJECTED = (
+    "the instance rejected the access token (401): The access token is invalid — the token is "
+    "wrong, revoked or expired; create a new one under Preferences → Development and put it in "
+    "the configuration"
+)
 
 
 def beat(at: datetime, **changes: object) -> control.Heartbeat:
@@ -59,6 +65,15 @@ def test_pause_and_resume_through_the_file(tmp_path: Path) -> None:
     assert control.resume(data) is False
 
 
+def test_the_pause_switch_is_the_file_paused_in_data_dir(tmp_path: Path) -> None:
+    """The switch is `data_dir/PAUSED`, as the README tells operators: made by hand, it pauses."""
+    control.pause(tmp_path, "by command", NOW)
+    assert [p.name for p in tmp_path.iterdir()] == ["PAUSED"]
+    control.resume(tmp_path)
+    (tmp_path / "PAUSED").write_text("")
+    assert control.is_paused(tmp_path)
+
+
 def test_heartbeat_round_trip_leaves_no_temporary_file(tmp_path: Path) -> None:
     """A heartbeat reads back as written, replaced atomically, and is gone once cleared."""
     control.write_heartbeat(tmp_path, beat(NOW))
@@ -98,16 +113,16 @@ def _stuck_for(data_dir: Path, minutes: float) -> None:
         ),
         (
             timedelta(seconds=5),
-            {"token_rejected": "401 invalid token"},
+            {"token_rejected": REJECTED},
             None,
-            "the instance rejected the access token: 401 invalid token",
+            REJECTED,
         ),
         (timedelta(seconds=5), {}, 9, None),
         (
             timedelta(seconds=5),
             {},
             11,
-            "1 posts stuck in `sending` for over 0:10:00: slow-post",
+            "1 post stuck in `sending` for over 0:10:00: slow-post",
         ),
         (timedelta(seconds=5), {"paused": True}, None, None),
     ],

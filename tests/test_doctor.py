@@ -146,7 +146,7 @@ def test_healthy_sandbox_passes_every_check(site: Site, capsys: pytest.CaptureFi
     assert details["token"] == "valid, for @alice"
     assert details["scopes"] == " ".join(sorted(NEEDED_SCOPES))
     assert details["limits"] == f"read from {site.server.base_url}"
-    assert details["posts"] == "1 posts valid in 1 files"
+    assert details["posts"] == "1 post valid in 1 file"
 
 
 def _wrong_url(site: Site) -> None:
@@ -215,7 +215,8 @@ FAILURES = [
         _wrong_url,
         {
             "instance": r"{instance} cannot be reached: could not reach the instance for the "
-            r"instance information request: .*Connection refused.* — check the address, DNS and "
+            r"instance information request: 127\.0\.0\.1:\d+ refused the connection — check the "
+            r"address, DNS and "
             r"the server's firewall",
             "limits": UNREACHABLE_LIMITS,
         },
@@ -273,7 +274,7 @@ FAILURES = [
     pytest.param(
         _invalid_post,
         {
-            "posts": r"1 problems, first: \S*typo\.yaml:4:5: error: posts\[0\]\.txt: unknown key "
+            "posts": r"1 problem, first: \S*typo\.yaml:4:5: error: posts\[0\]\.txt: unknown key "
             r"'txt' — did you mean `text`\? — run `campaign-bot validate` and fix them",
         },
         id="invalid-post",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -515,10 +516,18 @@ def test_old_key_adopts_the_post_found_among_recent_statuses(
     ("honours", "later", "looked"),
     [
         (True, timedelta(minutes=10), False),  # the key still protects the re-send
+        (True, KEY_MEMORY - timedelta(seconds=1), False),
+        (True, KEY_MEMORY, True),  # from the very moment the key may be forgotten
         (True, KEY_MEMORY + timedelta(minutes=1), True),
         (False, timedelta(minutes=1), True),  # the server ignores keys: always look first
     ],
-    ids=["young key", "old key", "keys ignored"],
+    ids=[
+        "young key",
+        "key a second short of its memory",
+        "key at its memory",
+        "old key",
+        "keys ignored",
+    ],
 )
 def test_resend_after_a_restart_looks_first_only_when_the_key_may_not_protect(
     instance: Instance,
@@ -681,7 +690,32 @@ def test_the_instances_clock_is_allowed_for_when_looking(
     assert len(instance.posts()) == (0 if adopted else 1)
 
 
-# --- behaviours a small slip would break ---------------------------------------------------------
+# --- behaviours that a one-line change must not get past --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamped_before", "adopted"),
+    [(timedelta(minutes=5), True), (timedelta(minutes=5, seconds=1), False)],
+    ids=["5 min before", "5 min 1 s before"],
+)
+def test_an_earlier_post_is_looked_for_from_five_minutes_before_the_first_try(
+    instance: Instance,
+    ledger: Ledger,
+    clock: FakeClock,
+    stamped_before: timedelta,
+    adopted: bool,
+) -> None:
+    """A status stamped up to 5 minutes before our first try is ours; one stamped earlier is not."""
+    died_after_intent(ledger, "solo")
+    attempt = clock.now()
+    clock.advance(KEY_MEMORY + timedelta(minutes=1))
+    instance.serve_account_statuses([remote("902", "Once only.", attempt - stamped_before)])
+    make_publisher(ledger, clock).publish(occurrence("solo", part(0, "Once only.")))
+    record = ledger.get("solo")
+    assert record is not None
+    assert record.state is State.PUBLISHED
+    assert (record.parts[0].status_id == "902") is adopted
+    assert len(instance.posts()) == (0 if adopted else 1)
 
 
 def test_a_remote_mention_is_recognised_on_the_server(
@@ -725,3 +759,71 @@ def test_a_server_that_keeps_answering_429_is_not_retried_forever(
     assert outcome.result == "failed"
     assert outcome.error is not None
     assert "429" in outcome.error
+
+
+# --- what the operator reads ---------------------------------------------------------------------
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot.publishing.publisher"]
+
+
+def test_thread_parts_are_numbered_as_people_count(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log numbers a thread's toots 1, 2, 3 — the ledger keeps its indexes 0, 1, 2."""
+    instance.then_accept()
+    instance.then_unavailable()
+    with caplog.at_level("INFO"):
+        outcome = make_publisher(ledger, clock).publish(thread(parts=3))
+    urls = [s["url"] for s in instance.created]
+    lines = _lines(caplog)
+    assert lines[0] == f"part 1 published: {urls[0]}"
+    assert re.fullmatch(
+        r"part 2: the instance had a temporary problem with the post \(503\): .*; retrying in "
+        r"\d+ s with the same "
+        r"Idempotency-Key",
+        lines[1],
+    )
+    assert lines[2:] == [
+        f"part 2 published: {urls[1]}",
+        f"part 3 published: {urls[2]}",
+        f"published {' '.join(outcome.urls)}",
+    ]
+    record = ledger.get("launch")
+    assert record is not None
+    assert [p.index for p in record.parts] == [0, 1, 2]
+
+
+def test_an_adopted_reply_is_named_by_its_place_in_the_thread(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second toot, found on the instance after a lost answer, is "part 2"."""
+    instance.then_accept()
+    instance.then_lose_answer()
+
+    def account_statuses(request: Any) -> tuple[int, dict[str, str], str]:
+        return 200, {}, json.dumps(list(reversed(instance.created)))
+
+    instance.mock.add_callback(responses.GET, ACCOUNT_STATUSES, callback=account_statuses)
+    with caplog.at_level("INFO"):
+        make_publisher(ledger, clock, honours=False).publish(thread(parts=2))
+    reply = instance.created[1]["url"]
+    assert f"part 2 was already on the instance: {reply}" in _lines(caplog)
+
+
+@pytest.mark.parametrize("settled", ["failed", "missed"])
+def test_a_failed_or_missed_occurrence_is_not_sent_again(
+    instance: Instance, ledger: Ledger, clock: FakeClock, settled: str
+) -> None:
+    """An occurrence the ledger holds as failed or missed is not sent; only `retry` reopens it."""
+    if settled == "failed":
+        ledger.begin_attempt("x", "x", PLANNED, "hash-x")
+        ledger.mark_failed("x", "refused by the instance (422)")
+    else:
+        ledger.mark_missed("x", "x", PLANNED, "past its window")
+    before = ledger.get("x")
+    outcome = make_publisher(ledger, clock).publish(occurrence("x", part(0, "X")))
+    assert outcome.result == "not-sent"
+    assert instance.posts() == []
+    assert ledger.get("x") == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import signal
@@ -16,12 +17,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import START
 from mastodon import Mastodon
 
 from bot.campaign.loading import load_campaign
+from bot.cli import main as cli
 from bot.cli.main import main
 from bot.config.settings import load_settings
+from bot.core.clock import FakeClock
 from bot.core.limits import InstanceLimits
+from bot.service.app import App
 from bot.service.rehearsal import MAX_REHEARSED_PER_POST, rehearsal_window, rehearse, sandbox
 
 REPO = Path(__file__).parent.parent
@@ -29,13 +34,15 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the example campaign, with its own data folder."""
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Path:
+    """A copy of the example campaign, with its own data folder; commands run in-process see
+    the test's clock (before the campaign starts, unless the test moves it)."""
     shutil.copytree(REPO / "posts", tmp_path / "posts")
     shutil.copytree(REPO / "config", tmp_path / "config")
     for name in ("CAMPAIGN_BOT_CONFIG", "MASTODON_BASE_URL", "MASTODON_ACCESS_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "App", lambda settings: App(settings, clock=clock, env={}))
     return tmp_path / "config" / "bot.yaml"
 
 
@@ -53,7 +60,7 @@ def test_example_campaign_reaches_the_sandbox_in_order(example: Path) -> None:
     assert campaign.errors == []
     out = io.StringIO()
     with sandbox(others=["readers-union"]) as box:
-        start, end = rehearsal_window(campaign.posts, datetime.now(UTC), None, None)
+        start, end = rehearsal_window(campaign.posts, START, None, None)
         result = rehearse(settings, campaign.posts, box, start=start, end=end, out=out)
         on_server = _statuses(box.base_url, box.token)
         partner = _statuses(box.base_url, box.tokens["readers-union"])
@@ -113,7 +120,7 @@ def test_rehearse_command_says_first_that_nothing_real_is_touched(
     assert lines[0].startswith("Rehearsal on a local sandbox at http://127.0.0.1:")
     assert "nothing is sent to any Mastodon instance" in lines[0]
     assert "the real ledger" in lines[0]
-    assert lines[-1].startswith("Rehearsal: 14 posts published (17 toots, 1 thread(s), 1 media")
+    assert lines[-1].startswith("Rehearsal: 14 posts published (17 toots, 1 thread, 1 media")
 
 
 def test_a_post_the_sandbox_rejects_fails_the_rehearsal(
@@ -237,3 +244,58 @@ def test_a_flooding_cron_is_cut_short(example: Path, capsys: pytest.CaptureFixtu
         "--from/--until"
     ) in out
     assert out.count("· flood (") == MAX_REHEARSED_PER_POST
+
+
+def test_rehearse_starts_now_like_plan(
+    example: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From now by default: a post missed beyond its window is shown as `run` would record it
+    (not published, not a failure), and queued posts take the slots `plan` gives them."""
+    clock.set(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))  # launch was 09:30, catch_up is 2h
+    assert main(["--config", str(example), "plan", "--json", "--offline"]) == 0
+    plan = json.loads(capsys.readouterr().out)["occurrences"]
+    assert main(["--config", str(example), "rehearse"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "⏭ petition-launch: not published, as `run` would record it — planned for 2026-12-01 "
+        "09:30 GMT, and it is now 2h30m later, past its not_after window (until 2026-12-01 11:30 "
+        "GMT)"
+    ) in out
+    assert "· petition-launch (" not in out
+    rehearsed = re.findall(r"━━ (.+?) · (\S+) \(", out)
+    assert rehearsed == [(o["local_time"], o["id"]) for o in plan if o["at"] <= rehearsed_end(out)]
+    assert "Rehearsal: 11 posts published" in out
+    assert "1 past their not_after window and recorded as missed, as `run` would do" in out
+
+
+def rehearsed_end(out: str) -> str:
+    """The end of the rehearsal's window, as an ISO time to compare with `plan --json`."""
+    found = re.search(r"Campaign time .+? to (\d{4}-\d\d-\d\d \d\d:\d\d)", out)
+    assert found
+    return datetime.fromisoformat(found[1]).replace(tzinfo=UTC).isoformat()
+
+
+def test_rehearse_catches_up_within_the_window(
+    example: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A post still inside its not_after window goes out late, and the transcript says so."""
+    clock.set(datetime(2026, 12, 1, 10, 30, tzinfo=UTC))
+    assert main(["--config", str(example), "rehearse"]) == 0
+    out = capsys.readouterr().out
+    assert "━━ 2026-12-01 09:30 GMT · petition-launch (" in out
+    assert (
+        "⏱ caught up at 2026-12-01 10:30 GMT, 1h late, within its not_after window "
+        "(until 2026-12-01 11:30 GMT)"
+    ) in out
+    assert "1 caught up late, 0 past their not_after window" in out
+
+
+def test_from_still_picks_another_start(
+    example: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Long after the campaign, --from rehearses it from its beginning."""
+    clock.set(datetime(2027, 6, 1, 12, 0, tzinfo=UTC))
+    assert main(["--config", str(example), "rehearse", "--from", "2026-11-30 00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "⏭" not in out
+    assert out.splitlines()[-1].startswith("Rehearsal: 12 posts published (15 toots")

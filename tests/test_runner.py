@@ -18,9 +18,10 @@ import pytest
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost
+from bot.core.states import State
 from bot.mastodon.types import TransientError
 from bot.publishing.publisher import Outcome
-from bot.publishing.runner import Runner
+from bot.publishing.runner import DryRunPublisher, Runner
 from bot.schedule.planner import Occurrence
 from bot.service.app import App
 from bot.service.daemon import JOB_PREFIX, Daemon
@@ -614,3 +615,124 @@ def test_recurring_occurrences_that_fall_due_while_paused_never_vanish(
         "tick@2026-06-10T15:00:00Z": "published",
     }
     assert [k for k, _ in publisher.sent if k not in before] == ["tick@2026-06-10T15:00:00Z"]
+
+
+def test_a_dry_run_numbers_thread_parts_as_people_count(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run --dry-run` names a thread's toots part 1, part 2 (under part 1), as people count."""
+    world.write([{"id": "t", "at": ago(minutes=1), "text": "Start", "thread": [{"text": "More"}]}])
+    [post] = world.posts()
+    due = Occurrence("t", post, NOW, NOW + timedelta(hours=1), State.PENDING)
+    with caplog.at_level("INFO"):
+        DryRunPublisher(world.settings).publish(due)
+    assert [r.getMessage() for r in caplog.records] == [
+        "would publish part 1: 'Start'",
+        "would publish part 2 under part 1: 'More'",
+    ]
+
+
+def test_a_reload_says_what_changed_in_words_that_count(
+    world: World, daemon: tuple[Daemon, FakePublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A post moved is "moved", not "new"; one post is "1 post"; a reload that changes nothing
+    says so."""
+    bot, _ = daemon
+    later = (NOW + timedelta(days=1)).isoformat()
+    world.write([{"id": "a", "at": later, "text": "a"}, {"id": "b", "at": later, "text": "b"}])
+    summaries: list[str] = []
+
+    def reload(why: str) -> None:
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            bot._load(why)
+        summaries.extend(r.getMessage() for r in caplog.records if r.getMessage().startswith(why))
+
+    reload("start")
+    moved = (NOW + timedelta(days=2)).isoformat()
+    world.write([{"id": "a", "at": moved, "text": "a"}])
+    reload("post files changed")
+    world.write([{"id": "a", "at": moved, "text": "a"}, {"id": "c", "at": later, "text": "c"}])
+    reload("SIGHUP")
+    reload("periodic re-plan")
+    world.clock.set(NOW + timedelta(days=1, minutes=1))
+    bot._catch_up()  # c goes out: it leaves the plan, published, not cancelled
+    reload("later")
+    assert summaries == [
+        "start: 2 posts, 2 occurrences planned in the next 35 days (2 new)",
+        "post files changed: 1 post, 1 occurrence planned in the next 35 days (1 moved, 1 "
+        "cancelled)",
+        "SIGHUP: 2 posts, 2 occurrences planned in the next 35 days (1 new)",
+        "periodic re-plan: 2 posts, 2 occurrences planned in the next 35 days (no change)",
+        "later: 2 posts, 1 occurrence planned in the next 35 days (no change)",
+    ]
+
+
+def test_a_problem_in_the_post_files_is_counted_in_words(
+    world: World, daemon: tuple[Daemon, FakePublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    """One invalid post is "1 problem", not "1 problems"."""
+    bot, _ = daemon
+    world.write([{"id": "ok", "at": (NOW + timedelta(days=1)).isoformat(), "txt": "typo"}])
+    with caplog.at_level("WARNING"):
+        bot._load("start")
+    assert (
+        "1 problem in the post files: the posts concerned are left out until it is fixed; the "
+        "rest of the campaign runs"
+    ) in [r.getMessage() for r in caplog.records]
+
+
+def test_a_config_edit_is_named_not_ignored(
+    world: World, daemon: tuple[Daemon, FakePublisher], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The running daemon keeps its config; an edit is logged with the keys it changes, when
+    the watch notices it and again on SIGHUP."""
+    bot, _ = daemon
+    world.write([{"id": "a", "at": (NOW + timedelta(days=1)).isoformat(), "text": "a"}])
+    bot._load("start")
+    world.config["catch_up"] = "3h"
+    world.config["require_alt_text"] = False
+    assert world.settings.catch_up == timedelta(hours=3)  # rewrites the config file
+    wanted = (
+        f"{world.root / 'bot.yaml'} changed (catch_up, require_alt_text); the bot keeps the "
+        "config it started with until it is restarted"
+    )
+    with caplog.at_level("INFO"):
+        bot._watch()
+        bot._watch()
+        bot._reload("SIGHUP")
+    assert [r.getMessage() for r in caplog.records].count(wanted) == 2
+    assert bot.settings.catch_up == timedelta(hours=1)
+
+
+def test_recurring_look_back_stops_at_seven_days(world: World) -> None:
+    """After ten days down, only the last seven days of a daily post are recorded missed."""
+    world.write([{"id": "daily", "cron": "0 9 * * *"}])
+    runner, _ = world.runner()
+    runner.run_due(world.posts())
+    world.clock.advance(timedelta(days=10))
+    summary = runner.run_due(world.posts())
+    assert [k for k, _ in summary.missed] == [
+        f"daily@2026-06-{day}T08:00:00Z" for day in range(14, 21)
+    ]
+
+
+def test_a_cron_posts_not_after_sets_the_look_back_of_a_first_run(world: World) -> None:
+    """On a first run, a cron post with `not_after: 3h` catches up 3 hours, not catch_up's 1."""
+    world.write([{"id": "hourly", "cron": "0 * * * *", "not_after": "3h"}])
+    runner, publisher = world.runner()
+    summary = runner.run_due(world.posts())
+    assert summary.missed == []
+    assert [k for k, _ in publisher.sent] == [
+        f"hourly@2026-06-10T{hour}:00:00Z" for hour in ("09", "10", "11", "12")
+    ]
+
+
+def test_a_first_run_looks_back_at_most_seven_days_whatever_not_after_says(world: World) -> None:
+    """A recurring post with `not_after: 30d` still brings at most a week of occurrences."""
+    world.write([{"id": "daily", "cron": "0 9 * * *", "not_after": "30d"}])
+    runner, publisher = world.runner()
+    runner.run_due(world.posts())
+    assert [k for k, _ in publisher.sent] == [
+        f"daily@2026-06-{d:02d}T08:00:00Z" for d in range(4, 11)
+    ]

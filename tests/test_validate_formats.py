@@ -60,7 +60,7 @@ def test_validate_format_github(make_campaign: MakeCampaign, run: Run) -> None:
         "::warning file=posts/b.yaml,title=campaign-bot::the file is empty — add a `posts:` "
         "list, or delete the file",
     ]
-    assert result.err == f"0 valid posts in 2 files; 1 errors, 1 warnings {LIMITS_SOURCE}\n"
+    assert result.err == f"0 valid posts in 2 files; 1 error, 1 warning {LIMITS_SOURCE}\n"
 
 
 def test_validate_format_github_strict(make_campaign: MakeCampaign, run: Run) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import math
 import random
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -793,21 +792,19 @@ def test_the_depth_limit_is_the_same_with_and_without_aliases(
     )
 
 
-def test_a_billion_laughs_finishes_fast_in_little_memory(tmp_path: Path) -> None:
-    """The classic alias bomb (10^9 values if written out) is refused in milliseconds."""
+def test_a_billion_laughs_is_refused_in_little_memory(tmp_path: Path) -> None:
+    """The classic alias bomb (10^9 values if written out) is refused without expanding it
+    (bench/yaml_read.py measures how long that takes)."""
     path = tmp_path / "lol.yaml"
     path.write_text(BILLION_LAUGHS)
     tracemalloc.start()
-    started = time.process_time()
     try:
         doc, problems = read_yaml(path)
-        seconds = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert doc is None
     assert [p.message for p in problems] == ["too many aliases (billion laughs?)"]
-    assert seconds < 0.5
     assert peak < 20_000_000  # a small document, whatever the size allowance
 
 
@@ -937,15 +934,14 @@ def write_campaign(path: Path, posts: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_a_10000_post_file_reads_in_well_under_a_second(tmp_path: Path) -> None:
-    """A 210,000-line campaign file is read fast (in CPU time, so a busy machine cannot flake)."""
+def test_a_10000_post_file_is_read_whole_without_a_node_tree(tmp_path: Path) -> None:
+    """A 210,000-line campaign file is read in full, keeping no YAML node tree
+    (bench/yaml_read.py measures how long that takes)."""
     path = tmp_path / "big.yaml"
     write_campaign(path, 10_000)
     gc.collect()
     tracked = len(gc.get_objects())
-    started = time.process_time()
     doc, problems = read_yaml(path, max_bytes=10_000_000)
-    seconds = time.process_time() - started
     # No node tree is kept: 80,000 mappings and lists, their places, and little else.
     assert len(gc.get_objects()) - tracked < 250_000
     assert problems == []
@@ -953,4 +949,3 @@ def test_a_10000_post_file_reads_in_well_under_a_second(tmp_path: Path) -> None:
     assert len(doc.data["posts"]) == 10_000
     assert doc.data["posts"][9_999]["poll"] == {"options": ["yes", "no"], "expires": 3600}
     assert doc.position(("posts", 9_999, "media", 1, "alt")) == Position(209_995, 14)
-    assert seconds < 1.5

@@ -152,6 +152,7 @@ class CalendarPage:
     days: list[Day]  # the days that have posts, in order, for the list view
     problems: list[Problem]  # not tied to a post in the plan
     counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def cards(self) -> int:
@@ -334,6 +335,7 @@ def lay_out(
     max_characters: int,
     limits_source: str,
     instance: str | None,
+    notes: list[str] | None = None,
 ) -> CalendarPage:
     """The cards by day, and the months (weeks from Monday) that the window covers."""
     first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
@@ -375,6 +377,7 @@ def lay_out(
         days=[d for d in sorted(by_day.values(), key=lambda d: d.day) if d.cards],
         problems=problems,
         counts={k: v for k, v in counts.items() if v},
+        notes=notes or [],
     )
 
 

@@ -38,6 +38,7 @@ class SiteOptions:
     instance: str | None = None
     account: str | None = None
     title: str = "Campaign calendar"
+    notes: tuple[str, ...] = ()  # what `plan` also says, e.g. repeats cut short
 
 
 @dataclass
@@ -115,6 +116,7 @@ def build_page(sources: Sources, options: SiteOptions, copier: MediaCopier) -> C
         max_characters=options.max_characters,
         limits_source=options.limits_source,
         instance=options.instance,
+        notes=list(options.notes),
     )
 
 

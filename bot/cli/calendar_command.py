@@ -11,9 +11,11 @@ from typing import Any
 from bot.calendar.model import CalendarPage, Sources
 from bot.calendar.serve import CalendarServer
 from bot.calendar.site import SiteOptions, write_site
-from bot.cli.campaign_commands import parse_moment, planned
+from bot.cli.campaign_commands import cap_notes, parse_moment, planned
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.service.app import App
+from bot.service.living import drift_report
 
 DEFAULT_OUT = Path("calendar")
 DEFAULT_PORT = 8000
@@ -52,6 +54,8 @@ def build_calendar(
             records = {r.key: r for r in ledger.all()}
             meta = ledger.get_meta("account")
         account = "@" + meta.split()[0] if meta else None
+    # As `plan` says them: posts changed after publishing, and repeats cut short.
+    changed = drift_report(app, campaign.posts)[1]
     report = app.limits(online=online)
     options = SiteOptions(
         zone=app.settings.zone,
@@ -62,8 +66,10 @@ def build_calendar(
         limits_source=report.source,
         instance=app.settings.instance,
         account=account,
+        notes=tuple(cap_notes(occurrences)),
     )
-    sources = Sources(occurrences, records, campaign.posts, campaign.problems, engagement={})
+    problems = [*campaign.problems, *changed]
+    sources = Sources(occurrences, records, campaign.posts, problems, engagement={})
     return write_site(sources, options, out)
 
 
@@ -79,8 +85,9 @@ def run_calendar(args: argparse.Namespace) -> int:
         page = build_calendar(app, start, end, out, online=online)
         zone = app.settings.zone
         print(
-            f"Wrote {out / 'index.html'}: {page.cards} posts from {to_zone(start, zone)} "
-            f"to {to_zone(end, zone)}, {len(page.problems)} problems outside the plan",
+            f"Wrote {out / 'index.html'}: {counted(page.cards, 'post')} from "
+            f"{to_zone(start, zone)} to {to_zone(end, zone)}, "
+            f"{counted(len(page.problems), 'problem')} outside the plan",
             flush=True,
         )
         return page

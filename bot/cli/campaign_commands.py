@@ -17,8 +17,10 @@ from bot.cli.problem_formats import FORMATS, github_commands, sarif_log
 from bot.core.errors import UsageError
 from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
+from bot.core.words import counted
 from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped, plan
 from bot.service.app import App
+from bot.service.linkcheck import check_links
 from bot.service.living import drift_report
 
 
@@ -34,6 +36,11 @@ def register(commands: Any) -> None:
     validate.add_argument("--json", action="store_true", help="the same as --format json")
     validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     validate.add_argument("--offline", action="store_true", help="do not ask the instance")
+    validate.add_argument(
+        "--check-links",
+        action="store_true",
+        help="also fetch every link in the posts and warn about those that do not answer",
+    )
     validate.set_defaults(handler=run_validate)
 
     plan_cmd = commands.add_parser("plan", help="show upcoming posts in time order")
@@ -53,6 +60,8 @@ def run_validate(args: argparse.Namespace) -> int:
     app: App = args.app
     campaign = app.campaign(args.paths or None, online=not args.offline)
     campaign.problems.extend(drift_report(app, campaign.posts)[1])
+    if args.check_links:
+        campaign.problems.extend(check_links(campaign.posts))
     report = app.limits(online=not args.offline)
     errors = len(campaign.errors) + (len(campaign.warnings) if args.strict else 0)
     fmt = output_format(args)
@@ -75,9 +84,9 @@ def run_validate(args: argparse.Namespace) -> int:
         for line in lines:
             print(line)
         summary = (
-            f"{len(campaign.posts)} valid posts in {len(campaign.files)} files; "
-            f"{len(campaign.errors)} errors, {len(campaign.warnings)} warnings "
-            f"(limits: {report.source})"
+            f"{counted(len(campaign.posts), 'valid post')} in "
+            f"{counted(len(campaign.files), 'file')}; {counted(len(campaign.errors), 'error')}, "
+            f"{counted(len(campaign.warnings), 'warning')} (limits: {report.source})"
         )
         print(summary, file=sys.stderr)
     return 1 if errors else 0

@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core.words import counted
 from bot.service.app import App
 from bot.storage import control
 
@@ -54,14 +55,17 @@ def health_problem(app: App) -> str | None:
     if age > control.HEARTBEAT_STALE:
         return f"the heartbeat is {int(age.total_seconds())} s old: the bot has stopped or hangs"
     if beat.token_rejected:
-        return f"the instance rejected the access token: {beat.token_rejected}"
+        # The instance's refusal as the daemon recorded it: what it refused, and what to do.
+        return beat.token_rejected
     ledger = app.ledger_if_exists()
     if ledger is not None:
         with ledger:
             stuck = ledger.stuck(now - STUCK_AFTER)
         if stuck:
             keys = ", ".join(r.key for r in stuck[:3])
-            return f"{len(stuck)} posts stuck in `sending` for over {STUCK_AFTER}: {keys}"
+            return (
+                f"{counted(len(stuck), 'post')} stuck in `sending` for over {STUCK_AFTER}: {keys}"
+            )
     return None
 
 

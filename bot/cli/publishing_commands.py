@@ -11,6 +11,7 @@ from bot.cli import living_commands
 from bot.core.errors import CampaignBotError, UsageError
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.app import App, make_publisher
@@ -49,8 +50,9 @@ def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
         logger.warning("%s", problem.render())
     if campaign.errors:
         logger.warning(
-            "%d problems in post files: the posts concerned are left out until they are fixed",
-            len(campaign.errors),
+            "%s in the post files: the posts concerned are left out until %s fixed",
+            counted(len(campaign.errors), "problem"),
+            "it is" if len(campaign.errors) == 1 else "they are",
         )
     return campaign.posts
 
@@ -141,7 +143,7 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"    last error: {record.last_error}")
     if waiting:
         print(
-            f"{len(waiting)} posts not attempted yet (see `campaign-bot plan`): "
+            f"{counted(len(waiting), 'post')} not attempted yet (see `campaign-bot plan`): "
             + ", ".join(p.id for p in waiting[:10])
             + (" …" if len(waiting) > 10 else "")
         )

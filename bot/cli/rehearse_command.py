@@ -29,7 +29,7 @@ def register(commands: Any) -> None:
     cmd = commands.add_parser(
         "rehearse", help="publish the whole campaign to a local sandbox, in seconds"
     )
-    cmd.add_argument("--from", dest="start", metavar="T", help="start (default: first post)")
+    cmd.add_argument("--from", dest="start", metavar="T", help="start (default: now)")
     cmd.add_argument("--until", dest="end", metavar="T", help="end (default: last post)")
     cmd.add_argument(
         "--serve", action="store_true", help="keep the sandbox running to browse its timeline"

@@ -394,4 +394,4 @@ class MastodonClient:
         )
 
     def _network_error(self, exc: BaseException, what: str) -> TransientError:
-        return network_error(exc, what, timeout=self._timeout, token=self._token)
+        return network_error(exc, what, self.base_url, timeout=self._timeout, token=self._token)

@@ -3,8 +3,12 @@ line that says what happened and what to do."""
 
 from __future__ import annotations
 
+import http.client
 import re
+import socket
+import ssl
 from datetime import UTC, datetime
+from urllib.parse import SplitResult, urlsplit
 
 import requests
 
@@ -20,6 +24,7 @@ from bot.mastodon.types import (
 )
 
 _NOT_JSON = re.compile(r"response code was (\d+)")
+_ERRNO = re.compile(r"^\[Errno -?\d+\] ")
 _MAX_DETAIL = 300
 # Every other 5xx (500, 502–504, proxies' 520–524) may pass, and a timed-out POST may even
 # have succeeded; these two say the request itself will never be served.
@@ -101,15 +106,59 @@ def classify(
     return cls(text, http_status=status, server_message=message)
 
 
-def network_error(exc: BaseException, what: str, *, timeout: float, token: str) -> TransientError:
+def network_error(
+    exc: BaseException, what: str, base_url: str = "", *, timeout: float, token: str
+) -> TransientError:
     """A request that got no answer: always worth trying again."""
     if isinstance(exc, requests.Timeout):
         return TransientError(
             f"the instance did not answer {what} within {timeout:g} s; "
             "it may have been carried out anyway"
         )
-    detail = clean(str(exc) or type(exc).__name__, token)
+    detail = clean(_why_unreachable(exc, urlsplit(base_url)), token)
     return TransientError(f"could not reach the instance for {what}: {detail}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and everything behind it, outermost first: requests wraps urllib3's errors, which
+    wrap the operating system's."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        behind = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        behind += list(current.args)
+        todo += [b for b in behind if isinstance(b, BaseException)]
+    return found
+
+
+def _why_unreachable(exc: BaseException, address: SplitResult) -> str:
+    """The reason in a few words, from the innermost error that says it."""
+    causes = _causes(exc)
+    where = address.netloc or "the instance"
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            name = address.hostname or "of the instance"
+            return f"the name {name} was not found (DNS); check the instance's address"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"{where} refused the connection"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the certificate of {where} is not valid: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"the secure connection to {where} failed: {cause.reason or cause}"
+        if isinstance(cause, ConnectionResetError):
+            return f"{where} reset the connection"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return f"{where} closed the connection without answering"
+    # Otherwise the innermost message, which is the most specific one.
+    for cause in reversed(causes):
+        text = str(cause)
+        if text and "object at 0x" not in text:
+            return _ERRNO.sub("", text)
+    return type(exc).__name__
 
 
 def not_json(what: str, status: int | None) -> TransientError:

@@ -25,7 +25,7 @@ def instance_document(
             url, headers={"User-Agent": user_agent}, timeout=timeout, auth=lambda r: r
         )
     except requests.RequestException as exc:
-        raise network_error(exc, what, timeout=timeout, token=token) from exc
+        raise network_error(exc, what, url, timeout=timeout, token=token) from exc
     if not response.ok:
         raise classify(
             response.status_code,

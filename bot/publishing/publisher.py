@@ -140,7 +140,9 @@ class Publisher:
         try:
             parent: str | None = None
             for part in post.parts:
-                parent = self._publish_part(record, part, parent, log, quoting)
+                parent = self._publish_part(
+                    record, part, parent, log, thread=len(post.parts) > 1, quoting=quoting
+                )
         except AuthError as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
@@ -165,8 +167,12 @@ class Publisher:
         part: Part,
         parent: str | None,
         log: _PostLog,
+        *,
+        thread: bool,
         quoting: str | None = None,
     ) -> str:
+        # People count a thread's toots from 1; the ledger and the keys index them from 0.
+        number = part.index + 1
         key = record.key
         if self.stop_requested():
             raise Deferred("the bot is stopping; the rest goes out at the next start", None)
@@ -190,7 +196,7 @@ class Publisher:
             find,
             sent_before=stored is not None,
             log=log,
-            index=part.index,
+            number=number,
         )
         self.ledger.record_part_published(key, part.index, status.id, status.url, adopted=adopted)
         # What followers see, so a later change to the file can be noticed and amended.
@@ -198,9 +204,9 @@ class Publisher:
         if self.on_status is not None:
             self.on_status(status)
         if adopted:
-            log.info("part %d was already on the instance: %s", part.index, status.url)
-        elif len(record.parts) > 1 or part.index > 0:
-            log.info("part %d published: %s", part.index, status.url)
+            log.info("part %d was already on the instance: %s", number, status.url)
+        elif thread:
+            log.info("part %d published: %s", number, status.url)
         return status.id
 
     def _send(
@@ -250,7 +256,7 @@ class Publisher:
         *,
         sent_before: bool,
         log: _PostLog,
-        index: int,
+        number: int,
     ) -> tuple[RemoteStatus, bool]:
         """The status and whether it was found on the instance rather than sent now.
 
@@ -284,7 +290,7 @@ class Publisher:
                 delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
                 log.warning(
                     "part %d: %s; retrying in %.0f s with the same Idempotency-Key",
-                    index,
+                    number,
                     exc,
                     delay,
                 )

@@ -196,8 +196,8 @@ class DryRunPublisher:
             media = ", ".join(f"{m.name} (alt: {m.alt[:40]})" for m in part.media)
             logger.info(
                 "would publish part %d%s: %r%s%s",
-                part.index,
-                f" under part {part.index - 1}" if part.index else "",
+                part.index + 1,  # as people count a thread's toots
+                f" under part {part.index}" if part.index else "",
                 part.text[:80],
                 f" with {media}" if media else "",
                 f" [CW: {part.spoiler_text}]" if part.spoiler_text else "",

@@ -25,12 +25,14 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.posts import CampaignPost
 from bot.core.states import Result, State
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.mastodon.types import ApiError, AuthError, StatusRequest
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App, make_publisher
+from bot.service.config_watch import ConfigWatch
 from bot.service.shutdown import stop_requested_early
 from bot.storage import control
 from bot.storage.ledger import Ledger
@@ -81,6 +83,8 @@ class Daemon:
             remember=lambda subject, detail: self.ledger.record_event(subject, "alerted", detail),
         )
         self.runner: Runner | None = None
+        # The config is read once; an edit of it is named in the log, never silently ignored.
+        self.config_watch = ConfigWatch(self.settings.path)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -241,6 +245,7 @@ class Daemon:
 
     def _watch(self) -> None:
         self._check_pause()
+        self.config_watch.check()
         snapshot = self._posts_snapshot()
         if snapshot != self._snapshot:
             self._snapshot = snapshot
@@ -281,6 +286,7 @@ class Daemon:
     # --- planning ----------------------------------------------------------------------------
 
     def _reload(self, why: str) -> None:
+        self.config_watch.check(always=why == "SIGHUP")
         self._load(why)
         self._catch_up()
 
@@ -290,9 +296,10 @@ class Daemon:
             logger.warning("%s", problem.render())
         if campaign.errors:
             logger.warning(
-                "%d problems in post files: those posts are left out until fixed; "
+                "%s in the post files: the posts concerned are left out until %s fixed; "
                 "the rest of the campaign runs",
-                len(campaign.errors),
+                counted(len(campaign.errors), "problem"),
+                "it is" if len(campaign.errors) == 1 else "they are",
             )
         self.posts = campaign.posts
         self._schedule(why)
@@ -305,23 +312,24 @@ class Daemon:
         planned = {o.key: o for o in upcoming}
         zone = self.settings.zone
         states = self.ledger.states()
+        changes = {"new": 0, "moved": 0, "cancelled": 0}
         for key in set(self.planned) - set(planned):
             if self.scheduler.get_job(JOB_PREFIX + key):
                 self.scheduler.remove_job(JOB_PREFIX + key)
             if not states.get(key, State.PENDING).settled:
+                changes["cancelled"] += 1
                 logger.info(
                     "cancelled: removed from the post files, or moved",
                     extra={"post_id": self.planned[key].post.id},
                 )
-        new = 0
         for key, occurrence in planned.items():
             before = self.planned.get(key)
             if before is not None and before.planned_at == occurrence.planned_at:
                 continue
-            new += 1
+            changes["new" if before is None else "moved"] += 1
             if occurrence.planned_at > now:
                 self._at(self._due_job, occurrence.planned_at, JOB_PREFIX + key, key)
-            if new <= 50:
+            if changes["new"] + changes["moved"] <= 50:
                 logger.info(
                     "planned for %s",
                     to_zone(occurrence.planned_at, zone),
@@ -329,12 +337,12 @@ class Daemon:
                 )
         self.planned = planned
         logger.info(
-            "%s: %d posts, %d occurrences planned in the next %d days (%d new)",
+            "%s: %s, %s planned in the next %d days (%s)",
             why,
-            len(self.posts),
-            len(planned),
+            counted(len(self.posts), "post"),
+            counted(len(planned), "occurrence"),
             HORIZON.days,
-            new,
+            ", ".join(f"{n} {what}" for what, n in changes.items() if n) or "no change",
         )
 
     def _posts_snapshot(self) -> tuple[tuple[str, int, int], ...]:
@@ -391,11 +399,8 @@ class Daemon:
 
     def _token_problem(self, exc: AuthError) -> None:
         self.token_rejected = str(exc)
-        logger.critical(
-            "the instance rejected the access token: %s — publishing is stopped; "
-            "fix the token (see `campaign-bot doctor`)",
-            exc,
-        )
+        # The error already says what the instance refused and what to do about it.
+        logger.critical("%s; publishing is stopped until the token works", exc)
         self.alerter.alert("token", "token", f"publishing stopped: {exc}")
         self._heartbeat()
         self._at(self._recheck_token, self.clock.now() + TOKEN_RECHECK, "token-recheck")

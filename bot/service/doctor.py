@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.config.settings import TOKEN_ENV, load_settings, read_access_token, token_env_name
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError, ConfigError
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError
 from bot.service.app import App
@@ -73,13 +74,12 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         yield Check(
             "posts",
             False,
-            f"{len(campaign.errors)} problems, first: {first}",
+            f"{counted(len(campaign.errors), 'problem')}, first: {first}",
             "run `campaign-bot validate` and fix them",
         )
     else:
-        yield Check(
-            "posts", True, f"{len(campaign.posts)} posts valid in {len(campaign.files)} files"
-        )
+        posts, files = counted(len(campaign.posts), "post"), counted(len(campaign.files), "file")
+        yield Check("posts", True, f"{posts} valid in {files}")
     yield _data_dir_check(app)
 
 

@@ -24,6 +24,7 @@ from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.coalition import CoalitionPublisher
@@ -114,6 +115,10 @@ class Rehearsal:
     published: list[tuple[Occurrence, list[RemoteStatus]]] = field(default_factory=list)
     failed: list[tuple[Occurrence, str]] = field(default_factory=list)
     missed: list[tuple[str, str]] = field(default_factory=list)
+    # Planned before the rehearsal's start and past their not_after window: `run` starting then
+    # would record them as missed too, so they are part of the story, not a failure.
+    past: list[tuple[str, str]] = field(default_factory=list)
+    caught_up: int = 0
 
     @property
     def ok(self) -> bool:
@@ -123,9 +128,10 @@ class Rehearsal:
 def rehearsal_window(
     posts: Sequence[CampaignPost], now: datetime, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
-    """By default, from the campaign's first dated post (or now) to its last one (or +60 days)."""
+    """By default from now, as `plan` and `run` see the campaign, to its last dated post (or
+    60 days on). What was planned before the start is handled as `run` would handle it then."""
     dated = [p.schedule.at for p in posts if p.schedule.at is not None]
-    first = start or min([now, *dated])
+    first = start or now
     last = end or max([first + DEFAULT_SPAN, *dated])
     return first, last
 
@@ -208,15 +214,23 @@ def rehearse(
             publisher.setup(settings.default_account, other, settings.catch_up)
         runner = Runner(local, ledger, clock, publisher)
         for _ in range(100_000):
-            due = [o for o in runner.upcoming(posts, end) if o.planned_at >= start]
+            # At the start this includes what was planned before it: caught up or missed, as `run`
+            # starting at that moment would do.
+            due = runner.upcoming(posts, end)
             if not due:
                 break
             clock.set(min(o.planned_at for o in due))
             now = clock.now()
             summary = runner.run([o for o in due if o.planned_at <= now])
-            result.missed.extend(summary.missed)
             for key, reason in summary.missed:
-                print(f"\n✗ {key}: missed — {reason}", file=out)
+                if now == start:
+                    result.past.append((key, reason))
+                    print(
+                        f"\n⏭ {key}: not published, as `run` would record it — {reason}", file=out
+                    )
+                else:
+                    result.missed.append((key, reason))
+                    print(f"\n✗ {key}: missed — {reason}", file=out)
             by_key = {o.key: o for o in due}
             # A boost or quote waits for its moment after the post really went out.
             waits = [
@@ -237,6 +251,15 @@ def rehearse(
                     date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
+                    late = now - occurrence.planned_at
+                    if late > timedelta(minutes=1):
+                        result.caught_up += 1
+                        print(
+                            f"   ⏱ caught up at {to_zone(now, settings.zone)}, "
+                            f"{format_duration(late)} late, within its not_after window "
+                            f"(until {to_zone(occurrence.deadline, settings.zone)})",
+                            file=out,
+                        )
                 elif outcome.result in {Result.FAILED, Result.DEFERRED}:
                     reason = outcome.error or outcome.result
                     result.failed.append((occurrence, reason))
@@ -297,11 +320,19 @@ def summarise(result: Rehearsal, invalid: int, out: TextIO) -> None:
     polls = sum(1 for _, p in result.published for s in p if s.poll_options)
     print("\n" + "─" * 60, file=out)
     print(
-        f"Rehearsal: {len(result.published)} posts published ({parts} toots, {threads} "
-        f"thread(s), {images} media, {polls} poll(s)); {len(result.failed)} failed; "
+        f"Rehearsal: {counted(len(result.published), 'post')} published "
+        f"({counted(parts, 'toot')}, {counted(threads, 'thread')}, {images} media, "
+        f"{counted(polls, 'poll')}); {len(result.failed)} failed; "
         f"{len(result.missed)} missed; {invalid} left out as invalid.",
         file=out,
     )
+    if result.caught_up or result.past:
+        print(
+            f"  Planned before the start: {result.caught_up} caught up late, {len(result.past)} "
+            "past their not_after window and recorded as missed, as `run` would do "
+            "(--from picks another start).",
+            file=out,
+        )
     for occurrence, reason in result.failed:
         print(
             f"  ✗ {occurrence.post.id} ({occurrence.post.file}:{occurrence.post.line}): {reason}",

@@ -234,6 +234,7 @@ class Ledger:
             self._event(conn, key, "attempt", f"attempt {attempts}, content {content_hash}")
             return self._require(conn, key)
 
+    # Parts are stored by their index from 0; messages name them as people count, from 1.
     def record_part_intent(self, key: str, index: int, idempotency_key: str) -> PartRecord:
         """Record, before the request, that part `index` is about to be sent with this key."""
         if index < 0 or not idempotency_key:
@@ -242,7 +243,7 @@ class Ledger:
             record = self._require(conn, key)
             if record.state is not State.SENDING:
                 raise LedgerError(
-                    f"cannot send part {index} of {key!r}: it is {record.state.value}"
+                    f"cannot send part {index + 1} of {key!r}: it is {record.state.value}"
                 )
             part = record.part(index)
             now = to_text(self._clock.now())
@@ -254,13 +255,13 @@ class Ledger:
                 )
             elif part.status_id is not None:
                 raise LedgerError(
-                    f"part {index} of {key!r} is already published as status {part.status_id}"
+                    f"part {index + 1} of {key!r} is already published as status {part.status_id}"
                 )
             elif part.idempotency_key not in (None, idempotency_key):
                 # Mastodon deduplicates a POST only when it carries the same Idempotency-Key,
                 # so a new key for a part that may already be out could publish it twice.
                 raise LedgerError(
-                    f"part {index} of {key!r} was sent with idempotency key "
+                    f"part {index + 1} of {key!r} was sent with idempotency key "
                     f"{part.idempotency_key!r}; refusing to send it with {idempotency_key!r}"
                 )
             else:
@@ -286,13 +287,13 @@ class Ledger:
             part = self._require(conn, key).part(index)
             if part is None or part.idempotency_key is None:
                 raise LedgerError(
-                    f"part {index} of {key!r} has no recorded send; record its intent first"
+                    f"part {index + 1} of {key!r} has no recorded send; record its intent first"
                 )
             if part.status_id == status_id:
                 return
             if part.status_id is not None:
                 raise LedgerError(
-                    f"part {index} of {key!r} is already status {part.status_id}, not "
+                    f"part {index + 1} of {key!r} is already status {part.status_id}, not "
                     f"{status_id}: the account may hold a duplicate"
                 )
             now = to_text(self._clock.now())
@@ -313,9 +314,10 @@ class Ledger:
             indexes = [p.index for p in record.parts]
             waiting = [p.index for p in record.parts if p.status_id is None]
             if waiting or not indexes or indexes != list(range(len(indexes))):
+                numbers, missing = [i + 1 for i in indexes], [i + 1 for i in waiting]
                 raise LedgerError(
-                    f"cannot mark {key!r} published: its parts {indexes} are not all "
-                    f"recorded as published from part 0 on (waiting: {waiting})"
+                    f"cannot mark {key!r} published: its parts {numbers} are not all recorded as "
+                    f"published from part 1 on (waiting: {missing})"
                 )
             now = to_text(self._clock.now())
             conn.execute(

@@ -51,7 +51,7 @@ def test_sigkill_at_random_moments_publishes_each_post_once(
         bot.kill()
 
     final = start_bot()
-    final.wait_for(r"start: \d+ posts")
+    final.wait_for(r"start: \d+ posts?,")
     wait_until(
         lambda: list(campaign.states().values()) == ["published"] * POSTS, 40, "all published"
     )

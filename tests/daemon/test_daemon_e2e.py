@@ -84,7 +84,7 @@ def test_dry_run_needs_no_token_and_posts_nothing(campaign: Campaign, start_bot:
     due = soon(2)
     campaign.write("a.yaml", [post("rehearsed", due, media=[])])
     bot = start_bot("--dry-run", token=None)
-    bot.wait_for(r"rehearsed: \[dry run\] would publish part 0", 10)
+    bot.wait_for(r"rehearsed: \[dry run\] would publish part 1", 10)
     code, _ = bot.stop()
 
     assert code == 0
@@ -138,7 +138,7 @@ def test_sighup_reloads_at_once(campaign: Campaign, start_bot: StartBot) -> None
     far = soon(120)
     path = campaign.write("a.yaml", [post("quiet", far)])
     bot = start_bot()
-    bot.wait_for(r"start: 1 posts")
+    bot.wait_for(r"start: 1 post,")
     before = path.stat()
     new_time = soon(3)
     path.write_text(path.read_text().replace(stamp(far), stamp(new_time)))
@@ -147,7 +147,7 @@ def test_sighup_reloads_at_once(campaign: Campaign, start_bot: StartBot) -> None
 
     sent = len(bot.lines)
     bot.send(signal.SIGHUP)
-    bot.wait_for(r"SIGHUP: 1 posts, 1 occurrences planned .* \(1 new\)", 2, start=sent)
+    bot.wait_for(r"SIGHUP: 1 post, 1 occurrence planned .* \(1 moved\)", 2, start=sent)
     bot.wait_for(PUBLISHED.format("quiet"), 8)
     code, _ = bot.stop()
 
@@ -199,7 +199,7 @@ def test_health_follows_the_running_bot(campaign: Campaign, start_bot: StartBot)
     """`health` exits 0 while the bot runs, and non-zero with one line once it has stopped."""
     campaign.write("a.yaml", [post("far", soon(3600))])
     bot = start_bot()
-    bot.wait_for(r"start: 1 posts")
+    bot.wait_for(r"start: 1 post,")
     healthy = campaign.cli("health")
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert healthy.stdout.startswith("healthy: running, 1 posts scheduled")
@@ -260,7 +260,7 @@ def _write_heartbeat(campaign: Campaign, age: timedelta) -> None:
     [
         (None, False, r"unhealthy: no heartbeat in .*: is `campaign-bot run` running\?"),
         (timedelta(minutes=5), False, r"unhealthy: the heartbeat is 30\d s old"),
-        (timedelta(seconds=5), True, r"unhealthy: 1 posts stuck in `sending` .*: stuck-post"),
+        (timedelta(seconds=5), True, r"unhealthy: 1 post stuck in `sending` .*: stuck-post"),
         (timedelta(seconds=5), False, r"healthy: running, 0 posts scheduled"),
     ],
 )
@@ -285,7 +285,7 @@ def test_signal_stops_an_idle_bot(
     """SIGTERM and SIGINT end an idle bot with exit code 0 within a few seconds."""
     campaign.write("a.yaml", [post("far", soon(3600))])
     bot = start_bot()
-    bot.wait_for(r"start: 1 posts")
+    bot.wait_for(r"start: 1 post,")
     code, took = bot.stop(sig)
     assert code == 0
     assert took < 3
@@ -304,7 +304,7 @@ def test_signal_while_a_request_hangs(
         path="/api/v1/statuses", methods=["POST"], type="timeout", delay_ms=30_000, count=1
     )
     bot = start_bot()
-    bot.wait_for(r"start: 1 posts")
+    bot.wait_for(r"start: 1 post,")
     wait_until(lambda: campaign.states() == {"hung": "sending"}, 10, "the send began")
     wait_until(
         lambda: len(campaign.parts("hung")) == 1, 2, "part 0 was recorded before its request"
