@@ -4,6 +4,7 @@ partners), posts from two of them, boosts and a quote read back from the server.
 from __future__ import annotations
 
 import argparse
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.config.settings import load_settings
 from bot.service.app import App
 
 from .conftest import BASE_CONFIG, Site
+from .test_crash_e2e import RUN_TIMEOUT, SEED, run_until_killed
 
 pytestmark = [pytest.mark.e2e]
 
@@ -150,3 +152,69 @@ def test_a_boost_whose_post_never_went_out_is_skipped(site: Site, server: MockSe
             [event] = [e for e in ledger.events(key) if e.kind == "missed"]
             assert event.detail.startswith("skipped: the post it shares, launch, was never")
     assert own_statuses(server, "bob") == [] and own_statuses(server, "carol") == []
+
+
+class CoalitionSite(Site):
+    """The campaign folder with the three accounts' tokens in the environment."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(TOKENS)
+
+
+@pytest.mark.slow
+def test_sigkill_during_boosts_and_quotes_never_loses_or_doubles_one(
+    site: Site, server: MockServer
+) -> None:
+    """`run --once` killed again and again while posts, boosts and quotes of three accounts go
+    out: in the end each post, each boost and each quote is on the server exactly once."""
+    crashing = CoalitionSite(site.root, server, site.clock)
+    configure(crashing)
+    plan = [
+        ("lead", "partner", "ally"),
+        ("lead", "ally", "partner"),
+        ("partner", "lead", "ally"),
+    ]
+    posts = [
+        {
+            "id": f"post-{i}",
+            "account": author,
+            "at": site.at(-timedelta(minutes=30 - i)),
+            "text": f"Coalition post number {i}.",
+            "boost": {"by": [booster], "after": "0s"},
+            "quote": [{"by": quoter, "after": "0s", "text": f"We back post {i}."}],
+        }
+        for i, (author, booster, quoter) in enumerate(plan)
+    ]
+    crashing.write_posts("coalition.yaml", posts)
+    rng = random.Random(SEED)  # noqa: S311 - kill moments, not secrets
+    kills = 0
+    code: int | None = None
+    while code is None and kills < 12:
+        code, kill = run_until_killed(crashing, rng)
+        kills += kill is not None
+    if code is None:
+        finished = crashing.cli("run", "--once", timeout=RUN_TIMEOUT)
+        assert finished.returncode == 0, finished.stderr
+    assert kills >= 5
+
+    records = crashing.records()
+    assert len(records) == 9 and {str(r.state) for r in records.values()} == {"published"}
+    users = {"lead": "alice", "partner": "bob", "ally": "carol"}
+    statuses = {name: own_statuses(server, user) for name, user in users.items()}
+    for i, (author, booster, quoter) in enumerate(plan):
+        [post] = [s for s in statuses[author] if not s["reblog"] and f"number {i}." in s["content"]]
+        boosts = [
+            s
+            for name in users
+            for s in statuses[name]
+            if (s["reblog"] or {}).get("id") == post["id"]
+        ]
+        assert [b["account"]["username"] for b in boosts] == [users[booster]]
+        quotes = [
+            s for name in users for s in statuses[name]
+            if ((s.get("quote") or {}).get("quoted_status") or {}).get("id") == post["id"]
+        ]  # fmt: skip
+        assert [q["account"]["username"] for q in quotes] == [users[quoter]]
+    # Nothing else is on the server: three posts, three boosts, three quotes.
+    assert sum(len(s) for s in statuses.values()) == 9
