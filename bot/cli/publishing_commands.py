@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from bot.cli import living_commands
 from bot.core.errors import CampaignBotError, UsageError
+from bot.core.posts import CampaignPost, FollowKind
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
@@ -123,10 +125,16 @@ def run_status(args: argparse.Namespace) -> int:
     waiting = [p for p in campaign.posts if p.id not in seen]
     changed = drift_report(app, campaign.posts)[1]
     gone = {r.key for r in removed_from_files(campaign.posts, records)}
+    by_id = {p.id: p for p in campaign.posts}
+
+    def account(record: OccurrenceRecord) -> str:
+        return account_of(record, by_id, app.settings.default_account)
+
     if args.json:
         body = {
             "occurrences": [
-                {**_record_json(r, app), "in_files": r.key not in gone} for r in records
+                {**_record_json(r, app), "in_files": r.key not in gone, "account": account(r)}
+                for r in records
             ],
             "not_yet_attempted": [p.id for p in waiting],
             "changed_after_publishing": [p.as_dict() for p in changed],
@@ -134,7 +142,15 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     zone = app.settings.zone
+    if app.settings.several_accounts:
+        # Grouped by account, in the config's order; within each, in the ledger's order.
+        order = {name: i for i, name in enumerate(app.settings.account_names())}
+        records = sorted(records, key=lambda r: order.get(account(r), len(order)))
+    shown: str | None = None
     for record in records:
+        if app.settings.several_accounts and account(record) != shown:
+            shown = account(record)
+            print(f"@{shown}:")
         state = "published, no longer in the files" if record.key in gone else record.state
         print(f"{record.key:40} {state!s:10} {to_zone(record.planned_at, zone)}")
         for url in record.urls():
@@ -171,3 +187,15 @@ def run_retry(args: argparse.Namespace) -> int:
         ledger.retry(record.key)
     print(f"{record.key} is pending again; it goes out at the next run")
     return 0
+
+
+def account_of(record: OccurrenceRecord, posts: Mapping[str, CampaignPost], default: str) -> str:
+    """The account an occurrence in the ledger belongs to: a boost's or quote's is in its key
+    (`ID~boost~NAME`), a post's is the one its file names."""
+    parts = record.key.split("~")
+    if parts[-1].isdigit():  # the second quote by one account: ID~quote~NAME~1
+        parts = parts[:-1]
+    if len(parts) >= 3 and parts[-2] in {str(kind) for kind in FollowKind}:
+        return parts[-1]
+    post = posts.get(record.post_id)
+    return (post.account if post is not None else "") or default

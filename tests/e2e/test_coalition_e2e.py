@@ -4,6 +4,7 @@ partners), posts from two of them, boosts and a quote read back from the server.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 from mastodon_mock.testing import MockServer
 
 from bot.cli import publishing_commands
+from bot.cli.main import main
 from bot.config.settings import load_settings
 from bot.service.app import App
 
@@ -68,7 +70,9 @@ def coalition_posts(site: Site) -> list[dict[str, Any]]:
     ]
 
 
-def test_posts_boosts_and_quotes_by_the_right_accounts(site: Site, server: MockServer) -> None:
+def test_posts_boosts_and_quotes_by_the_right_accounts(
+    site: Site, server: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     configure(site)
     site.write_posts("coalition.yaml", coalition_posts(site))
 
@@ -101,6 +105,25 @@ def test_posts_boosts_and_quotes_by_the_right_accounts(site: Site, server: MockS
         "launch~boost~ally": "published",
         "launch~quote~ally": "published",
     }
+    # `status` names the account of each, and groups them by account.
+    capsys.readouterr()
+    assert main(["--config", str(site.config_path), "status", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["occurrences"]
+    assert {r["key"]: r["account"] for r in rows} == {
+        "launch": "lead",
+        "partner-story": "partner",
+        "launch~boost~partner": "partner",
+        "launch~boost~ally": "ally",
+        "launch~quote~ally": "ally",
+    }
+    assert main(["--config", str(site.config_path), "status"]) == 0
+    text = capsys.readouterr().out
+    # In the config's order (written sorted here): ally, lead, partner.
+    assert text.index("@ally:") < text.index("launch~boost~ally") < text.index("@lead:")
+    assert text.index("@lead:") < text.index("launch ") < text.index("@partner:")
+    assert text.index("@partner:") < text.index("partner-story")
+    assert "no longer in the files" not in text
+
     # Nothing more goes out on later runs.
     site.clock.advance(timedelta(hours=1))
     assert run_once(site, TOKENS) == 0
