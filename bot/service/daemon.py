@@ -27,6 +27,7 @@ from bot.core.states import Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.mastodon.types import ApiError, AuthError, StatusRequest
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
 from bot.schedule.planner import Occurrence
@@ -382,6 +383,11 @@ class Daemon:
                 return
             publisher.stop_requested = self.stopping.is_set
             publisher.clock = self.clock
+            if isinstance(publisher, CoalitionPublisher):
+                # Another account's rejected token holds up only that account; say which.
+                publisher.on_token_problem = lambda name, exc: self.alerter.alert(
+                    f"token:{name}", "token", f"account {name!r}: publishing stopped: {exc}"
+                )
             self.publisher = publisher
             self._token_works()
         self.runner = Runner(
