@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 # How soon to look again for a post another instance has not fetched yet, or whose post is
 # still on its way.
 LOOK_AGAIN = timedelta(minutes=1)
+# How long an account whose token was rejected waits before it is tried again.
+TOKEN_RECHECK = timedelta(minutes=15)
 
 AccountPublisher = Callable[[str], Publisher]
 TokenProblem = Callable[[str, AuthError], None]
@@ -106,10 +108,12 @@ class CoalitionPublisher(Publisher):
             name,
             extra={"post_id": occurrence.post.id},
         )
-        self._held[name] = (reason, None)
+        # Checked again (with a fresh look at its token) after a while, not at every post.
+        retry = self.clock.now() + TOKEN_RECHECK
+        self._held[name] = (reason, retry)
         if self.on_token_problem is not None:
             self.on_token_problem(name, exc)
-        return Outcome(occurrence.key, Result.DEFERRED, error=reason)
+        return Outcome(occurrence.key, Result.DEFERRED, error=reason, retry_at=retry)
 
     # --- boosts and quotes -----------------------------------------------------------------
 
