@@ -298,4 +298,4 @@ def test_from_still_picks_another_start(
     assert main(["--config", str(example), "rehearse", "--from", "2026-11-30 00:00"]) == 0
     out = capsys.readouterr().out
     assert "⏭" not in out
-    assert out.splitlines()[-1].startswith("Rehearsal: 12 posts published (15 toots")
+    assert out.splitlines()[-1].startswith("Rehearsal: 14 posts published (17 toots")

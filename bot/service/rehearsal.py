@@ -252,7 +252,8 @@ def rehearse(
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                     late = now - occurrence.planned_at
-                    if late > timedelta(minutes=1):
+                    # A boost or quote keeps to its time after the post, not to the plan.
+                    if late > timedelta(minutes=1) and occurrence.post.follows is None:
                         result.caught_up += 1
                         print(
                             f"   ⏱ caught up at {to_zone(now, settings.zone)}, "
@@ -281,7 +282,7 @@ def show(
     post = occurrence.post
     when = to_zone(occurrence.planned_at, settings.zone)
     who = f" by @{post.account or settings.default_account}" if settings.several_accounts else ""
-    print(f"\n━━ {when} · {post.id}{who} ({post.file}:{post.line})", file=out)
+    print(f"\n━━ {when} · {post.id} ({post.file}:{post.line}){who}", file=out)
     follows = post.follows
     if follows is not None:
         shared = occurrence.key.removesuffix(follows.suffix)
