@@ -1,9 +1,12 @@
-"""`campaign-bot rehearse` on a generated 1,000-post campaign (target: under 60 s).
+"""`campaign-bot rehearse` on generated campaigns, against a bare Mastodon.py loop.
 
 The rehearsal publishes every post to its own mastodon_mock sandbox on loopback, on a virtual
-clock; this measures the whole command, sandbox start included, and peak resident memory.
+clock; this measures the whole command (start-up, validation, sandbox start included) and peak
+resident memory. The bare loop posts the same toots (each post, then its reply) with
+`status_post` to a fresh mastodon_mock server of the same kind. Target: 10,000 posts under 60 s,
+within 1.5x of the bare loop.
 
-    python bench/rehearse_scale.py [--posts 1000] [--threads-every 10]
+    python bench/rehearse_scale.py [--sizes 1000 5000 10000] [--threads-every 10]
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from mastodon_mock.testing import MockServer
 
 
 def write_campaign(root: Path, posts: int, threads_every: int) -> None:
@@ -41,14 +46,26 @@ def write_campaign(root: Path, posts: int, threads_every: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=1000)
-    parser.add_argument("--threads-every", type=int, default=10)
-    args = parser.parse_args()
+def bare_loop(posts: int, threads_every: int) -> float:
+    """Seconds for plain status_post calls publishing the same toots to a fresh sandbox."""
+    with MockServer() as server:
+        api = server.client("alice")
+        began = time.monotonic()
+        for n in range(posts):
+            status = api.status_post(
+                f"Rehearsed post {n}: the council decides on library closures soon.\n\n"
+                "#SaveOurLibraries",
+                visibility="public",
+            )
+            if threads_every and n % threads_every == 0:
+                api.status_post(f"Reply to post {n}", in_reply_to_id=status["id"])
+        return time.monotonic() - began
+
+
+def rehearse(posts: int, threads_every: int) -> tuple[float, int, int, str]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_campaign(root, args.posts, args.threads_every)
+        write_campaign(root, posts, threads_every)
         out = root / "rehearsal.txt"
         began = time.monotonic()
         with out.open("w") as stream:
@@ -60,12 +77,23 @@ def main() -> None:
             _, status, usage = os.wait4(child.pid, 0)
         wall = time.monotonic() - began
         summary = [line for line in out.read_text().splitlines() if line.startswith("Rehearsal:")]
-    print(
-        f"rehearse {args.posts} posts: {wall:.1f} s wall, peak RSS {usage.ru_maxrss / 1024:.0f} MB"
-    )
-    print(
-        f"  exit code {os.waitstatus_to_exitcode(status)}; {' '.join(summary) or 'no summary line'}"
-    )
+    code = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss // 1024, code, " ".join(summary) or "no summary line"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument("--threads-every", type=int, default=10)
+    args = parser.parse_args()
+    for posts in args.sizes:
+        wall, rss, code, summary = rehearse(posts, args.threads_every)
+        bare = bare_loop(posts, args.threads_every)
+        print(
+            f"rehearse {posts} posts: {wall:.1f} s wall, peak RSS {rss} MB; bare Mastodon.py "
+            f"loop {bare:.1f} s; ratio {wall / bare:.2f}"
+        )
+        print(f"  exit code {code}; {summary}", flush=True)
 
 
 if __name__ == "__main__":

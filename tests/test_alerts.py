@@ -245,6 +245,7 @@ def test_token_alert_once_per_outage(tmp_path: Path, receiver: Receiver) -> None
         account_id="1",
         honours_idempotency_keys=True,
     )
+    daemon.client = client  # type: ignore[assignment]
     daemon.publisher = publisher
     daemon.runner = Runner(daemon.settings, daemon.ledger, clock, publisher)
     try:

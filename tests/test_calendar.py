@@ -396,6 +396,23 @@ def test_text_as_mastodon_shows_it() -> None:
     )
 
 
+def test_mentions_link_to_their_accounts() -> None:
+    """`@user@server` links to the account on its server, `@user` to the instance's; an e-mail
+    address is not a mention, and markup in a name stays text."""
+    html = str(
+        render_text(
+            "Thanks @bob@social.example and @alice! Mail team@example.org #Tag @x@y.z<b>",
+            instance="https://m.example",
+        )
+    )
+    assert '<a href="https://social.example/@bob" class="mention"' in html
+    assert '>@bob@social.example</a> and <a href="https://m.example/@alice"' in html
+    assert "Mail team@example.org" in html
+    assert "&lt;b&gt;" in html and "<b>" not in html
+    assert 'class="hashtag"' in html
+    assert '<span class="mention">@alice</span>' in str(render_text("hi @alice"))
+
+
 def test_focus_point_to_object_position() -> None:
     """Mastodon's focus (x right, y up) becomes CSS's offsets from the top left."""
     assert object_position(None) == "50% 50%"

@@ -315,3 +315,74 @@ def test_thousand_posts_in_chromium(
     assert axe_violations(page) == []
     assert errors == []
     page.close()
+
+
+def test_every_state_and_problem_is_accessible(
+    browser: Browser, make_campaign: MakeCampaign, clock: FakeClock
+) -> None:
+    """A page with every state, sensitive media, a warning on a card and an error at the top:
+    axe-core finds nothing serious or critical, wide and narrow, toggles closed and open;
+    the state buttons hide and show the cards of a state."""
+    image = {"m.png": (REPO / "posts/media/library-shelf.png").read_bytes()}
+    files = make_campaign(
+        {
+            "a.yaml": """\
+            posts:
+              - id: out
+                at: 2026-11-21 09:00
+                text: Already out
+              - id: broke
+                at: 2026-11-21 10:00
+                text: It broke
+              - id: late
+                at: 2026-11-21 11:00
+                text: Too late
+              - id: old
+                at: 2026-11-19 09:00
+                text: Never sent, in the past
+              - id: blurred
+                at: 2026-11-22 09:00
+                text: Sensitive picture
+                sensitive: true
+                media: [{file: m.png, alt: A shelf, focus: [-0.5, 0.5]}]
+              - id: bad
+                at: 2026-11-23 09:00
+                text: hi
+                visiblity: public
+            """
+        },
+        media=image,
+    )
+    settings = load_settings(files.config)
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    with Ledger.open(settings.ledger_path, clock) as ledger:
+        ledger.begin_attempt("out", "out", at, "h")
+        ledger.record_part_intent("out", 0, "k")
+        ledger.record_part_published("out", 0, "1", "https://m.example/@c/1")
+        ledger.mark_published("out")
+        ledger.begin_attempt("broke", "broke", at + timedelta(hours=1), "h")
+        ledger.mark_failed("broke", "the instance rejected the post (422): too long")
+        ledger.mark_missed("late", "late", at + timedelta(hours=2), "past its window")
+        ledger.begin_attempt("gone", "gone", at + timedelta(hours=3), "h")
+        ledger.mark_pending_after_error("gone", "503")
+    clock.set(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))
+    start, end = clock.now() - timedelta(days=3), clock.now() + timedelta(days=10)
+    _, index = built(files.root, clock, start, end)
+    for viewport in (WIDE, NARROW):
+        page, errors = open_page(browser, index, viewport)
+        states = page.eval_on_selector_all("article.toot", "els => els.map(e => e.dataset.state)")
+        assert {"planned", "published", "failed", "missed", "withdrawn"} <= set(states)
+        assert page.locator(".problems").is_visible()
+        assert axe_violations(page) == []
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert axe_violations(page) == []
+        failed = page.locator("article.toot.state-failed")
+        page.locator("button.filter[data-state=failed]").click()
+        assert not failed.is_visible()
+        assert page.locator("button.filter[data-state=failed]").get_attribute("aria-pressed") == (
+            "false"
+        )
+        page.locator("button.filter[data-state=failed]").press("Enter")
+        assert failed.is_visible()
+        assert errors == []
+        page.close()

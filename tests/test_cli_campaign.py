@@ -416,6 +416,7 @@ def test_plan_json(example: Path, run: Run) -> None:
         "at": "2026-12-01T09:30:00+00:00",
         "local_time": "2026-12-01 09:30 GMT",
         "state": "pending",
+        "run_would": "wait",
         "deadline": "2026-12-01T11:30:00+00:00",
         "first_words": "Millbrook council wants to close four of our six libraries …",
         "characters": 306,

@@ -360,3 +360,14 @@ def test_plan_json_caps_too(make_campaign: MakeCampaign, run: Run) -> None:
     body = json.loads(run("plan", "--offline", "--json").out)
     assert len(body["occurrences"]) == MAX_OCCURRENCES_PER_POST
     assert body["capped"] == {"a": MAX_OCCURRENCES_PER_POST}
+
+
+def test_link_without_scheme_in_a_block_is_placed_on_its_line(
+    make_campaign: MakeCampaign, clock: FakeClock
+) -> None:
+    body = (
+        "posts:\n  - id: a\n    at: 2026-12-01 09:30\n    text: |\n      Sign the petition.\n"
+        "      Here: you.38degrees.org.uk/petitions or you.38degrees.org.uk/petitions\n"
+    )
+    campaign = check(make_campaign, clock, {"a.yaml": body})
+    assert [(p.line, p.column) for p in campaign.problems] == [(6, 13), (6, 47)]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.config.instance_limits import learn_limits
+from bot.config.instance_limits import LimitsCache, learn_limits
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
-from bot.core.limits import DEFAULT_MIME_TYPES, InstanceLimits, LimitsCache, from_instance_document
+from bot.core.limits import DEFAULT_MIME_TYPES, InstanceLimits, from_instance_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mastodon"
 INSTANCE = "https://mastodon.example"

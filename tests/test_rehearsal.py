@@ -222,6 +222,13 @@ def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> N
             for line in lines
             if line.startswith("━━ ")
         }
+        index = lines.index("Each toot at its planned time:\n")
+        assert lines[index + 1 : index + 5] == [
+            f"  2026-11-25 12:30 GMT  queued-councillor-letter  {toot_urls[0]}\n",
+            f"  2026-11-26 12:30 GMT  queued-volunteer-call  {toot_urls[1]}\n",
+            f"  2026-12-01 09:30 GMT  petition-launch  {toot_urls[2]}\n",
+            f"  2026-12-01 09:30 GMT  petition-launch (reply 1)  {toot_urls[3]}\n",
+        ]
         launch = next(s for s in timeline if s["content"].startswith("<p>Millbrook council"))
         assert planned["petition-launch"] == "2026-12-01 09:30 GMT"
         assert launch["created_at"] == "2026-12-01T09:30:00+00:00"

@@ -23,7 +23,7 @@ from bot.mastodon.types import TransientError
 from bot.publishing.publisher import Outcome
 from bot.publishing.runner import DryRunPublisher, Runner
 from bot.schedule.planner import Occurrence
-from bot.service.app import App
+from bot.service.app import App, Connection
 from bot.service.daemon import JOB_PREFIX, Daemon
 from bot.storage import control
 from bot.storage.ledger import Ledger
@@ -524,13 +524,13 @@ def test_an_unreachable_instance_at_start_is_waited_for(
     publisher = FakePublisher(bot.ledger, world.clock)
     answers: list[Any] = [TransientError("connection refused"), publisher]
 
-    def flaky(app: App, ledger: Ledger) -> Any:
+    def flaky(app: App, ledger: Ledger, **_: Any) -> Any:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return Connection(client=None, publisher=answer)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("bot.service.daemon.make_publisher", flaky)
+    monkeypatch.setattr(App, "connect", flaky)
     try:
         bot._connect()
         assert bot.runner is None

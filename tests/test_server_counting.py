@@ -16,9 +16,10 @@ from conftest import DEFAULT_CONFIG, MakeCampaign
 
 from bot.campaign.charcount import count_characters, count_for_server, strictest_count
 from bot.campaign.loading import Campaign, load_campaign
+from bot.config.instance_limits import LimitsCache
 from bot.config.settings import load_settings
 from bot.core.clock import FakeClock
-from bot.core.limits import InstanceLimits, LimitsCache, from_instance_document
+from bot.core.limits import InstanceLimits, from_instance_document
 from bot.core.problems import Severity
 
 THUMBS = "👍🏽"  # two code points (thumbs up + skin tone), one grapheme

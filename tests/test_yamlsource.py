@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.campaign import yamlsource
+from bot.campaign import yamlbuild, yamlsource
 from bot.campaign.yamlsource import Position, YamlDocument, read_yaml
 from bot.core.problems import Problem, Severity
 
@@ -27,7 +27,7 @@ BILLION_LAUGHS = "lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "
 def either_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run the test once with the libyaml loader and once with the pure-Python fallback."""
     if request.param == "pure-python":
-        monkeypatch.setattr(yamlsource, "_Loader", yaml.SafeLoader)
+        monkeypatch.setattr(yamlsource, "Loader", yaml.SafeLoader)
     yield request.param
 
 
@@ -46,7 +46,7 @@ def summary(problems: list[Problem]) -> list[tuple[int, int, str, str, str]]:
 def test_libyaml_is_used_when_available() -> None:
     """The fast libyaml-backed loader is the one in use (the speed requirement depends on it)."""
     assert yaml.__with_libyaml__
-    assert yamlsource._Loader is yaml.CSafeLoader
+    assert yamlbuild.Loader is yaml.CSafeLoader
 
 
 @pytest.mark.parametrize(
@@ -597,7 +597,7 @@ def test_the_pure_python_fallback_reports_at_the_same_places(
     message: str,
 ) -> None:
     """Without libyaml the wording of PyYAML's errors differs, but not where they point."""
-    monkeypatch.setattr(yamlsource, "_Loader", yaml.SafeLoader)
+    monkeypatch.setattr(yamlsource, "Loader", yaml.SafeLoader)
     doc, problems = read(tmp_path, source)
     assert doc is None
     assert len(problems) == 1

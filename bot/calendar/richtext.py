@@ -1,4 +1,4 @@
-"""A post's plain text as Mastodon shows it: paragraphs, line breaks, links and hashtags.
+"""A post's plain text as Mastodon shows it: paragraphs, line breaks, links, hashtags, mentions.
 
 Campaign text is untrusted: every piece of it goes through `escape`, and only the markup made
 here (paragraphs, `<br>`, `<a>`) is trusted. Links are found exactly where the server finds them
@@ -13,7 +13,7 @@ from urllib.parse import quote
 import regex
 from markupsafe import Markup
 
-from bot.campaign.charcount import find_urls
+from bot.campaign.charcount import find_mentions, find_urls
 
 # Mastodon's hashtag rule: a tag starts after whitespace or at the start of a line.
 _TAG = regex.compile(r"(?:^|(?<=\s))[#＃]([\w\u00b7\u30fb\u200c]*\p{L}[\w\u00b7\u30fb\u200c]*)")
@@ -57,16 +57,37 @@ def _link(url: str) -> str:
 
 
 def _tags(text: str, instance: str | None) -> str:
-    if "#" not in text and "＃" not in text:
+    """Hashtags and mentions in a stretch of text without links; the rest escaped."""
+    if "#" not in text and "＃" not in text and "@" not in text:
         return _escape(text)
+    found: list[tuple[int, int, str]] = [
+        (m.start(), m.end(), hashtag(m[1], instance)) for m in _TAG.finditer(text)
+    ]
+    at = 0
+    for name in find_mentions(text) if "@" in text else ():
+        start = text.find(name, at)
+        at = start + len(name)
+        found.append((start, at, mention(name, instance)))
     pieces: list[str] = []
     last = 0
-    for match in _TAG.finditer(text):
-        pieces.append(_escape(text[last : match.start()]))
-        pieces.append(hashtag(match[1], instance))
-        last = match.end()
+    for start, end, html in sorted(found):
+        if start < last:
+            continue
+        pieces.append(_escape(text[last:start]))
+        pieces.append(html)
+        last = end
     pieces.append(_escape(text[last:]))
     return "".join(pieces)
+
+
+def mention(name: str, instance: str | None) -> str:
+    """`@user@server` linked to the account's page (`@user` on the instance itself)."""
+    user, _, server = name[1:].partition("@")
+    base = f"https://{server}" if server else instance
+    if not base:
+        return f'<span class="mention">{_escape(name)}</span>'
+    href = _escape(f"{base}/@{quote(user, safe='')}")
+    return f'<a href="{href}" class="mention" rel="nofollow noopener">{_escape(name)}</a>'
 
 
 def hashtag(tag: str, instance: str | None) -> str:

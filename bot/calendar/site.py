@@ -9,10 +9,8 @@ from it reaches the HTML escaped.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -22,6 +20,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot.calendar.model import CalendarPage, Sources, build_cards, lay_out
+from bot.core.files import write_atomically
 from bot.core.posts import MediaFile
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -126,13 +125,5 @@ def write_site(sources: Sources, options: SiteOptions, out: Path) -> CalendarPag
     out.mkdir(parents=True, exist_ok=True)
     page = build_page(sources, options, MediaCopier(out))
     html = render_page(page, options.account)
-    fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out / "index.html")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(out / "index.html", html, mode=0o644)
     return page

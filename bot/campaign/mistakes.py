@@ -40,8 +40,8 @@ def check_likely_mistakes(
     texts: list[tuple[tuple[str | int, ...], str | None]] = [(("text",), post.text)]
     texts += [(("thread", i, "text"), reply.text) for i, reply in enumerate(post.thread)]
     for where, text in texts:
-        _bare_links(checker, where, text)
         block = literal_block(where) if literal_block is not None and text else None
+        _bare_links(checker, where, text, block)
         if block is not None and text is not None:
             _hard_wraps(checker, where, text, block)
     if post.at is not None and _DATE_ONLY.fullmatch(post.at.strip()):
@@ -66,14 +66,39 @@ def check_likely_mistakes(
             )
 
 
-def _bare_links(checker: PostChecker, where: tuple[str | int, ...], text: str | None) -> None:
+def _bare_links(
+    checker: PostChecker, where: tuple[str | int, ...], text: str | None, block: Position | None
+) -> None:
+    searched = 0
     for link in find_bare_links(text or ""):
-        checker.add(
-            where,
-            f"{link!r} has no https://, so Mastodon shows it as plain text, not a link",
-            f"add https:// (`https://{link}`)",
-            warning=True,
+        message = f"{link!r} has no https://, so Mastodon shows it as plain text, not a link"
+        hint = f"add https:// (`https://{link}`)"
+        if block is None or text is None:
+            checker.add(where, message, hint, warning=True)
+            continue
+        # In a `|` block every line of the text is a line of the file: name the link's own.
+        at = text.index(link, searched)
+        searched = at + len(link)
+        line = text.count("\n", 0, at)
+        column = at - (text.rfind("\n", 0, at) + 1)
+        checker.problems.append(
+            Problem(
+                checker.display,
+                block.line + line,
+                _indent(text, block) + column + 1,
+                dotted((*checker.prefix, *where)),
+                message,
+                hint,
+                Severity.WARNING,
+            )
         )
+
+
+def _indent(text: str, block: Position) -> int:
+    """The column (from 0) the lines of a `|` block start at. An explicit indentation indicator
+    (`|2`) leaves spaces of the first line in the value, and the reader counted them."""
+    written = next(line for line in text.split("\n") if line.strip())
+    return block.column - 1 - (len(written) - len(written.lstrip(" ")))
 
 
 def sentence_breaks(text: str) -> list[int]:
@@ -98,10 +123,7 @@ def _hard_wraps(
     if not breaks:
         return
     lines = text.split("\n")
-    # The block's own indentation: an explicit indentation indicator (`|2`) leaves spaces of
-    # the first line in the value, and those were counted in the column the reader gave.
-    written = next(line for line in lines if line.strip())
-    indent = block.column - (len(written) - len(written.lstrip(" ")))
+    indent = _indent(text, block) + 1
     first = breaks[0]
     end, start = lines[first].rstrip(), lines[first + 1].strip()
     more = f" (and {len(breaks) - 1} more)" if len(breaks) > 1 else ""

@@ -18,7 +18,9 @@ from bot.core.errors import UsageError
 from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
 from bot.core.words import counted
-from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped, plan
+from bot.publishing.runner import last_run, ledger_views
+from bot.schedule.due import Action, action, window
+from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped
 from bot.service.app import App
 from bot.service.linkcheck import check_links
 from bot.service.living import drift_report
@@ -114,24 +116,24 @@ def parse_moment(text: str, app: App, *, future: bool = True) -> datetime:
 def planned(
     app: App, start: datetime, end: datetime, *, online: bool, campaign: Campaign | None = None
 ) -> list[Occurrence]:
-    """What `plan` shows (and `calendar` draws): the occurrences in [start, end]."""
+    """What `plan` shows (and `calendar` draws): the occurrences in [start, end], as `run`
+    sees them now."""
     if campaign is None:
         campaign = app.campaign(online=online)
     views: dict[str, LedgerView] = {}
+    last: datetime | None = None
     ledger = app.ledger_if_exists()
     if ledger is not None:
         with ledger:
-            views = {r.key: LedgerView(r.state, r.planned_at) for r in ledger.all()}
-    settings = app.settings
-    return plan(
+            views, last = ledger_views(ledger), last_run(ledger)
+    return window(
         campaign.posts,
-        ledger=views,
+        views,
+        app.settings.timetable,
         now=app.clock.now(),
         start=start,
         end=end,
-        zone=settings.zone,
-        slots=settings.slots,
-        catch_up=settings.catch_up,
+        last_run=last,
         limit_per_post=MAX_OCCURRENCES_PER_POST,
     )
 
@@ -174,6 +176,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 "at": o.planned_at.isoformat(),
                 "local_time": to_zone(o.planned_at, zone),
                 "state": o.state,
+                "run_would": action(o, now).name.lower(),
                 "deadline": o.deadline.isoformat(),
                 "first_words": o.post.first_words,
                 "characters": o.post.parts[0].characters,
@@ -229,6 +232,9 @@ def run_plan(args: argparse.Namespace) -> int:
             extras.append("poll")
         if o.state is not State.PENDING:
             extras.append(o.state)
+        doing = action(o, now)
+        if doing in {Action.CATCH_UP, Action.MISS, Action.FINISH, Action.PUBLISH}:
+            extras.append(f"due: {doing}")
         late = o.deadline - o.planned_at
         extra = f" [{', '.join(extras)}]" if extras else ""
         print(

@@ -15,8 +15,7 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
-from bot.publishing.runner import DryRunPublisher, Publishes, Runner
-from bot.service.app import App, make_publisher
+from bot.service.app import App
 from bot.service.daemon import run_daemon
 from bot.service.living import drift_report
 from bot.storage.records import OccurrenceRecord
@@ -46,38 +45,21 @@ def register(commands: Any) -> None:
     retry.set_defaults(handler=run_retry)
 
 
-def _valid_posts(app: App, *, online: bool = True) -> list[Any]:
-    campaign = app.campaign(online=online)
-    for problem in campaign.problems:
-        logger.warning("%s", problem.render())
-    if campaign.errors:
-        logger.warning(
-            "%s in the post files: the posts concerned are left out until %s fixed",
-            counted(len(campaign.errors), "problem"),
-            "it is" if len(campaign.errors) == 1 else "they are",
-        )
-    return campaign.posts
-
-
 def run_run(args: argparse.Namespace) -> int:
     app: App = args.app
     if not args.once:
         return run_daemon(app, dry_run=args.dry_run)
-    posts = _valid_posts(app, online=not args.dry_run)
+    posts = app.valid_posts(online=not args.dry_run)
     with app.ledger_for(dry_run=args.dry_run) as ledger:
-        publisher: Publishes = (
-            DryRunPublisher(app.settings) if args.dry_run else make_publisher(app, ledger)
-        )
-        summary = Runner(app.settings, ledger, app.clock, publisher, dry_run=args.dry_run).run_due(
-            posts
-        )
+        publisher = app.publisher(ledger, dry_run=args.dry_run)
+        summary = app.runner(ledger, publisher, dry_run=args.dry_run).run_due(posts)
     logger.info("done: %s", summary.line())
     return 1 if summary.failed else 0
 
 
 def run_publish(args: argparse.Namespace) -> int:
     app: App = args.app
-    posts = {p.id: p for p in _valid_posts(app)}
+    posts = {p.id: p for p in app.valid_posts()}
     post = posts.get(args.post_id)
     if post is None:
         raise UsageError(
@@ -87,9 +69,7 @@ def run_publish(args: argparse.Namespace) -> int:
         record = ledger.get(post.id)
         if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
-        outcome = Runner(app.settings, ledger, app.clock, make_publisher(app, ledger)).publish_now(
-            post
-        )
+        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post)
     if outcome.result in {Result.PUBLISHED, Result.ALREADY_PUBLISHED}:
         print(" ".join(outcome.urls))
         return 0

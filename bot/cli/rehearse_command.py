@@ -80,9 +80,16 @@ def run_rehearse(args: argparse.Namespace) -> int:
         result = rehearse(app.settings, campaign.posts, box, start=start, end=end, out=out)
         summarise(result, invalid, out)
         if args.serve:
+            # The sandbox's web pages show no dates: list each toot with its planned time.
+            print("\nEach toot at its planned time:", file=out)
+            for occurrence, statuses in result.published:
+                when = to_zone(occurrence.planned_at, app.settings.zone)
+                for index, status in enumerate(statuses):
+                    part = f" (reply {index})" if index else ""
+                    print(f"  {when}  {occurrence.post.id}{part}  {status.url}", file=out)
             print(
                 f"\nThe sandbox keeps running: browse the campaign at {box.base_url}/ (it opens "
-                "the campaign account's timeline; each → address above opens its toot). "
+                "the campaign account's timeline; each toot's address above opens it). "
                 "Ctrl-C to stop.",
                 file=out,
                 flush=True,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bot.config.settings import Settings
 from bot.core.clock import Clock
-from bot.core.limits import InstanceLimits, LimitsCache, LimitsReport, from_instance_document
+from bot.core.files import write_atomically
+from bot.core.limits import InstanceLimits, LimitsReport, from_instance_document
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +57,33 @@ def learn_limits(
         limits = limits.with_overrides(dict(settings.limit_overrides))
         source += f", with config overrides: {', '.join(sorted(settings.limit_overrides))}"
     return LimitsReport(limits, source)
+
+
+class LimitsCache:
+    """The last limits read from an instance, kept in `data_dir` for offline validation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, instance: str, limits: InstanceLimits, fetched_at: datetime) -> None:
+        record = {
+            "instance": instance,
+            "fetched_at": fetched_at.isoformat(),
+            "limits": asdict(limits),
+        }
+        try:
+            write_atomically(self.path, json.dumps(record, indent=2))
+        except OSError as exc:
+            logger.warning("could not cache the instance limits in %s: %s", self.path, exc)
+
+    def load(self, instance: str) -> tuple[InstanceLimits, str] | None:
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("instance") != instance:
+            return None
+        try:
+            return InstanceLimits().with_overrides(record["limits"]), str(record["fetched_at"])
+        except (KeyError, TypeError):
+            return None

@@ -25,6 +25,7 @@ from bot.core.errors import ConfigError
 from bot.core.problems import Problem, dotted
 from bot.core.timespec import TimeSpecError, load_zone, parse_duration
 from bot.core.urls import insecure_instance_reason
+from bot.schedule.due import Timetable
 from bot.schedule.slots import Slot, SlotError, parse_slot
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class Settings:
     accounts: Mapping[str, AccountSettings] = field(default_factory=dict)
     default_account: str = DEFAULT_ACCOUNT
     amend: str = "manual"  # what the running bot edits by itself: manual, alt-text or auto
+
+    @property
+    def timetable(self) -> Timetable:
+        return Timetable(self.zone, self.slots, self.catch_up)
 
     @property
     def ledger_path(self) -> Path:

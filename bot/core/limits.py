@@ -6,11 +6,8 @@ instance cannot be reached), then Mastodon's defaults.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from bot.core.versions import mastodon_at_least, software_of
@@ -156,36 +153,3 @@ def _quotes(v2: dict[str, Any] | None, version: str) -> bool:
     if isinstance(level, int) and not isinstance(level, bool):
         return level >= 7
     return mastodon_at_least(version, (4, 5))
-
-
-class LimitsCache:
-    """The last limits read from an instance, kept in `data_dir` for offline validation."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def save(self, instance: str, limits: InstanceLimits, fetched_at: datetime) -> None:
-        record = {
-            "instance": instance,
-            "fetched_at": fetched_at.isoformat(),
-            "limits": asdict(limits),
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-            tmp.replace(self.path)
-        except OSError as exc:
-            logger.warning("could not cache the instance limits in %s: %s", self.path, exc)
-
-    def load(self, instance: str) -> tuple[InstanceLimits, str] | None:
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(record, dict) or record.get("instance") != instance:
-            return None
-        try:
-            return InstanceLimits().with_overrides(record["limits"]), str(record["fetched_at"])
-        except (KeyError, TypeError):
-            return None

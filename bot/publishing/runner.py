@@ -19,19 +19,12 @@ from bot.core.posts import CampaignPost
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import format_duration, to_zone
 from bot.publishing.publisher import Outcome
-from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
+from bot.schedule.due import LAST_RUN, timeline, unsettled
+from bot.schedule.planner import LedgerView, Occurrence, occurrence_key
 from bot.storage.ledger import Ledger
 from bot.storage.migrations import LedgerError
 
 logger = logging.getLogger(__name__)
-
-# How far back recurring posts are looked at, at most: older occurrences are neither sent nor
-# recorded. Within it, only occurrences since the bot last looked (or within their catch-up
-# window) count, so a new hourly post does not arrive with a week of "missed" records.
-RECURRING_LOOKBACK = timedelta(days=7)
-LAST_RUN = "last_run_at"
-# How far back one-off posts are looked at (they are few, and each must be accounted for).
-ONE_OFF_LOOKBACK = timedelta(days=3650)
 
 
 class Publishes(Protocol):
@@ -69,6 +62,12 @@ def ledger_views(ledger: Ledger) -> dict[str, LedgerView]:
     return {key: LedgerView(state, at) for key, (state, at) in ledger.views().items()}
 
 
+def last_run(ledger: Ledger) -> datetime | None:
+    """When the bot last looked at the campaign (recurring posts count from then on)."""
+    text = ledger.get_meta(LAST_RUN)
+    return None if text is None else datetime.fromisoformat(text)
+
+
 class Runner:
     def __init__(
         self,
@@ -87,33 +86,16 @@ class Runner:
         self._dry_run_done: set[str] = set()
 
     def upcoming(self, posts: Sequence[CampaignPost], until: datetime) -> list[Occurrence]:
-        """Everything planned from the lookback window up to `until`, not yet settled."""
-        now = self.clock.now()
-        occurrences = plan(
+        """Everything from the look-back window up to `until` that is not settled yet."""
+        found = timeline(
             posts,
-            ledger=ledger_views(self.ledger),
-            now=now,
-            start=now - ONE_OFF_LOOKBACK,
-            end=until,
-            zone=self.settings.zone,
-            slots=self.settings.slots,
-            catch_up=self.settings.catch_up,
-            recurring_from=self._recurring_from(posts, now),
+            ledger_views(self.ledger),
+            self.settings.timetable,
+            now=self.clock.now(),
+            until=until,
+            last_run=last_run(self.ledger),
         )
-        return [o for o in occurrences if not o.settled and o.key not in self._dry_run_done]
-
-    def _recurring_from(self, posts: Sequence[CampaignPost], now: datetime) -> datetime:
-        windows = [self.settings.catch_up]
-        windows += [
-            p.not_after
-            for p in posts
-            if p.schedule.kind == "cron" and isinstance(p.not_after, timedelta)
-        ]
-        start = now - min(max(windows), RECURRING_LOOKBACK)
-        last = self.ledger.get_meta(LAST_RUN)
-        if last is not None:
-            start = min(start, max(datetime.fromisoformat(last), now - RECURRING_LOOKBACK))
-        return start
+        return [o for o in unsettled(found) if o.key not in self._dry_run_done]
 
     def run_due(self, posts: Sequence[CampaignPost]) -> RunSummary:
         """Publish (or record as missed) every occurrence due now, oldest first."""

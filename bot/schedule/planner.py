@@ -60,13 +60,14 @@ def plan(
     catch_up: timedelta,
     recurring_from: datetime | None = None,
     limit_per_post: int | None = None,
+    count_from: datetime | None = None,
 ) -> list[Occurrence]:
     """Every occurrence planned in [start, end], in the order they go out.
 
     Slot-queued posts take, in file order, the free slots from `now - catch_up` on; a queued post
     the ledger has already settled keeps the slot it had. With `limit_per_post`, a recurring
-    post stops after that many occurrences (see `capped`), so a cron typo that fires every
-    minute cannot make a listing of tens of thousands.
+    post stops after that many occurrences from `count_from` (default: `start`) on (see
+    `capped`), so a cron typo that fires every minute cannot make a listing of tens of thousands.
     """
     out: list[Occurrence] = []
     queued: list[CampaignPost] = []
@@ -92,7 +93,8 @@ def plan(
                     taken.add(occurrence.planned_at)
                 if occurrence.planned_at >= first:
                     out.append(occurrence)
-                    listed += 1
+                    if occurrence.planned_at >= (count_from or first):
+                        listed += 1
         else:
             queued.append(post)
     out.extend(_fill_slots(queued, ledger, now, start, end, zone, slots, catch_up, taken))

@@ -1,10 +1,12 @@
-"""Builds what commands need from the settings: the clock, the client, the ledger, the campaign."""
+"""The one composition root: builds what every command needs from the settings — the clock, the
+client, the ledger, the valid posts and the publisher. Nothing else constructs these."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -15,13 +17,27 @@ from bot.config.settings import Settings, read_access_token
 from bot.core.clock import Clock, SystemClock
 from bot.core.errors import CampaignBotError
 from bot.core.limits import LimitsReport
+from bot.core.posts import CampaignPost
 from bot.core.states import State
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
+from bot.mastodon.types import RemoteStatus
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
+from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.logs import register_secret
 from bot.storage.ledger import Ledger
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A checked connection to the account: its client, and the publisher that uses it."""
+
+    client: MastodonClient
+    publisher: Publisher
 
 
 @dataclass
@@ -29,6 +45,8 @@ class App:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # How often a media upload is asked whether the instance has processed it.
+    media_poll_interval: float = 2.0
     _limits: dict[str, LimitsReport] = field(default_factory=dict)
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
@@ -59,7 +77,11 @@ class App:
                 "config (see `campaign-bot login`)"
             )
         return MastodonClient(
-            instance, token, clock=self.clock, timeout=self.settings.request_timeout
+            instance,
+            token,
+            clock=self.clock,
+            timeout=self.settings.request_timeout,
+            media_poll_interval=self.media_poll_interval,
         )
 
     def limits(self, *, online: bool = True, account: str | None = None) -> LimitsReport:
@@ -124,59 +146,94 @@ class App:
             now=self.clock.now(),
         )
 
+    def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
+        """The campaign's valid posts; every problem is logged once, the invalid posts left out."""
+        campaign = self.campaign(online=online)
+        for problem in campaign.problems:
+            logger.warning("%s", problem.render())
+        if campaign.errors:
+            logger.warning(
+                "%s in the post files: the posts concerned are left out until %s fixed; "
+                "the rest of the campaign runs",
+                counted(len(campaign.errors), "problem"),
+                "it is" if len(campaign.errors) == 1 else "they are",
+            )
+        return campaign.posts
 
-def make_publisher(app: App, ledger: Ledger) -> Publisher:
-    """A publisher for the default account; with several accounts, one that hands each other
-    account's posts, boosts and quotes to that account's own publisher (made on first use).
-    Checks the default account's token on the way."""
-    if not app.settings.several_accounts:
-        return account_publisher(app, ledger, None, Publisher)
-    coalition = account_publisher(app, ledger, None, CoalitionPublisher)
-    assert isinstance(coalition, CoalitionPublisher)
-    return coalition.setup(
-        app.settings.default_account,
-        lambda name: account_publisher(app, ledger, name, Publisher),
-        app.settings.catch_up,
-    )
+    def connect(
+        self,
+        ledger: Ledger,
+        *,
+        stop_requested: Callable[[], bool] | None = None,
+        on_status: Callable[[RemoteStatus], None] | None = None,
+    ) -> Connection:
+        """The publisher for the default account; with several accounts, one that hands each
+        other account's posts, boosts and quotes to that account's own publisher (made on first
+        use, with its own client, token and pacing). Checks the default account's token."""
+        several = self.settings.several_accounts
+        kind = CoalitionPublisher if several else Publisher
+        client, publisher = self._account(ledger, None, kind, stop_requested, on_status)
+        if isinstance(publisher, CoalitionPublisher):
+            publisher.setup(
+                self.settings.default_account,
+                lambda name: self._account(ledger, name, Publisher, stop_requested, on_status)[1],
+                self.settings.catch_up,
+            )
+        return Connection(client, publisher)
 
+    def _account(
+        self,
+        ledger: Ledger,
+        name: str | None,
+        kind: type[Publisher],
+        stop_requested: Callable[[], bool] | None,
+        on_status: Callable[[RemoteStatus], None] | None,
+    ) -> tuple[MastodonClient, Publisher]:
+        """One account's client and publisher (the default account's for None)."""
+        client = self.client(name)
+        instance = self.instance_of(name)
+        assert instance
+        info = client.server_info()
+        account = client.verify_credentials()
+        served_at = client.server_date()
+        skew = self.clock.now() - served_at if served_at is not None else timedelta(0)
+        meta = "account" if name in (None, self.settings.default_account) else f"account:{name}"
+        ledger.set_meta(meta, f"{account.acct} {account.id} on {instance}")
+        mode = self.settings.idempotency_keys
+        honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
+        # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
+        # from the ledger, or a `run --once` every few minutes would never be paced. (With
+        # several accounts each counts every account's posts: slower than needed, never faster.)
+        since = self.clock.now() - DEFAULT_WINDOWS["status"].period
+        pacer = Pacer(self.clock)
+        pacer.seed(
+            "status",
+            (
+                part.published_at
+                for record in ledger.all()
+                for part in record.parts
+                if part.published_at is not None and part.published_at > since
+            ),
+        )
+        publisher = kind(
+            client,
+            ledger,
+            self.clock,
+            instance=instance,
+            account_id=account.id,
+            honours_idempotency_keys=honours,
+            pacer=pacer,
+            clock_skew=skew,
+            stop_requested=stop_requested,
+            on_status=on_status,
+        )
+        return client, publisher
 
-def account_publisher(
-    app: App, ledger: Ledger, name: str | None, kind: type[Publisher]
-) -> Publisher:
-    """A publisher for one account (the default one for None), its own client, token and
-    pacing; checks the token on the way."""
-    client = app.client(name)
-    instance = app.instance_of(name)
-    assert instance
-    info = client.server_info()
-    account = client.verify_credentials()
-    served_at = client.server_date()
-    skew = app.clock.now() - served_at if served_at is not None else timedelta(0)
-    meta = "account" if name in (None, app.settings.default_account) else f"account:{name}"
-    ledger.set_meta(meta, f"{account.acct} {account.id} on {instance}")
-    mode = app.settings.idempotency_keys
-    honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
-    # The instance counts statuses over 3 hours whatever our restarts; so does the pacer, from
-    # the ledger, or a `run --once` every few minutes would never be paced. (With several
-    # accounts each counts every account's posts: slower than needed, never too fast.)
-    since = app.clock.now() - DEFAULT_WINDOWS["status"].period
-    pacer = Pacer(app.clock)
-    pacer.seed(
-        "status",
-        (
-            part.published_at
-            for record in ledger.all()
-            for part in record.parts
-            if part.published_at is not None and part.published_at > since
-        ),
-    )
-    return kind(
-        client,
-        ledger,
-        app.clock,
-        instance=instance,
-        account_id=account.id,
-        honours_idempotency_keys=honours,
-        pacer=pacer,
-        clock_skew=skew,
-    )
+    def publisher(self, ledger: Ledger, *, dry_run: bool = False) -> Publishes:
+        """What `run --once`, `publish` and `retry` publish with."""
+        if dry_run:
+            return DryRunPublisher(self.settings)
+        return self.connect(ledger).publisher
+
+    def runner(self, ledger: Ledger, publisher: Publishes, *, dry_run: bool = False) -> Runner:
+        return Runner(self.settings, ledger, self.clock, publisher, dry_run=dry_run)

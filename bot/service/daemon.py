@@ -26,13 +26,14 @@ from bot.core.posts import CampaignPost
 from bot.core.states import Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
+from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError, StatusRequest
 from bot.publishing.coalition import CoalitionPublisher
-from bot.publishing.publisher import Publisher
-from bot.publishing.runner import LAST_RUN, DryRunPublisher, Publishes, Runner, RunSummary
+from bot.publishing.runner import Publishes, Runner, RunSummary
+from bot.schedule.due import LAST_RUN
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
-from bot.service.app import App, make_publisher
+from bot.service.app import App
 from bot.service.config_watch import ConfigWatch
 from bot.service.shutdown import stop_requested_early
 from bot.storage import control
@@ -68,6 +69,8 @@ class Daemon:
         self.paused = False
         self._pause_lock = threading.Lock()
         self.publisher: Publishes | None = None
+        # The connection's client, for token checks and alert messages; None in a dry run.
+        self.client: MastodonClient | None = None
         self._snapshot: tuple[tuple[str, int, int], ...] = ()
         # A dry run reads the real ledger if there is one and never creates it.
         self.ledger: Ledger = app.ledger_for(dry_run=dry_run)
@@ -292,17 +295,7 @@ class Daemon:
         self._catch_up()
 
     def _load(self, why: str) -> None:
-        campaign = self.app.campaign(online=False)
-        for problem in campaign.problems:
-            logger.warning("%s", problem.render())
-        if campaign.errors:
-            logger.warning(
-                "%s in the post files: the posts concerned are left out until %s fixed; "
-                "the rest of the campaign runs",
-                counted(len(campaign.errors), "problem"),
-                "it is" if len(campaign.errors) == 1 else "they are",
-            )
-        self.posts = campaign.posts
+        self.posts = self.app.valid_posts(online=False)
         self._schedule(why)
 
     def _schedule(self, why: str) -> None:
@@ -363,10 +356,10 @@ class Daemon:
 
     def _connect(self) -> None:
         if self.dry_run:
-            self.publisher = DryRunPublisher(self.settings)
+            self.publisher = self.app.publisher(self.ledger, dry_run=True)
         else:
             try:
-                publisher = make_publisher(self.app, self.ledger)
+                connection = self.app.connect(self.ledger, stop_requested=self.stopping.is_set)
             except AuthError as exc:
                 self._token_problem(exc)
                 return
@@ -381,18 +374,14 @@ class Daemon:
                 )
                 self._at(self._reconnect, self.clock.now() + RECONNECT, "reconnect")
                 return
-            publisher.stop_requested = self.stopping.is_set
-            publisher.clock = self.clock
-            if isinstance(publisher, CoalitionPublisher):
+            self.client, self.publisher = connection.client, connection.publisher
+            if isinstance(connection.publisher, CoalitionPublisher):
                 # Another account's rejected token holds up only that account; say which.
-                publisher.on_token_problem = lambda name, exc: self.alerter.alert(
+                connection.publisher.on_token_problem = lambda name, exc: self.alerter.alert(
                     f"token:{name}", "token", f"account {name!r}: publishing stopped: {exc}"
                 )
-            self.publisher = publisher
             self._token_works()
-        self.runner = Runner(
-            self.settings, self.ledger, self.clock, self.publisher, dry_run=self.dry_run
-        )
+        self.runner = self.app.runner(self.ledger, self.publisher, dry_run=self.dry_run)
 
     def _reconnect(self) -> None:
         if self.stopping.is_set():
@@ -413,8 +402,8 @@ class Daemon:
 
     def _recheck_token(self) -> None:
         try:
-            if isinstance(self.publisher, Publisher):
-                self.publisher.client.verify_credentials()
+            if self.client is not None:
+                self.client.verify_credentials()
             else:
                 self._connect()
         except AuthError as exc:
@@ -432,7 +421,7 @@ class Daemon:
             self._catch_up()
 
     def _send_direct_message(self, text: str) -> None:
-        if not isinstance(self.publisher, Publisher):
+        if self.client is None:
             # Raising lets the alerter report it and try again later, instead of counting an
             # alert nobody received as delivered.
             raise RuntimeError("not connected to the instance (was the token rejected?)")
@@ -440,7 +429,7 @@ class Daemon:
             text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
         )
         key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-        self.publisher.client.post_status(request, key)
+        self.client.post_status(request, key)
 
 
 def run_daemon(app: App, *, dry_run: bool = False) -> int:

@@ -8,6 +8,7 @@ upload, threads and idempotency are the very code `run` uses.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import secrets
 import tempfile
@@ -18,21 +19,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config.settings import Settings
+from bot.config.settings import TOKEN_ENV, Settings, token_env_name
 from bot.core.clock import FakeClock
 from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.core.words import counted
-from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
-from bot.publishing.coalition import CoalitionPublisher
-from bot.publishing.publisher import Publisher
-from bot.publishing.runner import Runner
 from bot.schedule.planner import Occurrence, capped, plan
+from bot.service.app import App
 from bot.service.sandbox_server import date_toots, sandbox_server
-from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -175,53 +172,47 @@ def rehearse(
 ) -> Rehearsal:
     clock = FakeClock(start)
     local = dataclasses.replace(
-        settings, instance=box.base_url, data_dir=box.workdir / "data", access_token_file=None
+        settings,
+        instance=box.base_url,
+        data_dir=box.workdir / "data",
+        access_token_file=None,
+        idempotency_keys="honoured",
+        # Every account of a coalition campaign is on the sandbox, with its own token.
+        accounts={
+            name: dataclasses.replace(account, instance=box.base_url, access_token_file=None)
+            for name, account in settings.accounts.items()
+        },
     )
+    env = {TOKEN_ENV: box.token, **{token_env_name(n): t for n, t in box.tokens.items()}}
+    app = App(local, clock=clock, env=env, media_poll_interval=0.5)
     result = Rehearsal()
-    client = MastodonClient(box.base_url, box.token, clock=clock, media_poll_interval=0.5)
-    account = client.verify_credentials()
-    with Ledger.open(local.ledger_path, clock) as ledger:
-        answered: dict[str, RemoteStatus] = {}
-
-        def remember(status: RemoteStatus) -> None:
-            answered[status.id] = status
-
-        def other(name: str) -> Publisher:
-            if name not in box.tokens:
-                raise CampaignBotError(f"the sandbox has no account for {name!r}")
-            own = MastodonClient(box.base_url, box.tokens[name], clock=clock)
-            return Publisher(
-                own,
-                ledger,
-                clock,
-                instance=box.base_url,
-                account_id=own.verify_credentials().id,
-                honours_idempotency_keys=True,
-                on_status=remember,
-            )
-
-        kind = CoalitionPublisher if settings.several_accounts else Publisher
-        publisher = kind(
-            client,
-            ledger,
-            clock,
-            instance=box.base_url,
-            account_id=account.id,
-            honours_idempotency_keys=True,
-            on_status=remember,
-        )
-        if isinstance(publisher, CoalitionPublisher):
-            publisher.setup(settings.default_account, other, settings.catch_up)
-        runner = Runner(local, ledger, clock, publisher)
-        for _ in range(100_000):
-            # At the start this includes what was planned before it: caught up or missed, as `run`
-            # starting at that moment would do.
-            due = runner.upcoming(posts, end)
-            if not due:
-                break
-            clock.set(min(o.planned_at for o in due))
+    answered: dict[str, RemoteStatus] = {}
+    with app.ledger() as ledger:
+        connection = app.connect(ledger, on_status=lambda s: answered.__setitem__(s.id, s))
+        runner = app.runner(ledger, connection.publisher)
+        # Planned once: the clock only moves forward to each planned moment, and what goes out
+        # there is exactly what `run` would find due then. At the start that includes what was
+        # planned before it: caught up or missed, as `run` starting at that moment would do.
+        due = runner.upcoming(posts, end)
+        for moment, group in itertools.groupby(due, key=lambda o: o.planned_at):
+            clock.set(max(clock.now(), moment))
             now = clock.now()
-            summary = runner.run([o for o in due if o.planned_at <= now])
+            occurrences = list(group)
+            summary = runner.run(occurrences)
+            by_key = {o.key: o for o in occurrences}
+            # A boost or quote waits for its moment after the post really went out.
+            for _ in range(10):
+                waiting = [
+                    o
+                    for o in summary.outcomes
+                    if o.result is Result.DEFERRED and o.retry_at and by_key[o.key].post.follows
+                ]
+                if not waiting:
+                    break
+                clock.set(max(clock.now(), *(w.retry_at for w in waiting if w.retry_at)))
+                again = runner.run([by_key[w.key] for w in waiting])
+                summary.outcomes = [o for o in summary.outcomes if o not in waiting]
+                summary.outcomes += again.outcomes
             for key, reason in summary.missed:
                 if now == start:
                     result.past.append((key, reason))
@@ -231,23 +222,17 @@ def rehearse(
                 else:
                     result.missed.append((key, reason))
                     print(f"\n✗ {key}: missed — {reason}", file=out)
-            by_key = {o.key: o for o in due}
-            # A boost or quote waits for its moment after the post really went out.
-            waits = [
-                o.retry_at
-                for o in summary.outcomes
-                if o.result is Result.DEFERRED and o.retry_at and by_key[o.key].post.follows
-            ]
             for outcome in summary.outcomes:
-                if outcome.result is Result.DEFERRED and outcome.retry_at in waits:
-                    continue
                 occurrence = by_key[outcome.key]
                 if outcome.result is Result.PUBLISHED:
                     record = ledger.get(outcome.key)
                     assert record is not None
                     # As the server rendered each toot: its answer to the post, or a fresh read.
                     ids = [p.status_id for p in record.parts if p.status_id]
-                    parts = [answered.pop(i) if i in answered else client.status(i) for i in ids]
+                    parts = [
+                        answered.pop(i) if i in answered else connection.client.status(i)
+                        for i in ids
+                    ]
                     date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
@@ -269,10 +254,6 @@ def rehearse(
                         f"{occurrence.post.id}: {outcome.result} — {reason}",
                         file=out,
                     )
-            if waits:
-                clock.set(max(clock.now(), min(w for w in waits if w is not None)))
-            elif not summary.outcomes and not summary.missed:
-                clock.advance(timedelta(minutes=1))
     return result
 
 

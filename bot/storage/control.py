@@ -5,10 +5,11 @@ heartbeat. Plain files, so they work from a shell, a cron job or a Docker volume
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from bot.core.files import write_atomically
 
 PAUSE_FILE = "PAUSED"
 HEARTBEAT_FILE = "heartbeat.json"
@@ -50,11 +51,7 @@ class Heartbeat:
 
 
 def write_heartbeat(data_dir: Path, beat: Heartbeat) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    target = data_dir / HEARTBEAT_FILE
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(beat)), encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomically(data_dir / HEARTBEAT_FILE, json.dumps(asdict(beat)))
 
 
 def clear_heartbeat(data_dir: Path) -> None:

