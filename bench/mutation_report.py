@@ -34,7 +34,9 @@ UNDETECTED = {"survived", "no tests"}
 
 
 def main() -> int:
-    metas = sorted((ROOT / "mutants").rglob("*.py.meta"))
+    # A copy of the repository elsewhere may be given (its mutants/ folder is read).
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT
+    metas = sorted((root / "mutants").rglob("*.py.meta"))
     if not metas:
         print("no results: run bench/mutation.sh first", file=sys.stderr)
         return 1
@@ -43,7 +45,7 @@ def main() -> int:
     heading = ("module", "mutants", "killed", "timeout", "survived", "score")
     print("{:<36} {:>7} {:>7} {:>7} {:>8} {:>7}".format(*heading))
     for meta in metas:
-        module = str(meta.relative_to(ROOT / "mutants")).removesuffix(".meta")
+        module = str(meta.relative_to(root / "mutants")).removesuffix(".meta")
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         counts = Counter(
             "not run" if code is None else STATUS.get(code, "suspicious") for code in codes.values()

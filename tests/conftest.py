@@ -4,9 +4,11 @@ strings into a temporary folder that is also the working directory."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,3 +128,20 @@ def make_campaign(tmp_path: Path) -> MakeCampaign:
 def png() -> bytes:
     """A real PNG image (the example campaign's), 6,989 bytes."""
     return (REPO / "posts" / "media" / "library-shelf.png").read_bytes()
+
+
+@pytest.fixture
+def machine_far_from_utc() -> Iterator[None]:
+    """The machine's own time zone set to Pacific/Chatham (UTC+13:45 in its summer), so that
+    code taking the machine's zone where it means UTC or the campaign's zone shows."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Chatham"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

@@ -38,6 +38,7 @@ from bot.schedule.planner import Occurrence
 from bot.service.app import App
 from bot.service.logs import RedactingFilter
 from bot.storage.amendments import Amendments
+from bot.storage.engagement import Counts, EngagementStore
 from bot.storage.ledger import Ledger
 
 
@@ -81,6 +82,7 @@ class Element:
     tag: str
     attrs: dict[str, str]
     chunks: list[str] = field(default_factory=list)
+    parent: Element | None = None
 
     @property
     def text(self) -> str:
@@ -101,7 +103,9 @@ class Page(HTMLParser):
     VOID = frozenset({"meta", "img", "br", "input", "link", "source", "hr"})
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = Element(tag, {k: v or "" for k, v in attrs})
+        element = Element(
+            tag, {k: v or "" for k, v in attrs}, [], self._open[-1] if self._open else None
+        )
         self.elements.append(element)
         if tag not in self.VOID:
             self._open.append(element)
@@ -127,6 +131,18 @@ class Page(HTMLParser):
 
     def with_class(self, name: str) -> list[Element]:
         return [e for e in self.elements if name in e.attrs.get("class", "").split()]
+
+    def within(self, ancestor_id: str, name: str) -> str:
+        """The text of the elements of class `name` inside the element with that id."""
+
+        def inside(e: Element | None) -> bool:
+            while e is not None:
+                if e.attrs.get("id") == ancestor_id:
+                    return True
+                e = e.parent
+            return False
+
+        return " ".join(" ".join(e.text.split()) for e in self.with_class(name) if inside(e))
 
 
 def parse(path: Path) -> Page:
@@ -436,7 +452,7 @@ def test_engagement_of_published_posts(make_campaign: MakeCampaign, clock: FakeC
         records = {r.key: r for r in ledger.all()}
     start = clock.now() - timedelta(days=1)
     occ = Occurrence("a", post, post.schedule.at or start, start, "published")
-    seen = Engagement(replies=3, reblogs=12, favourites=40, at=clock.now())
+    seen = Engagement(replies=3, boosts=12, favourites=40, at=clock.now(), quotes=2)
     options = SiteOptions(
         zone=settings.zone,
         start=start,
@@ -447,9 +463,67 @@ def test_engagement_of_published_posts(make_campaign: MakeCampaign, clock: FakeC
     )
     write_site(Sources([occ], records, [post], [], {"a": seen}), options, Path("site"))
     card = parse(Path("site/index.html")).find("article")[0]
-    assert "3 replies · 12 boosts · 40 favourites" in card.text
+    assert "3 replies · 12 boosts · 40 favourites · 2 quotes (as of Fri 20 Nov 2026" in " ".join(
+        card.text.split()
+    )
     write_site(Sources([occ], records, [post], [], {}), options, Path("site"))
     assert "favourites" not in parse(Path("site/index.html")).find("article")[0].text
+
+
+def test_engagement_from_the_ledgers_snapshots(
+    make_campaign: MakeCampaign, run: Run, clock: FakeClock
+) -> None:
+    """The counts `report` collects are on the published card: the newest snapshot of its first
+    status; a status deleted on the instance keeps its last counts, marked as deleted."""
+    make_campaign(
+        {
+            "a.yaml": """\
+            posts:
+              - id: a
+                at: 2026-11-20 09:00
+                text: Counted
+                thread: [{text: A reply}]
+              - id: b
+                at: 2026-11-20 10:00
+                text: Deleted by a moderator
+              - id: c
+                at: 2026-11-20 11:00
+                text: Not counted yet
+            """
+        }
+    )
+    settings = load_settings(Path("config/bot.yaml"))
+    with Ledger.open(settings.ledger_path, clock) as ledger:
+        for n, key in enumerate("abc"):
+            at = datetime(2026, 11, 20, 9 + n, 0, tzinfo=UTC)
+            ledger.begin_attempt(key, key, at, "h")
+            ledger.record_part_intent(key, 0, f"k{key}")
+            ledger.record_part_published(key, 0, f"{n}0", f"https://m.example/@c/{n}0")
+            if key == "a":
+                ledger.record_part_intent(key, 1, "ka1")
+                ledger.record_part_published(key, 1, "01", "https://m.example/@c/01")
+            ledger.mark_published(key)
+        store = EngagementStore(ledger, clock)
+        store.record("00", "a", 0, Counts(favourites=1, boosts=0, replies=0))
+        store.record("01", "a", 1, Counts(favourites=99, boosts=99, replies=99))
+        store.record("10", "b", 0, Counts(favourites=4, boosts=2, replies=1, quotes=1))
+        clock.advance(timedelta(hours=2))
+        store.record("00", "a", 0, Counts(favourites=40, boosts=12, replies=3))
+        store.record("10", "b", 0, None)
+    assert run("calendar", "--from=-1d").code == 0
+    page = parse(Path("calendar/index.html"))
+
+    def engagement(key: str) -> str:
+        return page.within(f"post-{key}", "engagement")
+
+    assert engagement("a") == (
+        "3 replies · 12 boosts · 40 favourites (as of Fri 20 Nov 2026, 14:00 GMT)"
+    )
+    assert engagement("b") == (
+        "1 replies · 2 boosts · 4 favourites · 1 quotes "
+        "(deleted on the instance; last counted Fri 20 Nov 2026, 14:00 GMT)"
+    )
+    assert engagement("c") == ""
 
 
 def test_serve_rebuilds_when_posts_change(make_campaign: MakeCampaign, clock: FakeClock) -> None:

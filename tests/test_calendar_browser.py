@@ -69,11 +69,21 @@ def browser() -> Iterator[Browser]:
 
 
 def open_page(browser: Browser, index: Path, viewport: dict[str, int]) -> tuple[Page, list[str]]:
-    """The page, and a list that collects its script errors and dialogs (there should be none)."""
+    """The page, and a list that collects its script errors, dialogs and requests for anything
+    outside its folder (there should be none)."""
     page = browser.new_page(viewport=viewport, reduced_motion="reduce")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+    # Self-contained: everything the page loads comes from its own folder.
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith(index.parent.as_uri() + "/")
+            else errors.append(f"fetched {request.url}")
+        ),
+    )
     page.goto(index.as_uri())
     page.wait_for_load_state("load")
     return page, errors

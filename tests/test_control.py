@@ -74,6 +74,13 @@ def test_the_pause_switch_is_the_file_paused_in_data_dir(tmp_path: Path) -> None
     assert control.is_paused(tmp_path)
 
 
+def test_heartbeat_creates_its_folder(tmp_path: Path) -> None:
+    """The first heartbeat of a new data_dir creates the folder, parents included."""
+    data = tmp_path / "not-yet" / "data"
+    control.write_heartbeat(data, beat(NOW))
+    assert control.read_heartbeat(data) == beat(NOW)
+
+
 def test_heartbeat_round_trip_leaves_no_temporary_file(tmp_path: Path) -> None:
     """A heartbeat reads back as written, replaced atomically, and is gone once cleared."""
     control.write_heartbeat(tmp_path, beat(NOW))

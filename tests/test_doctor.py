@@ -29,7 +29,7 @@ posts:
     text: Hello from the doctor tests.
 """
 CHECKS_IN_ORDER = ["config", "instance", "token", "scopes", "clock", "limits", "posts", "data_dir"]
-LINE = re.compile(r"^(?P<mark>[✓✗]) (?P<name>\w+): (?P<rest>.*)$")
+LINE = re.compile(r"^(?P<mark>[✓✗?]) (?P<name>\w+): (?P<rest>.*)$")
 
 
 def app_token(server: MockServer, scopes: Sequence[str]) -> str:
@@ -214,7 +214,7 @@ FAILURES = [
     pytest.param(
         _wrong_url,
         {
-            "instance": r"{instance} cannot be reached: could not reach the instance for the "
+            "instance": r"{instance}: could not reach the instance for the "
             r"instance information request: 127\.0\.0\.1:\d+ refused the connection — check the "
             r"address, DNS and "
             r"the server's firewall",
@@ -322,7 +322,8 @@ def test_each_failure_is_named_with_its_fix(
     }
     for name, pattern in expected.items():
         assert re.fullmatch(pattern.format(**places), failed[name]), (name, failed[name])
-    assert report.summary == f"{len(expected)} check(s) failed"
+    many = len(expected) > 1
+    assert report.summary == (f"{len(expected)} checks failed" if many else "1 check failed")
     assert report.code == 1
 
 
@@ -379,8 +380,9 @@ def test_read_only_token_is_caught_before_publishing(
 def test_token_without_application_is_not_contradicted(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A valid token whose application the instance will not describe passes: the scopes are
-    reported as unlisted, not the token as rejected after being accepted."""
+    """A valid token whose application the instance will not describe is not failed: the scopes
+    are reported as unlisted, with "?" — a check that could not be made, not a pass — and the
+    token is not reported as rejected after being accepted."""
     site.write_token("alice_token")  # a seeded token, not tied to any application
 
     report = doctor(site, capsys)
@@ -389,9 +391,12 @@ def test_token_without_application_is_not_contradicted(
     assert [name for _, name, _ in report.checks] == CHECKS_IN_ORDER
     assert lines["token"] == ("✓", "valid, for @alice")
     assert lines["scopes"] == (
-        "✓",
-        "the instance does not list the token's scopes; publishing will tell (HTTP 401)",
+        "?",
+        "the instance does not list the token's scopes (HTTP 401) — publishing will tell; check "
+        "the token's scopes in the instance's web interface",
     )
+    assert [mark for mark, _, _ in report.checks].count("?") == 1
+    assert report.summary == "no check failed; 1 could not be made (marked ?)"
     assert report.code == 0
 
 

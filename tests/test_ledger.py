@@ -121,6 +121,14 @@ def test_connection_settings(path: Path, ledger: Ledger) -> None:
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
 
 
+def test_a_throwaway_ledger_skips_the_sync(path: Path, clock: FakeClock) -> None:
+    """Only a ledger opened as not durable (the rehearsal's) commits without syncing."""
+    with Ledger.open(path, clock, durable=False) as scratch:
+        conn = scratch._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA synchronous").fetchone() == (0,)  # 0 is OFF
+
+
 def test_newer_schema_is_refused(path: Path, clock: FakeClock) -> None:
     """A ledger carrying a migration this code does not know asks for an upgrade."""
     Ledger.open(path, clock).close()

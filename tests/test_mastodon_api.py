@@ -188,6 +188,8 @@ def test_server_info_falls_back_to_v1(mock: responses.RequestsMock, client: Mast
         ("2.7.2 (compatible; Akkoma 3.13.2)", "akkoma", False),
         ("2.7.2 (compatible; Pleroma 2.6.3)", "pleroma", False),
         ("takahe/0.11.0", "takahe", False),
+        ("4.0.0 (compatible; Takahe 0.11.0)", "takahe", False),  # what Takahē's API reports
+        ("4.0.0 (compatible; Takahē 0.12.0)", "takahe", False),
         ("4.2.8 (compatible; Sharkey 2024.3.1)", "unknown", False),
         ("", "unknown", False),
     ],

@@ -266,3 +266,58 @@ def test_plan_is_pure(clock: FakeClock) -> None:
     assert first == second
     assert (posts, ledger) == snapshot
     assert clock.now() == utc(2026, 11, 20, 12)
+
+
+def test_a_settled_queued_post_at_either_end_of_the_window_is_shown(clock: FakeClock) -> None:
+    """A queued post settled exactly at `start` or exactly at `end` is in the plan."""
+    posts = [post("first", 1), post("last", 2)]
+    start, end = utc(2026, 11, 20, 12, 30), utc(2026, 11, 23, 12, 30)
+    ledger = {
+        "first": LedgerView(State("published"), start),
+        "last": LedgerView(State("failed"), end),
+    }
+    found = planned(posts, clock, ledger=ledger, start=start, end=end)
+    assert [(o.key, o.planned_at) for o in found] == [("first", start), ("last", end)]
+
+
+def test_a_free_slot_exactly_at_start_is_taken(clock: FakeClock) -> None:
+    """A queued post takes the slot at the very instant the window starts."""
+    start = utc(2026, 11, 20, 12, 30)  # Friday 12:30, a slot
+    found = planned([post("q", 1)], clock, start=start)
+    assert [(o.key, o.planned_at) for o in found] == [("q", start)]
+
+
+@pytest.mark.usefixtures("machine_far_from_utc")
+def test_keys_and_times_do_not_depend_on_the_machines_zone(clock: FakeClock) -> None:
+    """On a machine set to another zone, recurring keys still carry UTC and times stay put."""
+    weekly = post("weekly", 0, cron="0 12 * * sun")
+    queued = post("q", 1)
+    found = planned([weekly, queued], clock, end=utc(2026, 11, 30))
+    assert [(o.key, o.planned_at) for o in found] == [
+        ("q", utc(2026, 11, 20, 12, 30)),
+        ("weekly@2026-11-22T12:00:00Z", utc(2026, 11, 22, 12)),
+        ("weekly@2026-11-29T12:00:00Z", utc(2026, 11, 29, 12)),
+    ]
+    assert occurrence_key(weekly, utc(2026, 11, 22, 12)) == "weekly@2026-11-22T12:00:00Z"
+
+
+@pytest.mark.parametrize("minutes_after", [30, 120], ids=["inside catch_up", "at its edge"])
+def test_a_slot_a_recurring_post_used_in_the_catch_up_window_stays_taken(
+    minutes_after: int,
+) -> None:
+    """A recurring post that fired at a slot time up to catch_up ago keeps that slot, so a
+    queued post waits for the next free one instead of being dropped into the past."""
+    weekly = post("weekly", 0, cron="30 12 * * fri")
+    fired = utc(2026, 11, 20, 12, 30)  # a Friday, on the mon-fri 12:30 slot
+    clock = FakeClock(fired + timedelta(minutes=minutes_after))
+    found = planned([weekly, post("q", 1)], clock, end=utc(2026, 11, 25))
+    assert [(o.key, o.planned_at) for o in found if o.key == "q"] == [
+        ("q", utc(2026, 11, 21, 10, 0))
+    ]
+
+
+def test_a_recurring_post_whose_from_and_until_are_one_firing_fires_once(clock: FakeClock) -> None:
+    """`from` and `until` on the same instant, a firing time: exactly that occurrence."""
+    at = utc(2026, 11, 23, 9, 0)
+    once = post("once", 0, cron="0 9 * * *", start=at, until=at)
+    assert [o.key for o in planned([once], clock)] == ["once@2026-11-23T09:00:00Z"]

@@ -18,10 +18,10 @@ import pytest
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost
-from bot.core.states import State
+from bot.core.states import Result, State
 from bot.mastodon.types import TransientError
 from bot.publishing.publisher import Outcome
-from bot.publishing.runner import DryRunPublisher, Runner
+from bot.publishing.runner import DryRunPublisher, Runner, RunSummary
 from bot.schedule.planner import Occurrence
 from bot.service.app import App, Connection
 from bot.service.daemon import JOB_PREFIX, Daemon
@@ -736,3 +736,125 @@ def test_a_first_run_looks_back_at_most_seven_days_whatever_not_after_says(world
     assert [k for k, _ in publisher.sent] == [
         f"daily@2026-06-{d:02d}T08:00:00Z" for d in range(4, 11)
     ]
+
+
+@pytest.mark.parametrize(
+    ("late", "logged"),
+    [(timedelta(minutes=1), None), (timedelta(seconds=90), "1m30s"), (timedelta(hours=2), "2h")],
+)
+def test_a_late_post_is_logged_as_caught_up_with_its_delay(
+    world: World, caplog: pytest.LogCaptureFixture, late: timedelta, logged: str | None
+) -> None:
+    """A post going out more than a minute late says how late, with its post id."""
+    world.config["catch_up"] = "3h"
+    world.write([{"id": "p", "at": (NOW - late).isoformat(), "text": "x"}])
+    runner, _ = world.runner()
+    with caplog.at_level("INFO", logger="bot.publishing.runner"):
+        runner.run_due(world.posts())
+    found = [
+        (r.getMessage(), getattr(r, "post_id", None))
+        for r in caplog.records
+        if r.getMessage().startswith("catching up")
+    ]
+    assert found == ([] if logged is None else [(f"catching up, {logged} late", "p")])
+
+
+def test_a_missed_post_says_when_it_was_planned_and_until_when_it_could_go(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reason names the planned time and the window's end in the campaign's zone."""
+    world.write([{"id": "p", "at": ago(hours=3), "text": "x", "not_after": "1h"}])
+    runner, _ = world.runner()
+    with caplog.at_level("WARNING", logger="bot.publishing.runner"):
+        summary = runner.run_due(world.posts())
+    reason = (
+        "planned for 2026-06-10 10:00 BST, and it is now 3h later, past its not_after window "
+        "(until 2026-06-10 11:00 BST)"
+    )
+    assert summary.missed == [("p", reason)]
+    assert [(r.getMessage(), getattr(r, "post_id", None)) for r in caplog.records] == [
+        (f"missed: {reason}", "p")
+    ]
+
+
+def test_a_dry_run_goes_through_what_is_due_once_and_writes_nothing(world: World) -> None:
+    """`run --dry-run`: what is due is shown once, what is too late is reported missed once,
+    and the ledger gets neither records nor the time of the run."""
+    world.write(
+        [
+            {"id": "due", "at": ago(minutes=5), "text": "d"},
+            {"id": "stale", "at": ago(hours=5), "text": "s"},
+        ]
+    )
+    runner = Runner(
+        world.settings, world.ledger, world.clock, DryRunPublisher(world.settings), dry_run=True
+    )
+    first = runner.run_due(world.posts())
+    assert [(o.key, str(o.result)) for o in first.outcomes] == [("due", "dry-run")]
+    assert [k for k, _ in first.missed] == ["stale"]
+    second = runner.run_due(world.posts())
+    assert (second.outcomes, second.missed) == ([], [])
+    assert world.states() == {}
+    assert world.ledger.get_meta("last_run_at") is None
+
+
+def test_publish_now_sends_a_post_at_once(world: World) -> None:
+    """`publish ID` sends a post planned for later now; it keeps its planned time."""
+    planned = NOW + timedelta(days=3)
+    world.write([{"id": "later", "at": planned.isoformat(), "text": "x"}])
+    [post] = world.posts()
+    runner, publisher = world.runner()
+    outcome = runner.publish_now(post)
+    assert (outcome.key, str(outcome.result)) == ("later", "published")
+    record = world.ledger.get("later")
+    assert record is not None
+    assert (record.planned_at, record.published_at) == (planned, NOW)
+    assert publisher.sent == [("later", NOW)]
+
+
+def test_publish_now_gives_a_recurring_post_an_extra_occurrence_now(world: World) -> None:
+    """For a recurring post, `publish ID` adds an occurrence at this very moment."""
+    world.write([{"id": "weekly", "cron": "0 9 * * mon"}])
+    [post] = world.posts()
+    runner, publisher = world.runner()
+    runner.publish_now(post)
+    assert publisher.sent == [("weekly@2026-06-10T12:00:00Z", NOW)]
+
+
+def test_publish_now_retries_a_failed_post_keeping_its_planned_time(world: World) -> None:
+    """A post that failed is put back and sent; its planned time stays the one it had."""
+    planned = NOW - timedelta(hours=2)
+    world.write([{"id": "p", "at": planned.isoformat(), "text": "x"}])
+    [post] = world.posts()
+    world.ledger.begin_attempt("p", "p", planned, post.content_hash)
+    world.ledger.mark_failed("p", "refused (422)")
+    runner, _ = world.runner()
+    outcome = runner.publish_now(post)
+    assert str(outcome.result) == "published"
+    record = world.ledger.get("p")
+    assert record is not None
+    assert (str(record.state), record.planned_at, record.attempts) == ("published", planned, 2)
+    assert [e.kind for e in world.ledger.events("p")][:3] == ["attempt", "failed", "retry"]
+
+
+def test_the_summary_line_counts_each_result() -> None:
+    """One line: published always, then failed, deferred, dry runs and missed when there are."""
+    summary = RunSummary()
+    assert summary.line() == "0 published"
+    assert not summary.failed
+    assert summary.next_retry is None
+    soon, later = NOW + timedelta(minutes=5), NOW + timedelta(hours=1)
+    summary.outcomes += [
+        Outcome("a", Result.PUBLISHED),
+        Outcome("b", Result.PUBLISHED),
+        Outcome("c", Result.FAILED, error="422"),
+        Outcome("d", Result.DEFERRED, retry_at=later),
+        Outcome("e", Result.DEFERRED, retry_at=soon),
+        Outcome("f", Result.DRY_RUN),
+        Outcome("g", Result.ALREADY_PUBLISHED),
+    ]
+    summary.missed += [("h", "too late"), ("i", "too late")]
+    assert summary.line() == "2 published, 1 failed, 2 deferred, 1 dry-run, 2 missed"
+    assert summary.failed
+    assert summary.next_retry == soon
+    assert summary.count(Result.ALREADY_PUBLISHED) == 1

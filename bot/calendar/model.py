@@ -8,20 +8,22 @@ Built from exactly what `plan` computes (the occurrences), what the ledger recor
 from __future__ import annotations
 
 import calendar as cal
+import dataclasses
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from bot.calendar.problems import attach_problems
 from bot.calendar.richtext import render_text
 from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec
-from bot.core.problems import Problem, Severity
+from bot.core.problems import Problem
 from bot.core.timespec import format_duration
 from bot.schedule.planner import Occurrence
+from bot.storage.engagement import Snapshot
 from bot.storage.records import OccurrenceRecord
 
 # The ledger's states as campaigners read them on the page. "withdrawn" is also shown for an
@@ -35,7 +37,6 @@ STATE_LABELS = {
     "withdrawn": "withdrawn",
 }
 STATE_ORDER = ("planned", "sending", "published", "failed", "missed", "withdrawn")
-_PLACE = re.compile(r"^posts\[(\d+)\]")
 _ANCHOR_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -44,9 +45,11 @@ class Engagement:
     """The latest counts the ledger has for a published post."""
 
     replies: int
-    reblogs: int
+    boosts: int
     favourites: int
-    at: datetime
+    at: datetime  # when they were counted
+    quotes: int | None = None  # servers before Mastodon 4.5 do not count quotes
+    gone: bool = False  # deleted on the instance: these are the last counts seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,23 @@ class CalendarPage:
         return sum(len(d.cards) for d in self.days)
 
 
+def engagement_of(
+    records: Mapping[str, OccurrenceRecord], snapshots: Mapping[str, Sequence[Snapshot]]
+) -> dict[str, Engagement]:
+    """Occurrence key -> the newest counts of its first status, from the ledger's snapshots."""
+    found = {}
+    for key, record in records.items():
+        first = record.part(0)
+        shots = snapshots.get(first.status_id or "") if first is not None else None
+        if shots:
+            last = shots[-1]
+            c = last.counts
+            found[key] = Engagement(
+                c.replies, c.boosts, c.favourites, last.taken_at, c.quotes, c.gone
+            )
+    return found
+
+
 def anchor_for(key: str) -> str:
     return "post-" + _ANCHOR_UNSAFE.sub("-", key)
 
@@ -195,42 +215,6 @@ def _part_view(
         characters=part.characters,
         url=url,
     )
-
-
-def attach_problems(
-    posts: Iterable[CampaignPost], problems: Sequence[Problem]
-) -> tuple[dict[str, list[Problem]], list[Problem]]:
-    """Warnings of posts in the campaign, by post id; and every other problem (errors of posts
-    left out, problems of whole files), which the page lists on its own."""
-    by_line: dict[tuple[str, int], str] = {}
-    lines: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for post in posts:
-        by_line[(str(post.file), post.line)] = post.id
-        lines[str(post.file)].append((post.line, post.id))
-    for entries in lines.values():
-        entries.sort()
-    # A post with an error is left out of the campaign: its place's problems stay apart.
-    invalid = {
-        (str(p.file), m[1])
-        for p in problems
-        if p.severity is Severity.ERROR and (m := _PLACE.match(p.where))
-    }
-    attached: dict[str, list[Problem]] = defaultdict(list)
-    apart: list[Problem] = []
-    for problem in problems:
-        file = str(problem.file)
-        owner: str | None = None
-        place = _PLACE.match(problem.where)
-        if place is not None and (file, place[1]) not in invalid:
-            earlier = [pid for line, pid in lines.get(file, []) if line <= problem.line]
-            owner = earlier[-1] if earlier else None
-        elif place is None and problem.severity is Severity.WARNING:
-            owner = by_line.get((file, problem.line))
-        if owner is None:
-            apart.append(problem)
-        else:
-            attached[owner].append(problem)
-    return attached, apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,11 +300,17 @@ def _card(
         problems=tuple(attached.get(post.id, ())) if post else (),
         url=urls.get(0),
         last_error=record.last_error if record and state in {"failed", "missed"} else None,
-        engagement=sources.engagement.get(key) if state == "published" else None,
+        engagement=_local_engagement(sources.engagement.get(key), zone)
+        if state in {"published", "withdrawn"}
+        else None,
         visibility=(first.visibility if first else None) or "public",
         language=first.language if first else None,
         deadline=deadline.astimezone(zone) if deadline else None,
     )
+
+
+def _local_engagement(seen: Engagement | None, zone: ZoneInfo) -> Engagement | None:
+    return dataclasses.replace(seen, at=seen.at.astimezone(zone)) if seen else None
 
 
 def lay_out(

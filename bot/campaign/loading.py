@@ -56,6 +56,8 @@ class Campaign:
     posts: list[CampaignPost] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # The warnings about posts whose time has passed (also in `problems`).
+    overdue: list[Problem] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -344,9 +346,10 @@ def _check_schedule(
         if now is None or published is None or sched.at is None or sched.at > now:
             continue
         state = published.get(post.id)
-        if state is not None and state.settled:
+        if state is not None and (state.settled or state is State.SENDING):
+            # Settled, or under way (a thread half out): the bot finishes it, whatever its time.
             continue
-        campaign.problems.append(
+        campaign.overdue.append(
             Problem(
                 post.file,
                 post.line,
@@ -359,3 +362,4 @@ def _check_schedule(
                 Severity.WARNING,
             )
         )
+        campaign.problems.append(campaign.overdue[-1])

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.calendar.model import CalendarPage, Sources
+from bot.calendar.model import CalendarPage, Engagement, Sources, engagement_of
 from bot.calendar.serve import CalendarServer
 from bot.calendar.site import SiteOptions, write_site
 from bot.cli.campaign_commands import cap_notes, parse_moment, planned
@@ -16,6 +16,7 @@ from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.service.app import App
 from bot.service.living import drift_report
+from bot.storage.engagement import read_snapshots
 
 DEFAULT_OUT = Path("calendar")
 DEFAULT_PORT = 8000
@@ -44,14 +45,17 @@ def build_calendar(
     app: App, start: datetime, end: datetime, out: Path, *, online: bool
 ) -> CalendarPage:
     """Load, plan (as `plan` does), read the ledger, and write the site to `out`."""
-    campaign = app.campaign(online=online)
+    # The page is the plan: its cards carry what `plan` says of a post whose time has passed.
+    campaign = app.campaign(online=online, overdue=True)
     occurrences = planned(app, start, end, online=online, campaign=campaign)
     records = {}
+    engagement: dict[str, Engagement] = {}
     account = None
     ledger = app.ledger_if_exists()
     if ledger is not None:
         with ledger:
             records = {r.key: r for r in ledger.all()}
+            engagement = engagement_of(records, read_snapshots(ledger))
             meta = ledger.get_meta("account")
         account = "@" + meta.split()[0] if meta else None
     # As `plan` says them: posts changed after publishing, and repeats cut short.
@@ -69,7 +73,7 @@ def build_calendar(
         notes=tuple(cap_notes(occurrences)),
     )
     problems = [*campaign.problems, *changed]
-    sources = Sources(occurrences, records, campaign.posts, problems, engagement={})
+    sources = Sources(occurrences, records, campaign.posts, problems, engagement)
     return write_site(sources, options, out)
 
 

@@ -60,7 +60,7 @@ def register(commands: Any) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     app: App = args.app
-    campaign = app.campaign(args.paths or None, online=not args.offline)
+    campaign = app.campaign(args.paths or None, online=not args.offline, overdue=True)
     campaign.problems.extend(drift_report(app, campaign.posts)[1])
     if args.check_links:
         campaign.problems.extend(check_links(campaign.posts))
@@ -158,7 +158,10 @@ def run_plan(args: argparse.Namespace) -> int:
     now = app.clock.now()
     start = parse_moment(args.start, app) if args.start else now
     end = parse_moment(args.end, app) if args.end else now + timedelta(days=60)
-    campaign = app.campaign(online=not args.offline)
+    campaign = app.campaign(online=not args.offline, overdue=True)
+    # A post whose time has passed may lie outside the window: said once, whatever the window.
+    for problem in campaign.overdue:
+        print(problem.render(), file=sys.stderr)
     occurrences = planned(app, start, end, online=not args.offline, campaign=campaign)
     changed = drift_report(app, campaign.posts)[1]
     by_account = {n: r.limits for n, r in app.account_limits(online=not args.offline).items()}

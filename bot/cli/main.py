@@ -22,6 +22,7 @@ from bot.cli import (
     living_commands,
     publishing_commands,
     rehearse_command,
+    report_command,
     setup_commands,
 )
 from bot.cli.problem_formats import github_commands, sarif_log
@@ -38,6 +39,7 @@ COMMAND_MODULES = (
     control_commands,
     living_commands,
     rehearse_command,
+    report_command,
     calendar_command,
     setup_commands,
 )

@@ -132,7 +132,10 @@ def run_status(args: argparse.Namespace) -> int:
             shown = account(record)
             print(f"@{shown}:")
         state = "published, no longer in the files" if record.key in gone else record.state
-        print(f"{record.key:40} {state!s:10} {to_zone(record.planned_at, zone)}")
+        when = to_zone(record.planned_at, zone)
+        if record.state is State.PUBLISHED and record.published_at is not None:
+            when += f", published {to_zone(record.published_at, zone)}"
+        print(f"{record.key:40} {state!s:10} {when}")
         for url in record.urls():
             print(f"    {url}")
         if record.last_error and record.state is not State.PUBLISHED:

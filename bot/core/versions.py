@@ -12,7 +12,8 @@ def software_of(version: str) -> str:
     for name in ("akkoma", "pleroma", "gotosocial"):
         if name in lowered:
             return name
-    if lowered.startswith("takahe"):
+    # Takahē names itself in its version ("takahe/0.11.0", or "4.0.0 (compatible; Takahe 0.11.0)").
+    if "takahe" in lowered or "takahē" in lowered:
         return "takahe"
     match = SEMVER.fullmatch(version.strip())
     if match is None:

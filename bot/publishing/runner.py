@@ -161,7 +161,8 @@ class Runner:
         record = self.ledger.get(key)
         if record is not None and record.state in ALLOWED_FROM[Change.RETRY]:
             self.ledger.retry(key)
-        planned = record.planned_at if record is not None else now
+        # A one-off post keeps its planned time, so `status` shows it beside the publishing time.
+        planned = post.schedule.at or (record.planned_at if record is not None else now)
         occurrence = Occurrence(key, post, planned, now + timedelta(days=1), State.PENDING)
         return self.publisher.publish(occurrence)
 

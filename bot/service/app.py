@@ -47,6 +47,8 @@ class App:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # How often a media upload is asked whether the instance has processed it.
     media_poll_interval: float = 2.0
+    # False only for a ledger thrown away afterwards (the rehearsal's): commits skip the sync.
+    durable_ledger: bool = True
     _limits: dict[str, LimitsReport] = field(default_factory=dict)
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
@@ -113,8 +115,7 @@ class App:
         }
 
     def ledger(self) -> Ledger:
-
-        return Ledger.open(self.settings.ledger_path, self.clock)
+        return Ledger.open(self.settings.ledger_path, self.clock, durable=self.durable_ledger)
 
     def ledger_for(self, *, dry_run: bool) -> Ledger:
         """The ledger; for a dry run, a throwaway one unless a real one exists to read from
@@ -129,20 +130,33 @@ class App:
     def ledger_if_exists(self) -> Ledger | None:
         return self.ledger() if self.settings.ledger_path.exists() else None
 
-    def campaign(self, paths: Sequence[Path] | None = None, *, online: bool = True) -> Campaign:
+    def campaign(
+        self, paths: Sequence[Path] | None = None, *, online: bool = True, overdue: bool = False
+    ) -> Campaign:
+        """The campaign's valid posts and every problem; with `overdue`, also a warning for each
+        post whose time has passed that the ledger has not seen (for `validate` and `plan`)."""
         report = self.limits(online=online)
+        # Each post is checked against the limits of its own account's instance.
+        by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
+        if not overdue:
+            return load_campaign(
+                self.settings, report.limits, account_limits=by_account, paths=paths
+            )
         ledger = self.ledger_if_exists()
-        states: dict[str, State] | None = None
+        states: dict[str, State] = {}
         if ledger is not None:
             with ledger:
-                states = ledger.states()
-        by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
+                # A thread with a part out is under way, even when put back to pending.
+                states = {
+                    r.key: State.SENDING if r.state is State.PENDING and r.urls() else r.state
+                    for r in ledger.all()
+                }
         return load_campaign(
             self.settings,
             report.limits,
             account_limits=by_account,
             paths=paths,
-            published=states or {},
+            published=states,
             now=self.clock.now(),
         )
 

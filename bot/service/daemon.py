@@ -22,6 +22,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.core.clock import Clock, SystemClock
+from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.core.states import Result, State
 from bot.core.timespec import to_zone
@@ -35,6 +36,7 @@ from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
 from bot.service.config_watch import ConfigWatch
+from bot.service.living import LivingRound
 from bot.service.shutdown import stop_requested_early
 from bot.storage import control
 from bot.storage.ledger import Ledger
@@ -51,6 +53,8 @@ JOB_PREFIX = "post:"
 # (MaxInstancesReachedError). Reload and catch-up always work from the latest files and ledger,
 # so one run in progress plus one waiting covers every change made meanwhile.
 CATCH_ALL_RUNS = 2
+# How often the running bot edits what `amend:` allows and counts engagement, between posts.
+LIVING_EVERY = timedelta(minutes=5)
 
 
 class Daemon:
@@ -89,6 +93,7 @@ class Daemon:
         self.runner: Runner | None = None
         # The config is read once; an edit of it is named in the log, never silently ignored.
         self.config_watch = ConfigWatch(self.settings.path)
+        self.living: LivingRound | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -114,6 +119,7 @@ class Daemon:
         self._every(self._watch, timedelta(seconds=self.watch_interval), "watch")
         self._every(self._heartbeat, control.HEARTBEAT_EVERY, "heartbeat")
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
+        self._every(self._living_round, LIVING_EVERY, "living", "publish")
         self._heartbeat()
         self._queue_catch_up()
 
@@ -224,6 +230,23 @@ class Daemon:
         if retry_at is not None:
             logger.info("trying the deferred posts again at %s", retry_at.isoformat())
             self._at(self._catch_up, retry_at, "catch-up-retry")
+
+    def _living_round(self) -> None:
+        """Between posts: the edits `amend:` allows, then the engagement counts that are due."""
+        client = self.client
+        if client is None or self.runner is None or self._check_pause():
+            return
+        if self.token_rejected or self.stopping.is_set():
+            return
+        if self.living is None:
+            self.living = LivingRound(self.app, self.ledger, client, self.alerter.alert)
+        upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
+        try:
+            self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
+        except AuthError as exc:
+            self._token_problem(exc)
+        except CampaignBotError as exc:
+            logger.warning("engagement and edits wait for the next round: %s", exc)
 
     def _check_pause(self) -> bool:
         """Whether paused now; logs a change and queues the catch-up on resume."""

@@ -27,14 +27,17 @@ MAX_CLOCK_SKEW = timedelta(seconds=60)
 @dataclass(frozen=True)
 class Check:
     name: str
-    ok: bool
+    ok: bool | None  # None: the check could not be made, which is not a pass
     detail: str
     fix: str = ""
 
+    @property
+    def mark(self) -> str:
+        return {True: "✓", False: "✗", None: "?"}[self.ok]
+
     def render(self) -> str:
-        mark = "✓" if self.ok else "✗"
-        line = f"{mark} {self.name}: {self.detail}"
-        return line + (f" — {self.fix}" if self.fix and not self.ok else "")
+        line = f"{self.mark} {self.name}: {self.detail}"
+        return line + (f" — {self.fix}" if self.fix and self.ok is not True else "")
 
 
 def scope_missing(granted: tuple[str, ...], needed: str) -> bool:
@@ -62,7 +65,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
     for name in names:
         yield from _account_checks(app, env, clock, name)
     try:
-        campaign = app.campaign(online=False)
+        campaign = app.campaign(online=False, overdue=True)
     except CampaignBotError as exc:
         # Loading reads which posts the ledger holds; a broken ledger is reported below.
         yield Check("posts", False, f"could not be checked: {exc}", "see the ledger check below")
@@ -84,16 +87,17 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
 
 
 def _scopes_check(client: MastodonClient) -> Check:
-    unlisted = "the instance does not list the token's scopes; publishing will tell"
+    unlisted = "the instance does not list the token's scopes"
+    what_to_do = "publishing will tell; check the token's scopes in the instance's web interface"
     try:
         scopes = client.app_scopes()
     except ApiError as exc:
         # The token already proved valid: a server that cannot tie it to an application (or
         # has no /api/v1/apps/verify_credentials) simply does not say what it may do.
         status = f"HTTP {exc.http_status}" if exc.http_status else "no answer"
-        return Check("scopes", True, f"{unlisted} ({status})")
+        return Check("scopes", None, f"{unlisted} ({status})", what_to_do)
     if scopes is None:
-        return Check("scopes", True, unlisted)
+        return Check("scopes", None, unlisted, what_to_do)
     missing = [s for s in NEEDED_SCOPES if scope_missing(scopes, s)]
     if missing:
         return Check(
@@ -165,15 +169,14 @@ def _account_checks(
         probe = MastodonClient(instance, None, clock=clock, timeout=15)
         try:
             info = probe.server_info()
-            yield Check(
-                label("instance"), True, f"{instance} answers ({info.software} {info.version})"
-            )
+            software = "software not recognised" if info.software == "unknown" else info.software
+            yield Check(label("instance"), True, f"{instance} answers ({software}, {info.version})")
             client = probe
         except ApiError as exc:
             yield Check(
                 label("instance"),
                 False,
-                f"{instance} cannot be reached: {exc}",
+                f"{instance}: {exc}",
                 "check the address, DNS and the server's firewall",
             )
     token: str | None = None

@@ -1,15 +1,25 @@
-"""What the living-campaign commands need built: the amender, the withdrawer, the drift report."""
+"""What keeps a published campaign alive: the drift report, the amender, and the running bot's
+round between posts (edits the config allows, then the engagement counts that are due)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
 from bot.core.posts import CampaignPost
 from bot.core.problems import Problem
-from bot.publishing.amend import Amender
+from bot.mastodon.client import MastodonClient
+from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported
 from bot.publishing.drift import PostDrift, drift_problems, find_drift
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.service.app import App
+from bot.service.engagement import Collector
 from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
+
+logger = logging.getLogger(__name__)
 
 
 def drift_report(app: App, posts: list[CampaignPost]) -> tuple[list[PostDrift], list[Problem]]:
@@ -42,3 +52,64 @@ def make_amender(app: App, ledger: Ledger) -> Amender:
     return Amender(
         client, Amendments(ledger, app.clock), app.clock, pacer=status_pacer(app, ledger)
     )
+
+
+class LivingRound:
+    """The running bot's work for published posts, done on the publishing worker between posts:
+    with `amend: alt-text` or `auto`, the edits the config allows (each logged and alerted once),
+    then the engagement counts that are due, stopping as soon as a post is due."""
+
+    def __init__(
+        self,
+        app: App,
+        ledger: Ledger,
+        client: MastodonClient,
+        alert: Callable[[str, str, str], None],
+    ) -> None:
+        self.app = app
+        self.ledger = ledger
+        self.client = client
+        self.alert = alert
+        self.store = Amendments(ledger, app.clock)
+        self.edits_refused = False
+
+    def run(self, posts: list[CampaignPost], next_post_at: datetime | None) -> None:
+        clock = self.app.clock
+
+        def post_due() -> bool:
+            return next_post_at is not None and clock.now() >= next_post_at
+
+        if self.app.settings.amend != "manual" and not self.edits_refused and not post_due():
+            self._amend(posts)
+        if not post_due():
+            collected = Collector(self.client, self.ledger, clock, should_yield=post_due).collect()
+            if collected.read or collected.gone or collected.error:
+                logger.info("%s", collected.line())
+
+    def _amend(self, posts: list[CampaignPost]) -> None:
+        only = ALT_TEXT_FIELDS if self.app.settings.amend == "alt-text" else None
+        amender = Amender(
+            self.client, self.store, self.app.clock, pacer=status_pacer(self.app, self.ledger)
+        )
+        drifts = find_drift(posts, self.ledger, self.store)
+        if not drifts:
+            return
+        try:
+            amender.check_server()
+        except EditUnsupported as exc:
+            self.edits_refused = True
+            logger.warning("amend: %s is set, but %s", self.app.settings.amend, exc)
+            return
+        for drift in drifts:
+            for outcome in amender.amend(drift, only=only):
+                if outcome.result not in ("edited", "failed"):
+                    continue
+                part = next(p for p in drift.parts if p.index == outcome.index)
+                fields = ", ".join(c.field for c in part.changes if only is None or c.field in only)
+                done = "amended" if outcome.result == "edited" else "could not amend"
+                message = f"{drift.post.id} part {part.number}: {done} ({fields}) {outcome.url}"
+                if outcome.detail:
+                    message += f": {outcome.detail}"
+                logger.info("%s", message, extra={"post_id": drift.post.id})
+                digest = hashlib.sha256(part.after.to_json().encode()).hexdigest()[:12]
+                self.alert(f"{drift.record.key} amend {digest}", "amended", message)

@@ -184,7 +184,7 @@ def rehearse(
         },
     )
     env = {TOKEN_ENV: box.token, **{token_env_name(n): t for n, t in box.tokens.items()}}
-    app = App(local, clock=clock, env=env, media_poll_interval=0.5)
+    app = App(local, clock=clock, env=env, media_poll_interval=0.5, durable_ledger=False)
     result = Rehearsal()
     answered: dict[str, RemoteStatus] = {}
     with app.ledger() as ledger:

@@ -45,7 +45,9 @@ class Ledger:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0) -> Ledger:
+    def open(
+        cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0, durable: bool = True
+    ) -> Ledger:
         """Open (creating it and its folder if needed) and bring the schema up to date."""
         hint = "restore it from a backup or point data_dir at the folder that holds the ledger"
         try:
@@ -63,7 +65,8 @@ class Ledger:
             # WAL lets `campaign-bot status` read while the daemon writes; FULL syncs every
             # commit in WAL mode too, so a committed intent survives a power cut.
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            # A throwaway ledger (the rehearsal's) skips the sync: nothing outlives it.
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
             migrate(conn, path, to_text(clock.now()))
         except sqlite3.Error as exc:
             conn.close()

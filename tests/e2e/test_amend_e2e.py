@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from bot.cli import campaign_commands, living_commands, publishing_commands
+from bot.service.living import LivingRound
 
 from .conftest import Site
 
@@ -97,7 +98,9 @@ def test_each_changed_field_is_warned_amended_and_read_back(
     site.write_posts("launch.yaml", [changed])
     capsys.readouterr()
 
-    args = argparse.Namespace(app=site.app(), paths=[], format="text", json=False, strict=False)
+    args = argparse.Namespace(
+        app=site.app(), paths=[], format="text", json=False, strict=False, check_links=False
+    )
     args.offline = True
     assert campaign_commands.run_validate(args) == 0
     out = capsys.readouterr().out
@@ -220,3 +223,38 @@ def test_poll_is_kept_unless_reset(site: Site, capsys: pytest.CaptureFixture[str
     status = site.server.client("alice").status(status_id)
     assert site.source_text(status_id) == "Keep our library open?"
     assert [o["title"] for o in status["poll"]["options"]] == ["Yes", "No"]
+
+
+def test_the_running_bot_applies_alt_text_changes_by_itself(published: Site) -> None:
+    """With `amend: alt-text`, the bot's round between posts edits a changed alt text (once,
+    alerted once) and leaves a changed text to the campaigner; then it counts nothing yet."""
+    site = published
+    site.configure(amend="alt-text")
+    first = site.records()["petition-launch"].parts[0].status_id
+    assert first is not None
+    site.write_posts(
+        "launch.yaml",
+        [
+            post(
+                site,
+                text="A new text the campaigner has not amended yet.",
+                media=[
+                    {"file": "media/library-shelf.png", "alt": "Six books.", "focus": [0.1, 0.2]}
+                ],
+            )
+        ],
+    )
+    app = site.app()
+    alerts: list[tuple[str, str, str]] = []
+    posts = app.campaign(online=False).posts
+    with site.ledger() as ledger:
+        round_ = LivingRound(app, ledger, app.client(), lambda *a: alerts.append(a))
+        round_.run(posts, None)
+        round_.run(posts, None)
+    status = site.server.client("alice").status(first)
+    assert status["media_attachments"][0]["description"] == "Six books."
+    assert site.source_text(first).startswith("Sign the petition")
+    assert len(history(site, first)) == 2
+    assert [(kind, message.split(" https")[0]) for _, kind, message in alerts] == [
+        ("amended", "petition-launch part 1: amended (alt text)")
+    ]

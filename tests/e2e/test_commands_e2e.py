@@ -134,3 +134,23 @@ def test_revoked_token_is_reported_loudly(two_posts: Site) -> None:
     assert "alice_token" not in run.stderr + run.stdout
     assert str(site.records()["first"].state) == "pending"
     assert site.statuses() == []
+
+
+def test_status_shows_the_planned_and_the_published_time(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A post sent early with `publish` keeps its planned time in the ledger; `status` shows
+    that time and, beside it, when it was published."""
+    planned = site.clock.now() + timedelta(days=7)
+    site.write_posts("a.yaml", [{"id": "early", "at": site.at(timedelta(days=7)), "text": "Hi"}])
+    assert site.publish("early") == 0
+    record = site.records()["early"]
+    assert record.planned_at == planned.replace(second=0, microsecond=0)
+    assert record.published_at is not None
+    shown = site.cli("status")
+    [line] = [line for line in shown.stdout.splitlines() if line.startswith("early ")]
+    planned_text = record.planned_at.strftime("%Y-%m-%d %H:%M UTC")
+    published_text = record.published_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert re.fullmatch(rf"early\s+published\s+{planned_text}, published {published_text}", line), (
+        line
+    )
