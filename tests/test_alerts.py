@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pytest
 from bot import __version__
 from bot.config.settings import load_settings
 from bot.core.clock import FakeClock
-from bot.mastodon.types import AuthError
+from bot.mastodon.types import TokenRefused
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Runner
 from bot.service.alerts import Alerter
@@ -225,14 +225,16 @@ class Credentials:
 
     def verify_credentials(self) -> None:
         if not self.accepted:
-            raise AuthError("the instance rejected the access token (401)", http_status=401)
+            raise TokenRefused("the instance rejected the access token (401)", http_status=401)
 
 
 def test_token_alert_once_per_outage(tmp_path: Path, receiver: Receiver) -> None:
-    """A rejected token is alerted once however often it is rechecked, and again only after it
-    has worked in between."""
+    """A refused token is alerted once however often it is rechecked, once more when it works
+    again, and again only after it has worked in between."""
     config = tmp_path / "bot.yaml"
-    config.write_text(f'data_dir: "data"\nalerts: {{webhook: "{receiver.url}"}}\n')
+    config.write_text(
+        f'data_dir: "data"\ntimezone: "Europe/London"\nalerts: {{webhook: "{receiver.url}"}}\n'
+    )
     (tmp_path / "posts").mkdir()
     clock = FakeClock(NOW)
     daemon = Daemon(App(load_settings(config, env={}), clock=clock, env={}))
@@ -249,18 +251,30 @@ def test_token_alert_once_per_outage(tmp_path: Path, receiver: Receiver) -> None
     daemon.publisher = publisher
     daemon.runner = Runner(daemon.settings, daemon.ledger, clock, publisher)
     try:
-        daemon._token_problem(AuthError("401 on publishing"))
-        daemon._recheck_token()
-        daemon._recheck_token()
+        daemon._token_problem(TokenRefused("401 on publishing"))
+        daemon.recheck_token()
+        daemon.recheck_token()
         assert daemon.token_rejected
         client.accepted = True
-        daemon._recheck_token()
+        clock.advance(timedelta(minutes=20))
+        daemon.recheck_token()
         assert daemon.token_rejected is None
         client.accepted = False
-        daemon._token_problem(AuthError("401 again, a month later"))
+        daemon._token_problem(TokenRefused("401 again, a month later"))
     finally:
         daemon.ledger.close()
-    assert [body["message"] for _, body in receiver.requests] == [
-        "publishing stopped: 401 on publishing",
-        "publishing stopped: 401 again, a month later",
+    assert [(body["kind"], body["message"]) for _, body in receiver.requests] == [
+        (
+            "token",
+            "the access token was refused at 2026-12-01 09:30 GMT; publishing is paused; run "
+            "`campaign-bot login` or replace the token file (the bot checks it again by "
+            "itself) — 401 on publishing",
+        ),
+        ("recovered", "the access token works again after 20m; publishing resumes"),
+        (
+            "token",
+            "the access token was refused at 2026-12-01 09:50 GMT; publishing is paused; run "
+            "`campaign-bot login` or replace the token file (the bot checks it again by "
+            "itself) — 401 again, a month later",
+        ),
     ]

@@ -12,6 +12,7 @@ import logging
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -628,3 +629,17 @@ def test_what_plan_adds_is_on_the_page(
     note = " ".join(page.with_class("notes")[0].text.split())
     assert note.startswith("Not all shown flood: only its first")
     assert note.split("Not all shown ")[1] in plan.err
+
+
+def test_serve_on_a_busy_port_says_so(example: Path, run: Run) -> None:
+    """A port already taken is one clear line and exit 1, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("calendar", "--serve", "--port", str(port), "--offline")
+    assert result.code == 1
+    assert result.err == (
+        f"campaign-bot: cannot serve on 127.0.0.1:{port}: Address already in use; "
+        "pick another port with --port N (0 takes any free one)\n"
+    )

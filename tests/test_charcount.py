@@ -9,7 +9,7 @@ import pytest
 import regex
 
 from bot.campaign import charcount
-from bot.campaign.charcount import count_characters, find_urls
+from bot.campaign.charcount import count_characters, find_bare_links, find_mentions, find_urls
 
 LONG_PATH = "x" * 45
 
@@ -232,3 +232,33 @@ def test_grapheme_count_matches_full_segmentation() -> None:
     for _ in range(5000):
         text = _random_text(rng, pieces, 12)
         assert charcount._grapheme_count(text) == len(regex.findall(r"\X", text)), text
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("sign at example.org/petition today", ["example.org/petition"]),
+        ("www.example.org", ["www.example.org"]),
+        ("WWW.Example.org", ["WWW.Example.org"]),
+        ("example.org:8080/x", ["example.org:8080/x"]),
+        ("see example.org/a and www.b.net.", ["example.org/a", "www.b.net"]),
+        ("Mastodon.social is nice", []),
+        ("example.org/ x", []),
+        ("example.org:", []),
+        ("https://example.org/x", []),
+        ("a" * 64 + ".com/x", []),
+        ("x@example.org/path", []),
+    ],
+)
+def test_bare_links_are_addresses_with_a_path_or_www(text: str, links: list[str]) -> None:
+    """An address without a scheme counts as a link only with a path or `www.`, and only if its
+    domain is one the server would accept; one with a scheme is not bare."""
+    assert find_bare_links(text) == links
+
+
+def test_find_mentions_gives_local_and_remote_mentions_as_written() -> None:
+    """Mentions come back as written, with their domain; an e-mail address is not one."""
+    assert find_mentions("@alice@example.social and @bob, mail carol@example.org") == [
+        "@alice@example.social",
+        "@bob",
+    ]

@@ -199,3 +199,40 @@ def test_pause_and_resume_commands(
     assert not control.is_paused(data_dir)
     assert main(["--config", str(config), "resume"]) == 0
     assert capsys.readouterr().out == "was not paused\n"
+
+
+def test_health_stays_healthy_during_an_outage_but_says_so(
+    config: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An instance outage is not the bot's fault: `health` exits 0, and both its line and
+    `--json` name the outage and how many posts wait."""
+    outage = {
+        "instance_unavailable_since": "2026-12-01T09:31:00+00:00",
+        "last_answer": "502",
+        "waiting": 3,
+    }
+    control.write_heartbeat(data_dir, beat(datetime.now(UTC), **outage))
+    assert main(["--config", str(config), "health"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("healthy: running")
+    assert line.endswith(
+        "; instance unavailable since 2026-12-01 09:31 GMT (last answer: 502), 3 posts waiting\n"
+    )
+    assert main(["--config", str(config), "health", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["healthy"] is True
+    assert body["reason"] is None
+    assert body["instance"] == (
+        "instance unavailable since 2026-12-01 09:31 GMT (last answer: 502), 3 posts waiting"
+    )
+    assert body["heartbeat"]["waiting"] == 3
+
+
+def test_health_json_gives_the_reason_when_unhealthy(
+    config: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "health", "--json"]) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert body["healthy"] is False
+    assert body["reason"].startswith("no heartbeat in ")
+    assert body["instance"] == "unknown"

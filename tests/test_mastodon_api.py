@@ -34,7 +34,9 @@ from bot.mastodon.types import (
     RateLimit,
     RateLimited,
     RemoteStatus,
+    ScopeMissing,
     StatusRequest,
+    TokenRefused,
     TransientError,
 )
 
@@ -345,7 +347,7 @@ def test_processing_failure_is_media_failed(
         (422, "File type of uploaded media could not be verified", MediaFailed),
         (422, "Validation failed: File file size must be less than 16 MB", MediaFailed),
         (413, None, MediaFailed),
-        (403, "This action is outside the authorized scopes", AuthError),
+        (403, "This action is outside the authorized scopes", ScopeMissing),
         (503, "Remote data could not be fetched", TransientError),
     ],
 )
@@ -357,7 +359,8 @@ def test_upload_rejections(
     message: str | None,
     expected: type[ApiError],
 ) -> None:
-    """A refused upload is MediaFailed, but a missing scope stays AuthError and a 503 transient."""
+    """A refused upload is MediaFailed, but a missing scope is ScopeMissing (an AuthError, naming
+    write:media) and a 503 transient."""
     serve_instance(mock)
     if message is None:
         mock.post(MEDIA_V2, status=status, body="<html>Request Entity Too Large</html>")
@@ -368,6 +371,8 @@ def test_upload_rejections(
     assert type(caught.value) is expected
     assert (caught.value.http_status, caught.value.server_message) == (status, message)
     assert "the media upload of cat walk.mp4" in str(caught.value)
+    if expected is ScopeMissing:
+        assert "the scope write:media" in str(caught.value)
 
 
 def test_missing_media_file_is_media_failed(
@@ -594,12 +599,12 @@ def case(
 @pytest.mark.parametrize(
     ("status", "answer", "extra_headers", "expected", "text"),
     [
-        case(401, body("error_401_invalid_token"), AuthError,
+        case(401, body("error_401_invalid_token"), TokenRefused,
              "the instance rejected the access token (401): "
              f"The access token is invalid — {AUTH_401}",
              name="401"),
-        case(403, {"error": "This action is outside the authorized scopes"}, AuthError,
-             "the access token lacks a scope needed for the post (403): "
+        case(403, {"error": "This action is outside the authorized scopes"}, ScopeMissing,
+             "the access token lacks the scope write:statuses needed for the post (403): "
              f"This action is outside the authorized scopes — {AUTH_SCOPE}",
              name="403-scope"),
         case(403, {"error": "Your login is currently disabled"}, AuthError,

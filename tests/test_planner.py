@@ -11,7 +11,7 @@ from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, Part, Schedule
 from bot.core.states import State
 from bot.core.timespec import to_zone
-from bot.schedule.planner import LedgerView, Occurrence, occurrence_key, plan
+from bot.schedule.planner import LedgerView, Occurrence, capped, occurrence_key, plan
 from bot.schedule.slots import parse_slot
 
 LONDON = ZoneInfo("Europe/London")
@@ -321,3 +321,29 @@ def test_a_recurring_post_whose_from_and_until_are_one_firing_fires_once(clock: 
     at = utc(2026, 11, 23, 9, 0)
     once = post("once", 0, cron="0 9 * * *", start=at, until=at)
     assert [o.key for o in planned([once], clock)] == ["once@2026-11-23T09:00:00Z"]
+
+
+def test_a_limit_per_post_cuts_a_recurring_post_short_and_says_which(clock: FakeClock) -> None:
+    """With `limit_per_post=3`, an hourly post lists its first 3 occurrences; `capped` names it
+    at that limit and not at a higher one; one-off posts are never cut."""
+    hourly = post("hourly", 0, cron="0 * * * *")
+    once = post("once", 1, at=utc(2026, 11, 20, 18))
+    found = plan(
+        [hourly, once],
+        ledger={},
+        now=clock.now(),
+        start=clock.now(),
+        end=clock.now() + timedelta(days=1),
+        zone=LONDON,
+        slots=(),
+        catch_up=CATCH_UP,
+        limit_per_post=3,
+    )
+    assert [o.key for o in found] == [
+        "hourly@2026-11-20T12:00:00Z",
+        "hourly@2026-11-20T13:00:00Z",
+        "hourly@2026-11-20T14:00:00Z",
+        "once",
+    ]
+    assert capped(found, 3) == {"hourly": 3}
+    assert capped(found, 4) == {}

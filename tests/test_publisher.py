@@ -22,7 +22,7 @@ from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, MediaFile, Part, PollSpec, Schedule
 from bot.core.states import State
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import AuthError
+from bot.mastodon.types import AuthError, RemoteStatus
 from bot.publishing.pacing import Pacer, Window
 from bot.publishing.publisher import KEY_MEMORY, Outcome, Publisher, RetryPolicy, idempotency_key
 from bot.schedule.planner import Occurrence
@@ -179,6 +179,7 @@ def make_publisher(
     pacer: Pacer | None = None,
     stop: Callable[[], bool] | None = None,
     skew: timedelta = timedelta(0),
+    on_status: Callable[[RemoteStatus], None] | None = None,
 ) -> Publisher:
     client = MastodonClient(BASE, TOKEN, clock=clock)
     return Publisher(
@@ -193,6 +194,7 @@ def make_publisher(
         rng=random.Random(7),  # noqa: S311 - jitter, not secrets
         stop_requested=stop,
         clock_skew=skew,
+        on_status=on_status,
     )
 
 
@@ -361,20 +363,22 @@ def test_retries_back_off_with_jitter_and_reuse_the_upload(
     assert 2.0 <= second <= 4.0
 
 
-def test_retry_budget_exhausted_is_failed_with_its_reason(
+def test_retry_budget_exhausted_leaves_the_post_pending_not_failed(
     instance: Instance, ledger: Ledger, clock: FakeClock
 ) -> None:
-    """After the last try the occurrence is `failed` with the instance's answer as reason."""
+    """Tried: after six 503s in a minute the post was `failed` for good. Now a transient
+    failure keeps it pending with the reason and a next-try time; nothing is ever failed."""
     for _ in range(3):
         instance.then_unavailable()
     policy = RetryPolicy(attempts=3)
     outcome = make_publisher(ledger, clock, policy=policy).publish(occurrence("x", part(0, "X")))
-    assert outcome.result == "failed"
+    assert outcome.result == "deferred"
     assert outcome.error is not None
     assert "(503)" in outcome.error
+    assert outcome.retry_at is not None and outcome.retry_at > clock.now()
     record = ledger.get("x")
     assert record is not None
-    assert record.state is State.FAILED
+    assert record.state is State.PENDING
     assert record.last_error == outcome.error
     assert len(instance.posts()) == 3
     assert instance.created == []
@@ -746,7 +750,8 @@ def test_a_server_that_keeps_answering_429_is_not_retried_forever(
     instance: Instance, ledger: Ledger, clock: FakeClock
 ) -> None:
     """Every answer a 429 with a near reset: after the policy's number of tries the occurrence
-    stops being sent (a later answer would have accepted it), with the reason."""
+    stops being sent (a later answer would have accepted it), with the reason. A 429 is
+    transient: it stays pending, to be tried later, never failed."""
     clock.set(RESET_1930 - timedelta(minutes=5))
     for _ in range(20):
         instance.then_refuse(
@@ -756,9 +761,143 @@ def test_a_server_that_keeps_answering_429_is_not_retried_forever(
     outcome = make_publisher(ledger, clock, policy=policy).publish(occurrence("x", part(0, "X")))
     assert len(instance.posts()) == 4
     assert instance.created == []
-    assert outcome.result == "failed"
+    assert outcome.result == "deferred"
     assert outcome.error is not None
     assert "429" in outcome.error
+    record = ledger.get("x")
+    assert record is not None and record.state is State.PENDING
+
+
+# --- an outage of the instance, and answers that end a post at once ----------------------------
+
+
+def test_an_outage_stops_sending_after_two_posts_fail_and_the_probe_ends_it(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Two different posts failing means the instance is down: the third is not sent into the
+    failure at all. After a probe answers, one post goes first; when it is accepted, the
+    outage is over and the rest follow."""
+    for _ in range(6):
+        instance.then_unavailable()
+    publisher = make_publisher(ledger, clock, policy=RetryPolicy(attempts=3))
+    first = publisher.publish(occurrence("first", part(0, "One")))
+    assert first.result == "deferred"
+    second = publisher.publish(occurrence("second", part(0, "Two")))
+    assert second.result == "instance-unavailable"
+    third = publisher.publish(occurrence("third", part(0, "Three")))
+    assert third.result == "instance-unavailable"
+    assert third.retry_at == publisher.watch.next_try()
+    assert len(instance.posts()) == 6  # three tries each of the first two, none of the third
+    assert ledger.get("third") is None
+    assert {r.key: r.state for r in ledger.all()} == {
+        "first": State.PENDING,
+        "second": State.PENDING,
+    }
+    outage = publisher.watch.outage
+    assert outage is not None
+    assert outage.last_answer == "503"
+
+    publisher.watch.probe_passed()
+    assert publisher.publish(occurrence("first", part(0, "One"))).result == "published"
+    recovery = publisher.watch.take_recovery()
+    assert recovery is not None and recovery.outage.since == outage.since
+    assert publisher.publish(occurrence("second", part(0, "Two"))).result == "published"
+    assert publisher.publish(occurrence("third", part(0, "Three"))).result == "published"
+    assert [s["content"] for s in instance.created] == ["<p>One</p>", "<p>Two</p>", "<p>Three</p>"]
+
+
+def test_a_post_failing_on_its_own_does_not_hold_up_the_next(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """One post's transient failure makes it wait for its own next try; the next post still
+    goes out at once, and the instance is not considered down."""
+    for _ in range(3):
+        instance.then_unavailable()
+    publisher = make_publisher(ledger, clock, policy=RetryPolicy(attempts=3))
+    waiting = publisher.publish(occurrence("odd", part(0, "Odd")))
+    assert waiting.result == "deferred"
+    assert publisher.publish(occurrence("next", part(0, "Next"))).result == "published"
+    assert not publisher.watch.down
+    # Its own wait is respected, then it goes out.
+    assert publisher.publish(occurrence("odd", part(0, "Odd"))).result == "deferred"
+    assert waiting.retry_at is not None
+    clock.set(waiting.retry_at)
+    assert publisher.publish(occurrence("odd", part(0, "Odd"))).result == "published"
+
+
+def test_a_502_html_page_keeps_the_post_pending(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """nginx's 502 page while Mastodon restarts is transient, never a failure."""
+    page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    for _ in range(3):
+        instance.script.append(lambda request: (502, {"Content-Type": "text/html"}, page))
+    outcome = make_publisher(ledger, clock, policy=RetryPolicy(attempts=3)).publish(
+        occurrence("x", part(0, "X"))
+    )
+    assert outcome.result == "deferred"
+    record = ledger.get("x")
+    assert record is not None and record.state is State.PENDING
+    assert "(502)" in (record.last_error or "")
+
+
+def test_403_fails_at_once_naming_the_post_part_and_fix(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A 403 on a reply ends the occurrence at once: the reason names the post, the part as
+    people count it, and what to do."""
+    instance.then_accept()
+    instance.script.append(
+        lambda request: (403, {}, json.dumps({"error": "Your login is currently disabled"}))
+    )
+    outcome = make_publisher(ledger, clock).publish(thread(parts=3))
+    assert outcome.result == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith("launch, part 2 of 3 (reply 1): ")
+    assert "Your login is currently disabled" in outcome.error
+    assert "campaign-bot retry launch" in outcome.error
+    assert clock.slept == []
+
+
+def test_422_names_the_part_and_the_fix(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    instance.then_refuse(422, "error_422_text_too_long_de", "headers_post_status_422")
+    outcome = make_publisher(ledger, clock).publish(thread(parts=2))
+    assert outcome.error is not None
+    assert outcome.error.startswith("launch, part 1 of 2 (the post): the instance rejected")
+    assert "change the post in its file" in outcome.error
+
+
+def test_a_refused_media_file_fails_at_once_naming_the_file(
+    instance: Instance, ledger: Ledger, clock: FakeClock, image: MediaFile
+) -> None:
+    instance.mock.post(
+        MEDIA, status=422, json={"error": "File type of uploaded media could not be verified"}
+    )
+    outcome = make_publisher(ledger, clock).publish(
+        occurrence("pic", part(0, "Look.", media=(image,)))
+    )
+    assert outcome.result == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith("pic: ")
+    assert "could not be verified" in outcome.error
+    assert "check the file (shelf.png)" in outcome.error
+    assert instance.posts() == []
+
+
+def test_a_media_upload_outage_keeps_the_post_pending(
+    instance: Instance, ledger: Ledger, clock: FakeClock, image: MediaFile
+) -> None:
+    """The same rules for media: a 503 on every upload leaves the post pending."""
+    instance.mock.post(MEDIA, status=503, json={"error": "Service temporarily unavailable"})
+    outcome = make_publisher(ledger, clock, policy=RetryPolicy(attempts=2)).publish(
+        occurrence("pic", part(0, "Look.", media=(image,)))
+    )
+    assert outcome.result == "deferred"
+    record = ledger.get("pic")
+    assert record is not None and record.state is State.PENDING
+    assert instance.posts() == []
 
 
 # --- what the operator reads ---------------------------------------------------------------------
@@ -827,3 +966,80 @@ def test_a_failed_or_missed_occurrence_is_not_sent_again(
     assert outcome.result == "not-sent"
     assert instance.posts() == []
     assert ledger.get("x") == before
+
+
+def test_a_published_occurrence_is_answered_from_the_ledger(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Publishing an occurrence again sends nothing and returns its recorded URLs."""
+    publisher = make_publisher(ledger, clock)
+    first = publisher.publish(thread(parts=2))
+    again = publisher.publish(thread(parts=2))
+    assert again == Outcome("launch", "already-published", first.urls)
+    assert len(first.urls) == 2
+    assert len(instance.posts()) == 2
+
+
+def test_outcomes_carry_the_occurrence_key_and_the_recorded_reason(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A failed occurrence's outcome names it and gives the reason the ledger kept; asked
+    again, it is not sent and gives the same reason."""
+    instance.then_refuse(422, "error_422_text_too_long_de", "headers_post_status_422")
+    publisher = make_publisher(ledger, clock)
+    failed = publisher.publish(occurrence("long", part(0, "Zu lang")))
+    record = ledger.get("long")
+    assert record is not None
+    assert failed == Outcome("long", "failed", error=record.last_error)
+    assert publisher.publish(occurrence("long", part(0, "Zu lang"))) == Outcome(
+        "long", "not-sent", error=record.last_error
+    )
+
+
+def test_a_resumed_occurrence_says_which_attempt_it_is(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second attempt at an occurrence is logged as such, with its post id; a first is not."""
+    with caplog.at_level("INFO", logger="bot.publishing.publisher"):
+        make_publisher(ledger, clock).publish(occurrence("a", part(0, "A")))
+        died_after_intent(ledger, "b")
+        clock.advance(timedelta(minutes=5))
+        make_publisher(ledger, clock).publish(occurrence("b", part(0, "B")))
+    resumed = [
+        (r.getMessage(), getattr(r, "post_id", None))
+        for r in caplog.records
+        if r.getMessage().startswith("resuming")
+    ]
+    assert resumed == [("resuming (attempt 2)", "b")]
+
+
+def test_every_status_the_instance_answers_is_handed_on(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """`on_status` (what the rehearsal shows) gets each toot of a thread, in order."""
+    seen: list[str] = []
+    publisher = make_publisher(ledger, clock, on_status=lambda status: seen.append(status.id))
+    publisher.publish(thread(parts=3))
+    assert seen == [s["id"] for s in instance.created]
+    assert len(seen) == 3
+
+
+def test_an_idempotency_key_is_the_prefix_and_forty_hex_digits() -> None:
+    """Keys look like `campaign-bot-` and 40 lower-case hex digits (Mastodon allows 256)."""
+    key = idempotency_key(BASE, ACCOUNT, "launch", 0)
+    assert re.fullmatch(r"campaign-bot-[0-9a-f]{40}", key)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"), [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (7, 8.0), (12, 8.0)]
+)
+def test_backoff_doubles_up_to_its_cap_with_jitter_in_the_upper_half(
+    attempt: int, ceiling: float
+) -> None:
+    """The pause before in-line retry n lies in [c/2, c] with c = 1 s x 2^(n-1), at most 8 s:
+    these retries ride out a blip; a longer failure is the instance watch's to wait out."""
+    rng = random.Random(attempt)  # noqa: S311 - reproducible jitter in a test
+    delays = [RetryPolicy().backoff(attempt, rng) for _ in range(200)]
+    assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert max(delays) > ceiling * 0.95
+    assert min(delays) < ceiling * 0.55

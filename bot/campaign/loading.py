@@ -56,8 +56,20 @@ class Campaign:
     posts: list[CampaignPost] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # (id, file, line) of every post entry written with an id, valid or not.
+    declared: list[tuple[str, str, int]] = field(default_factory=list)
     # The warnings about posts whose time has passed (also in `problems`).
     overdue: list[Problem] = field(default_factory=list)
+
+    @property
+    def held_back(self) -> list[str]:
+        """Ids written in the files whose posts are left out by an error (in file order)."""
+        valid = {post.id for post in self.posts}
+        seen: dict[str, None] = {}
+        for post_id, _, _ in self.declared:
+            if post_id not in valid:
+                seen.setdefault(post_id)
+        return list(seen)
 
     @property
     def errors(self) -> list[Problem]:
@@ -136,8 +148,9 @@ def load_campaign(
         posts, problems, declared = _load_file(path, ctx, order)
         order += len(posts) + 1
         campaign.problems.extend(problems)
-        # Every id written counts, valid post or not: a copy is reported even while the first
-        # one is being fixed, and neither copy goes out until one is renamed.
+        campaign.declared.extend(declared)
+        # Every id written counts, valid post or not: a second copy is reported (and left out)
+        # even while the first one is invalid.
         twice: set[tuple[str, int]] = set()
         for post_id, file, line in declared:
             first = first_seen.setdefault(post_id, (file, line))

@@ -1,6 +1,6 @@
 """Likely mistakes: a post that is valid, but almost certainly not what its writer meant.
 
-Each was seen in real campaigns and went out silently: links Mastodon does not make clickable,
+Each of these passed validation silently before: links Mastodon does not make clickable,
 a cron typo that posts every minute, a `not_after` window that makes a post always missed, a
 date without a time, a direct message to nobody. Most are warnings (`--strict` makes them
 errors); one that can only ever fail is an error.

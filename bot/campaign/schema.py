@@ -220,6 +220,11 @@ class Alerts(Strict):
         default=None,
         description="Account to send a direct message to on failure, e.g. `@ops@example.org`.",
     )
+    outage_after: Duration = Field(
+        default="5m",
+        description="Alert when the instance has been failing for longer than this (and again "
+        "when it is back).",
+    )
 
 
 class AccountConfig(Strict):

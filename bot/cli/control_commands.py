@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.service.app import App
 from bot.storage import control
@@ -23,6 +26,7 @@ def register(commands: Any) -> None:
     )
     resume.set_defaults(handler=run_resume)
     health = commands.add_parser("health", help="exit 0 if the running bot is healthy")
+    health.add_argument("--json", action="store_true", help="machine-readable output")
     health.set_defaults(handler=run_health)
 
 
@@ -38,7 +42,9 @@ def run_pause(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     app: App = args.app
-    if control.resume(app.settings.data_dir):
+    resumed = control.resume(app.settings.data_dir)
+    control.nudge(app.settings.data_dir)
+    if resumed:
         print("resumed: posts that fell due while paused go out if still within their window")
     else:
         print("was not paused")
@@ -69,13 +75,38 @@ def health_problem(app: App) -> str | None:
     return None
 
 
+def instance_note(app: App, beat: control.Heartbeat | None) -> str | None:
+    """ "instance unavailable since 09:31, 3 posts waiting" while the instance fails: not a
+    fault of the bot (a restart would not help), but the operator should see it."""
+    if beat is None or not beat.instance_unavailable_since:
+        return None
+    since = to_zone(datetime.fromisoformat(beat.instance_unavailable_since), app.settings.zone)
+    answer = f" (last answer: {beat.last_answer})" if beat.last_answer else ""
+    return f"instance unavailable since {since}{answer}, {beat.waiting} posts waiting"
+
+
 def run_health(args: argparse.Namespace) -> int:
-    problem = health_problem(args.app)
+    app: App = args.app
+    problem = health_problem(app)
+    beat = control.read_heartbeat(app.settings.data_dir)
+    note = instance_note(app, beat)
+    if args.json:
+        body: dict[str, Any] = {
+            "healthy": problem is None,
+            "reason": problem,
+            "instance": note or ("unknown" if beat is None else "available"),
+            "heartbeat": None if beat is None else asdict(beat),
+        }
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0 if problem is None else 1
     if problem is not None:
         print(f"unhealthy: {problem}")
         return 1
-    beat = control.read_heartbeat(args.app.settings.data_dir)
     assert beat is not None
     state = "paused" if beat.paused else "running"
-    print(f"healthy: {state}, {beat.scheduled} posts scheduled, next at {beat.next_post or '-'}")
+    extra = f"; {note}" if note else ""
+    print(
+        f"healthy: {state}, {beat.scheduled} posts scheduled, next at {beat.next_post or '-'}"
+        f"{extra}"
+    )
     return 0

@@ -9,15 +9,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.cli import living_commands
-from bot.core.errors import CampaignBotError, UsageError
+from bot.core.errors import TRY_AGAIN_LATER, CampaignBotError, UsageError
 from bot.core.posts import CampaignPost, FollowKind
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
+from bot.publishing.outage import OUTAGE_META, Outage
 from bot.service.app import App
 from bot.service.daemon import run_daemon
 from bot.service.living import drift_report
+from bot.storage import control
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -51,10 +53,27 @@ def run_run(args: argparse.Namespace) -> int:
         return run_daemon(app, dry_run=args.dry_run)
     posts = app.valid_posts(online=not args.dry_run)
     with app.ledger_for(dry_run=args.dry_run) as ledger:
-        publisher = app.publisher(ledger, dry_run=args.dry_run)
-        summary = app.runner(ledger, publisher, dry_run=args.dry_run).run_due(posts)
+        # The outage is kept in the ledger: `status` shows it, the next run knows it.
+        watch = app.instance_watch(ledger, dry_run=args.dry_run)
+        publisher = app.publisher(ledger, dry_run=args.dry_run, watch=watch)
+        # Connecting has just checked the token with the instance: the next send decides
+        # whether an outage recorded by an earlier run is over.
+        watch.probe_passed()
+        runner = app.runner(ledger, publisher, dry_run=args.dry_run, watch=watch)
+        summary = runner.run_due(posts)
+        watch.settle_probe()
     logger.info("done: %s", summary.line())
-    return 1 if summary.failed else 0
+    if summary.failed:
+        return 1
+    if summary.waiting:
+        logger.warning(
+            "%d posts could not be sent now and stay pending (the instance is unavailable, or "
+            "they wait for their own next try); run again later (exit code %d)",
+            summary.waiting,
+            TRY_AGAIN_LATER,
+        )
+        return TRY_AGAIN_LATER
+    return 0
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -96,9 +115,11 @@ def run_status(args: argparse.Namespace) -> int:
     campaign = app.campaign(online=False)
     ledger = app.ledger_if_exists()
     records = []
+    outage_text = None
     if ledger is not None:
         with ledger:
             records = ledger.all()
+            outage_text = ledger.get_meta(OUTAGE_META)
     if args.post_id:
         return living_commands.show_history(app, args.post_id, records, as_json=args.json)
     seen = {r.post_id for r in records}
@@ -110,18 +131,34 @@ def run_status(args: argparse.Namespace) -> int:
     def account(record: OccurrenceRecord) -> str:
         return account_of(record, by_id, app.settings.default_account)
 
+    held = set(campaign.held_back)
+    now = app.clock.now()
+    outage = Outage.from_json(outage_text)
+    unavailable = None
+    if outage is not None:
+        due = sum(1 for r in records if not r.state.settled and r.planned_at <= now)
+        unavailable = f"{outage.summary(app.settings.zone)}, {due} posts waiting"
     if args.json:
         body = {
+            "instance": unavailable or "available",
             "occurrences": [
-                {**_record_json(r, app), "in_files": r.key not in gone, "account": account(r)}
+                {
+                    **_record_json(r, app),
+                    "in_files": r.key not in gone,
+                    "held_back": r.post_id in held,
+                    "account": account(r),
+                }
                 for r in records
             ],
             "not_yet_attempted": [p.id for p in waiting],
+            "held_back": campaign.held_back,
             "changed_after_publishing": [p.as_dict() for p in changed],
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     zone = app.settings.zone
+    if unavailable:
+        print(unavailable)
     if app.settings.several_accounts:
         # Grouped by account, in the config's order; within each, in the ledger's order.
         order = {name: i for i, name in enumerate(app.settings.account_names())}
@@ -131,15 +168,22 @@ def run_status(args: argparse.Namespace) -> int:
         if app.settings.several_accounts and account(record) != shown:
             shown = account(record)
             print(f"@{shown}:")
-        state = "published, no longer in the files" if record.key in gone else record.state
+        state = "published, no longer in the files" if record.key in gone else str(record.state)
+        if record.post_id in held and not record.state.settled:
+            state = "held back"
         when = to_zone(record.planned_at, zone)
         if record.state is State.PUBLISHED and record.published_at is not None:
             when += f", published {to_zone(record.published_at, zone)}"
-        print(f"{record.key:40} {state!s:10} {when}")
+        print(f"{record.key:40} {state:10} {when}")
         for url in record.urls():
             print(f"    {url}")
         if record.last_error and record.state is not State.PUBLISHED:
             print(f"    last error: {record.last_error}")
+    if held:
+        print(
+            f"{len(held)} posts held back as invalid (see `campaign-bot validate`): "
+            + ", ".join(campaign.held_back)
+        )
     if waiting:
         print(
             f"{counted(len(waiting), 'post')} not attempted yet (see `campaign-bot plan`): "
@@ -148,7 +192,7 @@ def run_status(args: argparse.Namespace) -> int:
         )
     for problem in changed:
         print(problem.render())
-    if not records and not waiting:
+    if not records and not waiting and not held:
         print("nothing in the ledger yet")
     return 0
 
@@ -168,6 +212,8 @@ def run_retry(args: argparse.Namespace) -> int:
                 )
             record = candidates[0]
         ledger.retry(record.key)
+    # A running bot looks at the ledger again within seconds.
+    control.nudge(app.settings.data_dir)
     print(f"{record.key} is pending again; it goes out at the next run")
     return 0
 

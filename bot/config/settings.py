@@ -77,6 +77,8 @@ class Settings:
     # default account's. A config without `accounts:` has one account, DEFAULT_ACCOUNT.
     accounts: Mapping[str, AccountSettings] = field(default_factory=dict)
     default_account: str = DEFAULT_ACCOUNT
+    # Alert when the instance has been failing for longer than this.
+    alert_outage_after: timedelta = timedelta(minutes=5)
     amend: str = "manual"  # what the running bot edits by itself: manual, alt-text or auto
 
     @property
@@ -184,6 +186,10 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
             durations[name] = parse_duration(getattr(model, name))
         except TimeSpecError as exc:
             problem((name,), exc.message, exc.hint)
+    try:
+        durations["outage_after"] = parse_duration(model.alerts.outage_after)
+    except TimeSpecError as exc:
+        problem(("alerts", "outage_after"), exc.message, exc.hint)
     slots: list[Slot] = []
     for index, text in enumerate(model.slots):
         try:
@@ -242,6 +248,7 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
         alert_direct_message=model.alerts.direct_message,
         accounts=accounts,
         default_account=default_account,
+        alert_outage_after=durations["outage_after"],
         amend=model.amend,
     )
 

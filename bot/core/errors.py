@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from bot.core.problems import Problem
 
+# sysexits.h's EX_TEMPFAIL: nothing is wrong with the posts or the bot; run it again later.
+TRY_AGAIN_LATER = 75
+
 
 class CampaignBotError(Exception):
     """A failure the operator or campaigner can act on; its text is the whole message."""

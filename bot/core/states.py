@@ -58,5 +58,8 @@ class Result(StrEnum):
     ALREADY_PUBLISHED = "already-published"
     FAILED = "failed"
     DEFERRED = "deferred"  # a transient failure: the occurrence stays pending
+    # The instance is failing (an outage): not sent, or sent and failed; stays pending until
+    # the instance answers again or the deadline passes.
+    UNAVAILABLE = "instance-unavailable"
     NOT_SENT = "not-sent"  # the ledger had settled it as failed or missed
     DRY_RUN = "dry-run"

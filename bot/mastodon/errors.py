@@ -20,6 +20,8 @@ from bot.mastodon.types import (
     NotFound,
     PermanentError,
     RateLimited,
+    ScopeMissing,
+    TokenRefused,
     TransientError,
 )
 
@@ -38,6 +40,19 @@ _AUTH_HINT_SCOPE = (
     "read:statuses under Preferences → Development, then use its regenerated token"
 )
 _AUTH_HINT_403 = "the account may not do this; check it in the web interface or ask the admins"
+
+
+# The scope each request needs, from the words that describe it.
+_SCOPES = (
+    ("media", "write:media"),
+    ("the post", "write:statuses"),
+    ("account check", "read:accounts"),
+    ("account's posts", "read:statuses"),
+)
+
+
+def scope_for(what: str) -> str | None:
+    return next((scope for words, scope in _SCOPES if words in what), None)
 
 
 def reset_time(value: str | None) -> datetime | None:
@@ -88,9 +103,13 @@ def classify(
     cls: type[ApiError] = AuthError
     if status == 401:
         text = f"the instance rejected the access token (401): {detail} — {_AUTH_HINT_401}"
+        return TokenRefused(text, http_status=status, server_message=message)
     elif status == 403 and "scope" in detail.lower():
-        text = f"the access token lacks a scope needed for {what} (403): {detail}"
+        scope = scope_for(what)
+        named = f"the scope {scope}" if scope else "a scope"
+        text = f"the access token lacks {named} needed for {what} (403): {detail}"
         text += f" — {_AUTH_HINT_SCOPE}"
+        return ScopeMissing(text, scope=scope, http_status=status, server_message=message)
     elif status == 403:
         text = f"the instance refused {what} for this account (403): {detail}"
         text += f" — {_AUTH_HINT_403}"

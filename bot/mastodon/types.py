@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.core.errors import CampaignBotError
+from bot.core.errors import TRY_AGAIN_LATER, CampaignBotError
 
 
 class ApiError(CampaignBotError):
@@ -28,6 +28,8 @@ class ApiError(CampaignBotError):
 
 class TransientError(ApiError):
     """Worth trying again later (network, timeouts, 5xx, garbled answers)."""
+
+    exit_code = TRY_AGAIN_LATER
 
     def __init__(
         self,
@@ -59,6 +61,18 @@ class NotFound(PermanentError):
 
 class AuthError(ApiError):
     """401/403: the token is invalid or revoked, lacks a scope, or the account may not act."""
+
+
+class TokenRefused(AuthError):
+    """401: the token is wrong, revoked or expired. Publishing pauses until it works again."""
+
+
+class ScopeMissing(AuthError):
+    """403 for a scope the token lacks; `scope` names it when the request tells which."""
+
+    def __init__(self, message: str, *, scope: str | None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.scope = scope
 
 
 class MediaFailed(PermanentError):

@@ -50,11 +50,13 @@ class PostDrift:
 def find_drift(posts: list[CampaignPost], ledger: Ledger, store: Amendments) -> list[PostDrift]:
     """Every published one-off post whose file no longer says what followers see."""
     snapshots = store.all_snapshots()
+    # One read of the ledger, not one per post: a campaign may hold some 30,000 posts.
+    records = {r.key: r for r in ledger.all() if r.state is State.PUBLISHED}
     found = []
     for post in posts:
         if post.schedule.kind is ScheduleKind.CRON:
             continue
-        record = ledger.get(post.id)
+        record = records.get(post.id)
         if record is None or record.state is not State.PUBLISHED:
             continue
         drift = post_drift(post, record, snapshots.get(record.key, {}))

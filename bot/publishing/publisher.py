@@ -25,15 +25,17 @@ from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import (
     AuthError,
     MediaRequest,
-    NotFound,
     PermanentError,
     PollRequest,
     RateLimited,
     RemoteStatus,
     StatusRequest,
+    TokenRefused,
     TransientError,
 )
+from bot.publishing.outage import InstanceWatch
 from bot.publishing.pacing import Pacer
+from bot.publishing.reasons import explain, part_name
 from bot.publishing.snapshot import snapshot_of
 from bot.schedule.planner import Occurrence
 from bot.storage.amendments import Amendments
@@ -53,9 +55,12 @@ _SPACE = regex.compile(r"\s+")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 2.0
-    max_delay: float = 120.0
+    """Tries of one part within one send, for a blip of a few seconds. A longer failure is the
+    instance's, not the post's: `InstanceWatch` decides when to try again."""
+
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 8.0
     # A 429 whose reset is further away than this is left for later instead of waited out.
     max_rate_limit_wait: float = 900.0
 
@@ -104,6 +109,7 @@ class Publisher:
         stop_requested: Callable[[], bool] | None = None,
         on_status: Callable[[RemoteStatus], None] | None = None,
         clock_skew: timedelta = timedelta(0),
+        watch: InstanceWatch | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -120,12 +126,18 @@ class Publisher:
         # Our clock minus the instance's (from its Date header): the instance stamps its posts
         # with its own time, and an earlier attempt is looked for among them.
         self.clock_skew = clock_skew
+        # Whether the instance is failing, shared by every post.
+        self.watch = watch or InstanceWatch(clock)
         self.amendments = Amendments(ledger, clock)
 
     def publish(self, occurrence: Occurrence, *, quoting: str | None = None) -> Outcome:
-        """Publish every part not yet published; record the result. Raises AuthError.
+        """Publish every part not yet published; record the result. Raises TokenRefused.
 
-        With `quoting` (a status id on this instance), the first part is a quote post of it."""
+        A transient failure never ends the occurrence: it stays pending, and the instance watch
+        says when it (or, during an outage, anything) is tried again. Only a permanent answer
+        ends it as failed, with a reason naming the post, the part and the fix. With `quoting`
+        (a status id on this instance), the first part is a quote post of it.
+        """
         post = occurrence.post
         key = occurrence.key
         log = _PostLog(post.id)
@@ -134,27 +146,44 @@ class Publisher:
             return Outcome(key, Result.ALREADY_PUBLISHED, tuple(existing.urls()))
         if existing is not None and existing.state.settled:
             return Outcome(key, Result.NOT_SENT, error=existing.last_error)
+        if not self.watch.may_send(key):
+            return Outcome(
+                key,
+                Result.UNAVAILABLE if self.watch.down else Result.DEFERRED,
+                error=self.watch.why_not(key),
+                retry_at=self.watch.next_try(key),
+            )
         record = self.ledger.begin_attempt(key, post.id, occurrence.planned_at, post.content_hash)
         if record.attempts > 1:
             log.info("resuming (attempt %d)", record.attempts)
+        current = post.parts[0]
         try:
             parent: str | None = None
             for part in post.parts:
+                current = part
                 parent = self._publish_part(
                     record, part, parent, log, thread=len(post.parts) > 1, quoting=quoting
                 )
-        except AuthError as exc:
+        except TokenRefused as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
         except Deferred as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
+            if exc.retry_at is not None:
+                # The rate limit is the account's: no other post would get through either.
+                self.watch.hold_until(exc.retry_at)
             log.warning("deferred: %s", exc)
             return Outcome(key, Result.DEFERRED, error=str(exc), retry_at=exc.retry_at)
-        except (PermanentError, TransientError) as exc:
-            reason = self._explain(exc, record)
+        except TransientError as exc:
+            return self._transient(occurrence, current, exc, log)
+        except (PermanentError, AuthError) as exc:
+            # A refusal is an answer: the instance itself is up.
+            self.watch.answered(key)
+            reason = explain(exc, occurrence, current, thread_started=self._thread_started(key))
             self.ledger.mark_failed(key, reason)
             log.error("failed: %s", reason)
             return Outcome(key, Result.FAILED, error=reason)
+        self.watch.answered(key)
         self.ledger.mark_published(key)
         done = self.ledger.get(key)
         urls = tuple(done.urls()) if done else ()
@@ -265,6 +294,9 @@ class Publisher:
         when the server ignores keys or has forgotten this one.
         """
         attempt = 0
+        # A send after a probe during an outage is the test of the instance: one try, not a
+        # burst that would also use up the rate limits.
+        attempts = 1 if self.watch.down else self.policy.attempts
         while True:
             attempt += 1
             try:
@@ -280,12 +312,12 @@ class Publisher:
                     raise Deferred(
                         f"rate limited by the instance until {exc.retry_at}", exc.retry_at
                     ) from exc
-                if attempt >= self.policy.attempts:
+                if attempt >= attempts:
                     raise
                 log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", wait)
                 self._pause(max(wait, 1.0), exc)
             except TransientError as exc:
-                if attempt >= self.policy.attempts:
+                if attempt >= attempts:
                     raise
                 delay = max(self.policy.backoff(attempt, self.rng), self._until(exc.retry_at))
                 log.warning(
@@ -330,15 +362,30 @@ class Publisher:
                 return status
         return None
 
-    def _explain(self, exc: Exception, record: OccurrenceRecord) -> str:
-        if isinstance(exc, NotFound):
-            known = self.ledger.get(record.key)
-            if known and any(p.status_id for p in known.parts):
-                return (
-                    f"{exc} — the earlier part of the thread is gone from the instance "
-                    "(deleted?); the rest cannot be posted under it"
-                )
-        return str(exc)
+    def _thread_started(self, key: str) -> bool:
+        known = self.ledger.get(key)
+        return known is not None and any(p.status_id for p in known.parts)
+
+    def _transient(
+        self, occurrence: Occurrence, part: Part, exc: TransientError, log: _PostLog
+    ) -> Outcome:
+        """The occurrence stays pending; the instance is suspect, or down."""
+        key = occurrence.key
+        reason = f"{part_name(occurrence, part)}: {exc}"
+        self.ledger.mark_pending_after_error(key, reason)
+        down = self.watch.failed(key, exc)
+        retry_at = self.watch.next_try(key)
+        when = retry_at.isoformat() if retry_at else "later"
+        if down:
+            log.warning(
+                "not sent, the instance is unavailable: %s; it stays pending, and the instance "
+                "is tried again at %s",
+                reason,
+                when,
+            )
+            return Outcome(key, Result.UNAVAILABLE, error=reason, retry_at=retry_at)
+        log.warning("not sent: %s; it stays pending and is tried again at %s", reason, when)
+        return Outcome(key, Result.DEFERRED, error=reason, retry_at=retry_at)
 
 
 def _comparable(text: str) -> str:

@@ -18,6 +18,7 @@ from bot.core.clock import Clock
 from bot.core.posts import CampaignPost
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import format_duration, to_zone
+from bot.publishing.outage import InstanceWatch
 from bot.publishing.publisher import Outcome
 from bot.schedule.due import LAST_RUN, timeline, unsettled
 from bot.schedule.planner import LedgerView, Occurrence, occurrence_key
@@ -44,13 +45,18 @@ class RunSummary:
         return self.count(Result.FAILED) > 0
 
     @property
+    def waiting(self) -> int:
+        """Occurrences left pending by a transient failure or an outage, to be tried later."""
+        return self.count(Result.DEFERRED) + self.count(Result.UNAVAILABLE)
+
+    @property
     def next_retry(self) -> datetime | None:
         times = [o.retry_at for o in self.outcomes if o.retry_at]
         return min(times) if times else None
 
     def line(self) -> str:
         parts = [f"{self.count(Result.PUBLISHED)} published"]
-        for result in (Result.FAILED, Result.DEFERRED, Result.DRY_RUN):
+        for result in (Result.FAILED, Result.DEFERRED, Result.UNAVAILABLE, Result.DRY_RUN):
             if self.count(result):
                 parts.append(f"{self.count(result)} {result}")
         if self.missed:
@@ -77,8 +83,11 @@ class Runner:
         publisher: Publishes,
         *,
         dry_run: bool = False,
+        watch: InstanceWatch | None = None,
     ) -> None:
         self.settings = settings
+        # The instance's state, to say why an occurrence missed its window during an outage.
+        self.watch = watch
         self.ledger = ledger
         self.clock = clock
         self.publisher = publisher
@@ -121,6 +130,16 @@ class Runner:
             self.ledger.set_meta(LAST_RUN, self.clock.now().isoformat())
         return summary
 
+    def expire(self, due: Sequence[Occurrence], why: str) -> RunSummary:
+        """Record as missed, without sending anything, those past their deadline; `why` says
+        what kept them from going out (an outage, a refused token)."""
+        summary = RunSummary()
+        now = self.clock.now()
+        for occurrence in due:
+            if now > occurrence.deadline and occurrence.state is not State.SENDING:
+                self._miss(occurrence, now, summary, why)
+        return summary
+
     def _run_one(self, occurrence: Occurrence, summary: RunSummary) -> None:
         now = self.clock.now()
         # One already in flight (the bot stopped mid-way) is finished, never half-abandoned.
@@ -128,7 +147,8 @@ class Runner:
             self._miss(occurrence, now, summary)
             return
         late = now - occurrence.planned_at
-        if late > timedelta(minutes=1):
+        waits = self.watch is not None and not self.watch.may_send(occurrence.key)
+        if late > timedelta(minutes=1) and not waits:
             logger.info(
                 "catching up, %s late",
                 format_duration(late),
@@ -139,13 +159,19 @@ class Runner:
             self._dry_run_done.add(occurrence.key)
         summary.outcomes.append(outcome)
 
-    def _miss(self, occurrence: Occurrence, now: datetime, summary: RunSummary) -> None:
+    def _miss(
+        self, occurrence: Occurrence, now: datetime, summary: RunSummary, why: str | None = None
+    ) -> None:
         zone = self.settings.zone
         reason = (
             f"planned for {to_zone(occurrence.planned_at, zone)}, and it is now "
             f"{format_duration(now - occurrence.planned_at)} later, past its not_after window "
             f"(until {to_zone(occurrence.deadline, zone)})"
         )
+        if why is None and self.watch is not None and self.watch.outage is not None:
+            why = self.watch.outage.window(now, zone)
+        if why:
+            reason = f"{why}; {reason}"
         summary.missed.append((occurrence.key, reason))
         logger.warning("missed: %s", reason, extra={"post_id": occurrence.post.id})
         if self.dry_run:

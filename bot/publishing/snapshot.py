@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -13,6 +14,17 @@ _CHUNK = 1 << 20
 
 def file_digest(media_path: Path) -> str:
     """sha256 of a media file's content; "missing" when it cannot be read."""
+    try:
+        info = media_path.stat()
+    except OSError:
+        return "missing"
+    # The running bot compares published posts with their files every few minutes: a file
+    # whose size and modification time are unchanged is not read again.
+    return _digest(media_path, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(media_path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     try:
         with media_path.open("rb") as handle:

@@ -1,4 +1,5 @@
-"""Telling a person when something went wrong: a webhook and/or a direct message, once each."""
+"""Telling a person when something went wrong: a webhook and/or a direct message, once each
+(and once more when it is over: the instance or the token works again)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,10 @@ class Alerter:
     def enabled(self) -> bool:
         return bool(self.webhook or (self.direct_message_to and self.send_direct_message))
 
-    def alert(self, subject: str, kind: str, message: str) -> None:
-        """`subject` is what the alert is about (an occurrence key, or "token"): alerted once."""
-        if not self.enabled or self.already_alerted(subject):
+    def alert(self, subject: str, kind: str, message: str, *, once: bool = True) -> None:
+        """`subject` is what the alert is about (an occurrence key, "instance" or "token"):
+        alerted once, until it recovers. `once=False` is for the news that it has recovered."""
+        if not self.enabled or (once and self.already_alerted(subject)):
             return
         text = redact(message)
         delivered = []
@@ -66,6 +68,6 @@ class Alerter:
                 delivered.append("direct message")
             except Exception as exc:  # noqa: BLE001 - an alert must never take the daemon down
                 logger.error("alert direct message failed: %s", redact(str(exc)))
-        if delivered:
+        if delivered and once:
             self.remember(subject, f"{kind} via {', '.join(delivered)}")
             logger.info("alerted about %s (%s) via %s", subject, kind, ", ".join(delivered))

@@ -23,6 +23,7 @@ from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
 from bot.publishing.coalition import CoalitionPublisher
+from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
@@ -180,17 +181,22 @@ class App:
         *,
         stop_requested: Callable[[], bool] | None = None,
         on_status: Callable[[RemoteStatus], None] | None = None,
+        watch: InstanceWatch | None = None,
     ) -> Connection:
         """The publisher for the default account; with several accounts, one that hands each
         other account's posts, boosts and quotes to that account's own publisher (made on first
         use, with its own client, token and pacing). Checks the default account's token."""
         several = self.settings.several_accounts
         kind = CoalitionPublisher if several else Publisher
-        client, publisher = self._account(ledger, None, kind, stop_requested, on_status)
+        client, publisher = self._account(ledger, None, kind, stop_requested, on_status, watch)
         if isinstance(publisher, CoalitionPublisher):
+            # Each other account's instance has its own watch: an outage there holds up only
+            # that account.
             publisher.setup(
                 self.settings.default_account,
-                lambda name: self._account(ledger, name, Publisher, stop_requested, on_status)[1],
+                lambda name: self._account(
+                    ledger, name, Publisher, stop_requested, on_status, InstanceWatch(self.clock)
+                )[1],
                 self.settings.catch_up,
             )
         return Connection(client, publisher)
@@ -202,6 +208,7 @@ class App:
         kind: type[Publisher],
         stop_requested: Callable[[], bool] | None,
         on_status: Callable[[RemoteStatus], None] | None,
+        watch: InstanceWatch | None,
     ) -> tuple[MastodonClient, Publisher]:
         """One account's client and publisher (the default account's for None)."""
         client = self.client(name)
@@ -240,14 +247,33 @@ class App:
             clock_skew=skew,
             stop_requested=stop_requested,
             on_status=on_status,
+            watch=watch,
         )
         return client, publisher
 
-    def publisher(self, ledger: Ledger, *, dry_run: bool = False) -> Publishes:
+    def instance_watch(self, ledger: Ledger, *, dry_run: bool = False) -> InstanceWatch:
+        """Whether the instance is failing, kept in the ledger so that `status` shows an outage
+        and a later run knows since when it has lasted (a dry run keeps it to itself)."""
+        return InstanceWatch(
+            self.clock,
+            load=lambda: ledger.get_meta(OUTAGE_META),
+            save=None if dry_run else lambda value: ledger.set_meta(OUTAGE_META, value),
+        )
+
+    def publisher(
+        self, ledger: Ledger, *, dry_run: bool = False, watch: InstanceWatch | None = None
+    ) -> Publishes:
         """What `run --once`, `publish` and `retry` publish with."""
         if dry_run:
             return DryRunPublisher(self.settings)
-        return self.connect(ledger).publisher
+        return self.connect(ledger, watch=watch).publisher
 
-    def runner(self, ledger: Ledger, publisher: Publishes, *, dry_run: bool = False) -> Runner:
-        return Runner(self.settings, ledger, self.clock, publisher, dry_run=dry_run)
+    def runner(
+        self,
+        ledger: Ledger,
+        publisher: Publishes,
+        *,
+        dry_run: bool = False,
+        watch: InstanceWatch | None = None,
+    ) -> Runner:
+        return Runner(self.settings, ledger, self.clock, publisher, dry_run=dry_run, watch=watch)

@@ -2,12 +2,13 @@
 
 APScheduler holds one date job per planned occurrence; a single worker thread publishes, so posts
 go out one at a time in planned order. A second worker watches the posts folder (live reload),
-the pause switch and writes the heartbeat. Every decision is one log line carrying the post id.
+the pause switch and the operator's nudges (`watching`), and writes the heartbeat. An outage of
+the instance or a refused token is handled by `outages`. Every decision is one log line carrying
+the post id.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -15,49 +16,42 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.core.clock import Clock, SystemClock
-from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
-from bot.core.states import Result, State
-from bot.core.timespec import to_zone
+from bot.core.states import Result
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import ApiError, AuthError, StatusRequest
-from bot.publishing.coalition import CoalitionPublisher
+from bot.mastodon.types import TokenRefused
 from bot.publishing.runner import Publishes, Runner, RunSummary
 from bot.schedule.due import LAST_RUN
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
 from bot.service.config_watch import ConfigWatch
-from bot.service.living import LivingRound
+from bot.service.connection import LIVING_EVERY, InstanceLink
+from bot.service.outages import Monitor
+from bot.service.planning import HORIZON, Timetable
 from bot.service.shutdown import stop_requested_early
+from bot.service.watching import Watch, heartbeat
 from bot.storage import control
 from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
 
-HORIZON = timedelta(days=35)  # occurrences further ahead are scheduled by a later re-plan
 REPLAN_EVERY = timedelta(hours=6)
-TOKEN_RECHECK = timedelta(minutes=5)
-RECONNECT = timedelta(minutes=1)
 STOP_GRACE = 5.0  # seconds a request in flight may take to finish after SIGTERM
-JOB_PREFIX = "post:"
 # APScheduler drops a run of a job whose id already has `max_instances` runs queued or running
 # (MaxInstancesReachedError). Reload and catch-up always work from the latest files and ledger,
 # so one run in progress plus one waiting covers every change made meanwhile.
 CATCH_ALL_RUNS = 2
-# How often the running bot edits what `amend:` allows and counts engagement, between posts.
-LIVING_EVERY = timedelta(minutes=5)
 
 
-class Daemon:
+class Daemon(InstanceLink):
     def __init__(self, app: App, *, dry_run: bool = False, watch_interval: float = 2.0) -> None:
         self.app = app
         # `run_daemon` gives it the system clock; tests give it a FakeClock.
@@ -68,16 +62,16 @@ class Daemon:
         self.stopping = threading.Event()
         self.busy = threading.Lock()  # held while publishing
         self.posts: Sequence[CampaignPost] = ()
-        self.planned: dict[str, Occurrence] = {}
-        self.token_rejected: str | None = None
+        # Ids of posts left out by an error in their file.
+        self.held_back: list[str] = []
         self.paused = False
         self._pause_lock = threading.Lock()
         self.publisher: Publishes | None = None
-        # The connection's client, for token checks and alert messages; None in a dry run.
         self.client: MastodonClient | None = None
-        self._snapshot: tuple[tuple[str, int, int], ...] = ()
+        self.watched = Watch(self.settings.posts_dir, self.settings.data_dir)
         # A dry run reads the real ledger if there is one and never creates it.
         self.ledger: Ledger = app.ledger_for(dry_run=dry_run)
+        self.watch = app.instance_watch(self.ledger, dry_run=dry_run)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={"publish": ThreadPoolExecutor(1), "control": ThreadPoolExecutor(1)},
@@ -93,7 +87,30 @@ class Daemon:
         self.runner: Runner | None = None
         # The config is read once; an edit of it is named in the log, never silently ignored.
         self.config_watch = ConfigWatch(self.settings.path)
-        self.living: LivingRound | None = None
+        self.timetable = Timetable(
+            self.scheduler,
+            self.settings,
+            self.ledger,
+            self.clock,
+            self.alerter,
+            self._at,
+            self._due_job,
+        )
+        self.monitor = Monitor(
+            self, self.watch, self.settings, self.ledger, self.clock, self.alerter
+        )
+        # Edits `amend:` allows and engagement counts, between posts (made when first needed).
+        self.living = None
+
+    @property
+    def planned(self) -> dict[str, Occurrence]:
+        return self.timetable.planned
+
+    @property
+    def token_rejected(self) -> str | None:
+        """Why publishing is paused for the token, or None."""
+        token = self.monitor.token
+        return token.reason if token is not None else None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -113,7 +130,7 @@ class Daemon:
         logger.info("limits: %s", report.source)
         # Taken before reading the files: an edit made while they are read changes the snapshot
         # and is reloaded by the watch, instead of being hidden in the first snapshot.
-        self._snapshot = self._posts_snapshot()
+        self.watched.take_snapshot()
         self._load("start")
         self.scheduler.start()
         self._every(self._watch, timedelta(seconds=self.watch_interval), "watch")
@@ -164,11 +181,6 @@ class Daemon:
                 alerted = False
         return alerted
 
-    def _token_works(self) -> None:
-        events = self.ledger.events("token")
-        if events and events[-1].kind == "alerted":
-            self.ledger.record_event("token", "recovered", "the instance accepts the token again")
-
     # --- jobs --------------------------------------------------------------------------------
 
     def _every(self, job: object, every: timedelta, name: str, executor: str = "control") -> None:
@@ -181,7 +193,7 @@ class Daemon:
             replace_existing=True,
         )
 
-    def _at(self, job: Callable[..., None], when: datetime, name: str, *args: object) -> None:
+    def _at(self, job: Callable[..., object], when: datetime, name: str, *args: object) -> None:
         """Run `job` once at `when` on the publishing worker (replacing one of the same name)."""
         self.scheduler.add_job(
             job,
@@ -193,60 +205,68 @@ class Daemon:
             replace_existing=True,
         )
 
-    def _publish(self, due: Sequence[Occurrence]) -> None:
+    def _stopped_because(self) -> str | None:
         # The pause file is read again here, not only by the 2-second watch: a post due the
         # moment after `campaign-bot pause` must not go out.
-        if not due or self.stopping.is_set() or self._check_pause() or self.token_rejected:
-            return
+        if self._check_pause():
+            return "paused by the operator; `campaign-bot resume` starts it again"
+        if self.token_rejected:
+            return "the instance refused the access token"
         if self.runner is None:
+            return "not connected to the instance yet"
+        return None
+
+    def _publish(self, due: Sequence[Occurrence]) -> None:
+        if not due or self.stopping.is_set() or self._stopped_because() is not None:
             return
+        assert self.runner is not None
         with self.busy:
             try:
                 summary = self.runner.run(due)
-            except AuthError as exc:
-                self._token_problem(exc)
+            except TokenRefused as exc:
+                self.monitor.token_refused(exc)
                 return
-        self._after(summary)
+        self._after(summary, due)
 
     def _due_job(self, key: str) -> None:
         occurrence = self.planned.get(key)
         # A run already handed to the worker survives the removal of its job: a post removed or
         # moved later since then is left to its new job.
-        if occurrence is not None and occurrence.planned_at <= self.clock.now():
-            self._publish([occurrence])
+        if occurrence is None or occurrence.planned_at > self.clock.now():
+            return
+        why = self._stopped_because()
+        if why is not None and not self.stopping.is_set():
+            self.monitor.due_while_stopped(occurrence, why)
+            return
+        self._publish([occurrence])
 
     def _catch_up(self) -> None:
         if self.runner is None or self.paused or self.token_rejected or self.stopping.is_set():
             return
-        self._publish(self.runner.upcoming(self.posts, self.clock.now()))
+        self._publish(self.due_now())
 
-    def _after(self, summary: RunSummary) -> None:
+    def _after(self, summary: RunSummary, due: Sequence[Occurrence] = ()) -> None:
         for outcome in summary.outcomes:
             if outcome.result is Result.FAILED:
                 self.alerter.alert(outcome.key, "failed", f"{outcome.key} failed: {outcome.error}")
         for key, reason in summary.missed:
             logger.debug("missed %s: %s", key, reason)
+        self.monitor.after(summary.outcomes, due)
         retry_at = summary.next_retry
-        if retry_at is not None:
+        if retry_at is not None and not self.watch.down:
             logger.info("trying the deferred posts again at %s", retry_at.isoformat())
             self._at(self._catch_up, retry_at, "catch-up-retry")
 
-    def _living_round(self) -> None:
-        """Between posts: the edits `amend:` allows, then the engagement counts that are due."""
-        client = self.client
-        if client is None or self.runner is None or self._check_pause():
-            return
-        if self.token_rejected or self.stopping.is_set():
-            return
-        if self.living is None:
-            self.living = LivingRound(self.app, self.ledger, client, self.alerter.alert)
-        upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
-        try:
-            self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
-        except AuthError as exc:
-            self._token_problem(exc)
-        except CampaignBotError as exc:
-            logger.warning("engagement and edits wait for the next round: %s", exc)
+    # --- what the outage monitor asks of the bot ----------------------------------------------
+
+    def at(self, job: Callable[[], object], when: datetime, name: str) -> None:
+        self._at(job, when, name)
+
+    def due_now(self) -> list[Occurrence]:
+        return self.runner.upcoming(self.posts, self.clock.now()) if self.runner else []
+
+    def publish_due(self, due: Sequence[Occurrence]) -> None:
+        self._publish(due)
 
     def _check_pause(self) -> bool:
         """Whether paused now; logs a change and queues the catch-up on resume."""
@@ -257,6 +277,7 @@ class Daemon:
                 if paused:
                     logger.warning("paused: nothing is published until `campaign-bot resume`")
                 else:
+                    self.monitor.resumed()
                     logger.info("resumed: catching up what fell due while paused")
                     self._queue_catch_up()
             return paused
@@ -273,22 +294,22 @@ class Daemon:
     def _watch(self) -> None:
         self._check_pause()
         self.config_watch.check()
-        snapshot = self._posts_snapshot()
-        if snapshot != self._snapshot:
-            self._snapshot = snapshot
+        if self.watched.nudged():
+            logger.info("the ledger was changed by an operator's command; looking again")
+            self._queue_catch_up()
+        if self.watched.posts_changed():
             self.request_reload("post files changed")
 
     def _heartbeat(self) -> None:
         if self.stopping.is_set():
             return
-        upcoming = [o.planned_at for o in self.planned.values() if o.planned_at > self.clock.now()]
-        beat = control.Heartbeat(
-            at=self.clock.now().isoformat(),
-            pid=os.getpid(),
+        beat = heartbeat(
+            self.clock.now(),
+            [o.planned_at for o in self.planned.values()],
             paused=self.paused,
             token_rejected=self.token_rejected,
-            scheduled=len(upcoming),
-            next_post=min(upcoming).isoformat() if upcoming else None,
+            outage=self.watch.outage,
+            waiting=self.monitor.waiting_count(),
             dry_run=self.dry_run,
         )
         try:
@@ -318,141 +339,25 @@ class Daemon:
         self._catch_up()
 
     def _load(self, why: str) -> None:
-        self.posts = self.app.valid_posts(online=False)
+        campaign = self.app.campaign(online=False)
+        for problem in campaign.problems:
+            logger.warning("%s", problem.render())
+        if campaign.errors:
+            logger.warning(
+                "%s in the post files: the posts concerned are left out until %s fixed; "
+                "the rest of the campaign runs",
+                counted(len(campaign.errors), "problem"),
+                "it is" if len(campaign.errors) == 1 else "they are",
+            )
+        self.posts = campaign.posts
+        self.held_back = campaign.held_back
         self._schedule(why)
 
     def _schedule(self, why: str) -> None:
         if self.runner is None:
             return
-        now = self.clock.now()
-        upcoming = self.runner.upcoming(self.posts, now + HORIZON)
-        planned = {o.key: o for o in upcoming}
-        zone = self.settings.zone
-        states = self.ledger.states()
-        changes = {"new": 0, "moved": 0, "cancelled": 0}
-        for key in set(self.planned) - set(planned):
-            if self.scheduler.get_job(JOB_PREFIX + key):
-                self.scheduler.remove_job(JOB_PREFIX + key)
-            if not states.get(key, State.PENDING).settled:
-                changes["cancelled"] += 1
-                logger.info(
-                    "cancelled: removed from the post files, or moved",
-                    extra={"post_id": self.planned[key].post.id},
-                )
-        for key, occurrence in planned.items():
-            before = self.planned.get(key)
-            if before is not None and before.planned_at == occurrence.planned_at:
-                continue
-            changes["new" if before is None else "moved"] += 1
-            if occurrence.planned_at > now:
-                self._at(self._due_job, occurrence.planned_at, JOB_PREFIX + key, key)
-            if changes["new"] + changes["moved"] <= 50:
-                logger.info(
-                    "planned for %s",
-                    to_zone(occurrence.planned_at, zone),
-                    extra={"post_id": occurrence.post.id},
-                )
-        self.planned = planned
-        logger.info(
-            "%s: %s, %s planned in the next %d days (%s)",
-            why,
-            counted(len(self.posts), "post"),
-            counted(len(planned), "occurrence"),
-            HORIZON.days,
-            ", ".join(f"{n} {what}" for what, n in changes.items() if n) or "no change",
-        )
-
-    def _posts_snapshot(self) -> tuple[tuple[str, int, int], ...]:
-        entries = []
-        for root, dirs, files in os.walk(self.settings.posts_dir):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in files:
-                path = Path(root) / name
-                try:
-                    info = path.stat()
-                except OSError:
-                    continue
-                entries.append((str(path), info.st_mtime_ns, info.st_size))
-        return tuple(sorted(entries))
-
-    # --- the instance --------------------------------------------------------------------------
-
-    def _connect(self) -> None:
-        if self.dry_run:
-            self.publisher = self.app.publisher(self.ledger, dry_run=True)
-        else:
-            try:
-                connection = self.app.connect(self.ledger, stop_requested=self.stopping.is_set)
-            except AuthError as exc:
-                self._token_problem(exc)
-                return
-            except ApiError as exc:
-                # The network or the instance is down: wait for it rather than exit, so a
-                # server that boots before its network, or an instance's outage, costs nothing.
-                logger.warning(
-                    "cannot reach %s (%s); trying again in %d s",
-                    self.settings.instance,
-                    exc,
-                    RECONNECT.total_seconds(),
-                )
-                self._at(self._reconnect, self.clock.now() + RECONNECT, "reconnect")
-                return
-            self.client, self.publisher = connection.client, connection.publisher
-            if isinstance(connection.publisher, CoalitionPublisher):
-                # Another account's rejected token holds up only that account; say which.
-                connection.publisher.on_token_problem = lambda name, exc: self.alerter.alert(
-                    f"token:{name}", "token", f"account {name!r}: publishing stopped: {exc}"
-                )
-            self._token_works()
-        self.runner = self.app.runner(self.ledger, self.publisher, dry_run=self.dry_run)
-
-    def _reconnect(self) -> None:
-        if self.stopping.is_set():
-            return
-        self._connect()
-        if self.runner is not None:
-            logger.info("connected to %s; planning and catching up", self.settings.instance)
-            self._schedule("connected")
-            self._catch_up()
-
-    def _token_problem(self, exc: AuthError) -> None:
-        self.token_rejected = str(exc)
-        # The error already says what the instance refused and what to do about it.
-        logger.critical("%s; publishing is stopped until the token works", exc)
-        self.alerter.alert("token", "token", f"publishing stopped: {exc}")
-        self._heartbeat()
-        self._at(self._recheck_token, self.clock.now() + TOKEN_RECHECK, "token-recheck")
-
-    def _recheck_token(self) -> None:
-        try:
-            if self.client is not None:
-                self.client.verify_credentials()
-            else:
-                self._connect()
-        except AuthError as exc:
-            self.token_rejected = None
-            self._token_problem(exc)
-            return
-        except Exception as exc:  # noqa: BLE001 - unreachable instance: try again later
-            logger.warning("token check failed: %s", exc)
-            return
-        if self.runner is not None and self.publisher is not None:
-            self.token_rejected = None
-            self._token_works()
-            logger.info("the access token works again; catching up")
-            self._schedule("token accepted")
-            self._catch_up()
-
-    def _send_direct_message(self, text: str) -> None:
-        if self.client is None:
-            # Raising lets the alerter report it and try again later, instead of counting an
-            # alert nobody received as delivered.
-            raise RuntimeError("not connected to the instance (was the token rejected?)")
-        request = StatusRequest(
-            text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
-        )
-        key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-        self.client.post_status(request, key)
+        upcoming = self.runner.upcoming(self.posts, self.clock.now() + HORIZON)
+        self.timetable.update(upcoming, len(self.posts), self.held_back, why)
 
 
 def run_daemon(app: App, *, dry_run: bool = False) -> int:
@@ -466,6 +371,10 @@ def run_daemon(app: App, *, dry_run: bool = False) -> int:
     def on_hangup(signum: int, frame: FrameType | None) -> None:
         logger.info("SIGHUP: reloading the post files")
         daemon.request_reload("SIGHUP")
+        if daemon.token_rejected:
+            daemon.scheduler.add_job(
+                daemon.recheck_token, executor="publish", id="token-now", replace_existing=True
+            )
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

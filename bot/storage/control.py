@@ -13,6 +13,7 @@ from bot.core.files import write_atomically
 
 PAUSE_FILE = "PAUSED"
 HEARTBEAT_FILE = "heartbeat.json"
+NUDGE_FILE = "nudge"
 HEARTBEAT_EVERY = timedelta(seconds=15)
 # The daemon is unhealthy when its heartbeat is older than this.
 HEARTBEAT_STALE = timedelta(seconds=90)
@@ -39,6 +40,20 @@ def resume(data_dir: Path) -> bool:
     return True
 
 
+def nudge(data_dir: Path) -> None:
+    """Ask a running bot to look at the ledger again now (after `retry` or `resume`)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / NUDGE_FILE).touch()
+
+
+def nudged_at(data_dir: Path) -> int | None:
+    """When the last nudge was left (an opaque number that changes with each), or None."""
+    try:
+        return (data_dir / NUDGE_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     at: str
@@ -48,6 +63,10 @@ class Heartbeat:
     scheduled: int
     next_post: str | None
     dry_run: bool
+    # The instance has been failing since then (ISO time), with this last answer; posts wait.
+    instance_unavailable_since: str | None = None
+    last_answer: str | None = None
+    waiting: int = 0
 
 
 def write_heartbeat(data_dir: Path, beat: Heartbeat) -> None:

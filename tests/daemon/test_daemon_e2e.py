@@ -220,7 +220,7 @@ def test_health_reports_a_rejected_token(
     due = soon(2)
     campaign.write("a.yaml", [post("blocked", due)])
     bot = start_bot(token=WRONG_TOKEN)
-    bot.wait_for(r"critical the instance rejected the access token")
+    bot.wait_for(r"critical the access token was refused at")
     while datetime.now(UTC) < due + timedelta(seconds=1):
         time.sleep(0.2)
     result = campaign.cli("health")

@@ -112,6 +112,9 @@ def test_each_changed_field_is_warned_amended_and_read_back(
     # The reply keeps the post's content warning, so it changed too; nothing else of it did.
     assert "`petition-launch` part 2: content warning changed after publishing" in out
     assert "part 2: text" not in out
+    plan_args = argparse.Namespace(app=site.app(), start="-1d", end="1d", json=False, offline=True)
+    assert campaign_commands.run_plan(plan_args) == 0
+    assert "`petition-launch` part 1: alt text changed after publishing" in capsys.readouterr().out
     status_args = argparse.Namespace(app=site.app(), post_id=None, json=False)
     assert publishing_commands.run_status(status_args) == 0
     assert "part 1: text changed after publishing" in capsys.readouterr().out

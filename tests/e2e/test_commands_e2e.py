@@ -101,8 +101,10 @@ def test_status_json_lists_every_occurrence(two_posts: Site) -> None:
     site = two_posts
     before = json.loads(site.cli("status", "--json").stdout)
     assert before == {
+        "instance": "available",
         "occurrences": [],
         "not_yet_attempted": ["first", "second"],
+        "held_back": [],
         "changed_after_publishing": [],
     }
     assert site.cli("publish", "second").returncode == 0
