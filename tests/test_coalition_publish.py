@@ -173,7 +173,7 @@ def test_boost_before_its_moment_waits(tmp_path: Path) -> None:
         clock.advance(timedelta(minutes=2))
         with responses.RequestsMock():
             outcome = publisher(ledger, clock).publish(occurrence(BOOST))
-        assert outcome.result is Result.DEFERRED
+        assert outcome.result is Result.NOT_SENT  # not a failure: it is not time yet
         # Five minutes after the post really went out, not after its planned time.
         assert outcome.retry_at == START + timedelta(minutes=5)
         assert ledger.get("launch~boost~partner") is None

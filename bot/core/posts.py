@@ -48,6 +48,8 @@ class Part:
     poll: PollSpec | None
     characters: int
     hashtags: tuple[str, ...] = ()  # the tags the file gives; `text` already ends with them
+    # A quote post's first part: the quoted status, as its id on the quoting instance.
+    quoted_status_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

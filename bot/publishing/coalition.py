@@ -65,7 +65,7 @@ class CoalitionPublisher(Publisher):
         found.clock = self.clock
         return found
 
-    def publish(self, occurrence: Occurrence, *, quoting: str | None = None) -> Outcome:
+    def publish(self, occurrence: Occurrence) -> Outcome:
         post = occurrence.post
         name = post.account or self.account_name
         held = self._held.get(name)
@@ -77,9 +77,9 @@ class CoalitionPublisher(Publisher):
             if post.follows is not None:
                 outcome = self._follow_up(occurrence, post.follows, name)
             elif name == self.account_name:
-                outcome = super().publish(occurrence, quoting=quoting)
+                outcome = super().publish(occurrence)
             else:
-                outcome = self.publisher_for(name).publish(occurrence, quoting=quoting)
+                outcome = self.publisher_for(name).publish(occurrence)
         except AuthError as exc:
             if name == self.account_name:
                 raise  # the daemon pauses and alerts as for a single account
@@ -130,7 +130,7 @@ class CoalitionPublisher(Publisher):
         if shared is None or not shared.state.settled:
             retry = max(occurrence.planned_at, now + LOOK_AGAIN)
             why = "the post it shares is not published yet"
-            return Outcome(key, Result.DEFERRED, error=why, retry_at=retry)
+            return Outcome(key, Result.NOT_SENT, error=why, retry_at=retry)
         first = shared.part(0)
         if shared.state is not State.PUBLISHED or first is None or not first.status_id:
             reason = f"skipped: the post it shares, {shared.post_id}, was never published " + (
@@ -144,7 +144,8 @@ class CoalitionPublisher(Publisher):
         assert shared.published_at is not None
         due = shared.published_at + follow.after
         if now < due:
-            return Outcome(key, Result.DEFERRED, error="not due yet", retry_at=due)
+            # Not a failure: it simply is not time yet (NOT_SENT, with when to look again).
+            return Outcome(key, Result.NOT_SENT, error="not due yet", retry_at=due)
         if now > due + self.catch_up and (existing is None or existing.state is State.PENDING):
             reason = (
                 f"missed: due {format_duration(follow.after)} after {shared.post_id} went out "
@@ -212,9 +213,11 @@ class CoalitionPublisher(Publisher):
         url: str,
     ) -> Outcome:
         info = publisher.client.server_info()
-        if from_instance_document(info.v2, info.v1).quotes is not False:
-            return publisher.publish(occurrence, quoting=local)
         post = occurrence.post
+        first = post.parts[0]
+        if from_instance_document(info.v2, info.v1).quotes is not False:
+            quoting = replace(first, quoted_status_id=local)
+            return publisher.publish(replace(occurrence, post=replace(post, parts=(quoting,))))
         if not follow.fallback_link:
             reason = (
                 f"the instance of {post.account!r} cannot publish quote posts (Mastodon 4.5+ "
@@ -224,7 +227,6 @@ class CoalitionPublisher(Publisher):
             self.ledger.mark_failed(occurrence.key, reason)
             logger.error("quote not sent: %s", reason, extra={"post_id": post.id})
             return Outcome(occurrence.key, Result.FAILED, error=reason)
-        first = post.parts[0]
         linked = replace(first, text=f"{first.text}\n\n{url}")
         logger.info(
             "the instance cannot quote: posting the link instead", extra={"post_id": post.id}

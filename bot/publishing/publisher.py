@@ -130,13 +130,12 @@ class Publisher:
         self.watch = watch or InstanceWatch(clock)
         self.amendments = Amendments(ledger, clock)
 
-    def publish(self, occurrence: Occurrence, *, quoting: str | None = None) -> Outcome:
+    def publish(self, occurrence: Occurrence) -> Outcome:
         """Publish every part not yet published; record the result. Raises TokenRefused.
 
         A transient failure never ends the occurrence: it stays pending, and the instance watch
         says when it (or, during an outage, anything) is tried again. Only a permanent answer
-        ends it as failed, with a reason naming the post, the part and the fix. With `quoting`
-        (a status id on this instance), the first part is a quote post of it.
+        ends it as failed, with a reason naming the post, the part and the fix.
         """
         post = occurrence.post
         key = occurrence.key
@@ -161,9 +160,7 @@ class Publisher:
             parent: str | None = None
             for part in post.parts:
                 current = part
-                parent = self._publish_part(
-                    record, part, parent, log, thread=len(post.parts) > 1, quoting=quoting
-                )
+                parent = self._publish_part(record, part, parent, log, thread=len(post.parts) > 1)
         except TokenRefused as exc:
             self.ledger.mark_pending_after_error(key, str(exc))
             raise
@@ -198,7 +195,6 @@ class Publisher:
         log: _PostLog,
         *,
         thread: bool,
-        quoting: str | None = None,
     ) -> str:
         # People count a thread's toots from 1; the ledger and the keys index them from 0.
         number = part.index + 1
@@ -221,7 +217,7 @@ class Publisher:
 
         # An intent left by an earlier run means that run's request may have gone through.
         status, adopted = self._with_retries(
-            lambda: self._send(part, parent, idem, uploaded, quoting if part.index == 0 else None),
+            lambda: self._send(part, parent, idem, uploaded),
             find,
             sent_before=stored is not None,
             log=log,
@@ -238,14 +234,7 @@ class Publisher:
             log.info("part %d published: %s", number, status.url)
         return status.id
 
-    def _send(
-        self,
-        part: Part,
-        parent: str | None,
-        idem: str,
-        uploaded: list[str],
-        quoting: str | None = None,
-    ) -> RemoteStatus:
+    def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
         # Media uploaded by an earlier try of this part are reused: unattached media stay on the
         # instance for a day, and uploads have their own tight limit (30 per 30 minutes).
         for media in part.media[len(uploaded) :]:
@@ -269,7 +258,7 @@ class Publisher:
             media_ids=tuple(uploaded),
             poll=poll,
             in_reply_to_id=parent,
-            quoted_status_id=quoting,
+            quoted_status_id=part.quoted_status_id,
         )
         self.pacer.wait_for("status")
         status = self.client.post_status(request, idem)

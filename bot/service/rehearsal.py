@@ -205,7 +205,9 @@ def rehearse(
                 waiting = [
                     o
                     for o in summary.outcomes
-                    if o.result is Result.DEFERRED and o.retry_at and by_key[o.key].post.follows
+                    if o.result in {Result.DEFERRED, Result.NOT_SENT}
+                    and o.retry_at
+                    and by_key[o.key].post.follows
                 ]
                 if not waiting:
                     break
