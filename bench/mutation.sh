@@ -2,7 +2,7 @@
 # Mutation testing with mutmut of the modules listed under [tool.mutmut] in pyproject.toml
 # (bot/campaign/charcount.py, bot/schedule/, bot/storage/, bot/publishing/). Each mutant runs only
 # the fast unit tests that reach the mutated function. Far too slow for the test command or CI
-# (about an hour on 2 shared cores): run it by hand after changing those modules or their tests.
+# (well over an hour on 2 shared cores): run it by hand after changing those modules or their tests.
 #
 #   bench/mutation.sh                    every mutant, from scratch
 #   bench/mutation.sh 'bot.storage.*'    only these mutants again, reusing mutants/ of the last run

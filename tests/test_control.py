@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from bot.core.clock import FakeClock
 from bot.service.app import App
 from bot.storage import control
 from bot.storage.ledger import Ledger
+from bot.storage.lock import RunLock
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 # What the daemon records when the instance refuses the token (bot.mastodon.errors).
@@ -29,7 +33,7 @@ REJECTED = (
 def beat(at: datetime, **changes: object) -> control.Heartbeat:
     fields: dict[str, object] = {
         "at": at.isoformat(),
-        "pid": 4242,
+        "pid": os.getpid(),
         "paused": False,
         "token_rejected": None,
         "scheduled": 3,
@@ -199,6 +203,54 @@ def test_pause_and_resume_commands(
     assert not control.is_paused(data_dir)
     assert main(["--config", str(config), "resume"]) == 0
     assert capsys.readouterr().out == "was not paused\n"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_health_of_a_killed_bot_is_unhealthy_at_once(config: Path, data_dir: Path) -> None:
+    """Tried: after `kill -9` health said healthy for up to 90 s, until the heartbeat aged. The
+    heartbeat's pid is now checked: a fresh heartbeat of a dead process is unhealthy."""
+    pid = _dead_pid()
+    control.write_heartbeat(data_dir, beat(NOW - timedelta(seconds=2), pid=pid))
+    app = App(load_settings(config, env={}), clock=FakeClock(NOW), env={})
+    assert health_problem(app) == (
+        f"the bot that wrote the heartbeat (pid {pid}) is not running any more "
+        "(killed 2 s ago or less)"
+    )
+
+
+def test_a_bot_holding_the_run_lock_is_alive_whatever_its_pid(config: Path, data_dir: Path) -> None:
+    """In a container the pid may be another namespace's; the run lock still shows it runs."""
+    control.write_heartbeat(data_dir, beat(NOW - timedelta(seconds=2), pid=_dead_pid()))
+    app = App(load_settings(config, env={}), clock=FakeClock(NOW), env={})
+    with RunLock.acquire(data_dir, "run", NOW):
+        # `held_by_another` sees this process's own lock as held, as another process would.
+        assert health_problem(app) is None
+
+
+def test_health_names_failed_posts_in_its_line_and_json(
+    config: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Failed posts do not make the bot unhealthy, but health names them, and --json lists
+    them with the heartbeat."""
+    with Ledger.open(data_dir / "ledger.sqlite3", FakeClock(NOW)) as ledger:
+        ledger.begin_attempt("rejected", "rejected", NOW, "h")
+        ledger.mark_failed("rejected", "422 too long")
+    control.write_heartbeat(data_dir, beat(datetime.now(UTC)))
+    assert main(["--config", str(config), "health"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("healthy: running, 3 posts scheduled")
+    assert line.endswith("; 1 post failed (rejected): see `campaign-bot status`, then `retry`\n")
+    assert main(["--config", str(config), "health", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["healthy"] is True
+    assert body["reason"] is None
+    assert body["failed"] == ["rejected"]
+    assert body["heartbeat"]["pid"] == os.getpid()
 
 
 def test_health_stays_healthy_during_an_outage_but_says_so(

@@ -28,7 +28,17 @@ posts:
     at: 2030-01-07 10:00
     text: Hello from the doctor tests.
 """
-CHECKS_IN_ORDER = ["config", "instance", "token", "scopes", "clock", "limits", "posts", "data_dir"]
+CHECKS_IN_ORDER = [
+    "config",
+    "instance",
+    "token",
+    "scopes",
+    "clock",
+    "limits",
+    "posts",
+    "data_dir",
+    "ledger",
+]
 LINE = re.compile(r"^(?P<mark>[✓✗?]) (?P<name>\w+): (?P<rest>.*)$")
 
 
@@ -283,7 +293,9 @@ FAILURES = [
         _broken_ledger,
         {
             "posts": r"could not be checked: " + BROKEN_LEDGER + " — see the ledger check below",
-            "ledger": BROKEN_LEDGER + " — restore the ledger from a backup, or move it aside",
+            "ledger": r"{data}/ledger\.sqlite3: the ledger is damaged or not a ledger \(file is "
+            r"not a database\) — publishing is stopped so that nothing is posted twice; put a good "
+            r"copy back with `campaign-bot ledger restore` .*`campaign-bot ledger rebuild`",
         },
         id="broken-ledger",
     ),
@@ -469,3 +481,77 @@ def test_every_account_is_checked(site: Site, capsys: pytest.CaptureFixture[str]
     assert "✓ instance (partner):" in out
     assert "✗ token (partner): cannot read the token file" in out
     assert "✓ limits (partner): read from" in out
+
+
+def _publish_hello(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """`campaign-bot publish hello`: the campaign's post is on the account, and in the ledger."""
+    assert main(["--config", str(site.config), "publish", "hello"]) == 0
+    capsys.readouterr()
+
+
+def test_deleted_ledger_is_reported_when_the_campaign_is_on_the_account(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: after `rm` of the ledger, doctor said all checks passed. It now says the ledger
+    was lost, since the account already has the campaign's post, and what to run."""
+    _publish_hello(site, capsys)
+    for leftover in site.data_dir.glob("ledger.sqlite3*"):
+        leftover.unlink()
+
+    report = doctor(site, capsys)
+
+    failed = {name: rest for mark, name, rest in report.checks if mark == "✗"}
+    assert failed == {
+        "ledger": f"{site.data_dir}/ledger.sqlite3 is missing, but the account already has 1 "
+        "posts of this campaign (hello): it was lost — `campaign-bot ledger rebuild` recovers it "
+        "from the account's posts"
+    }
+    assert report.code == 1
+    assert not (site.data_dir / "ledger.sqlite3").exists()  # doctor made no new, empty one
+
+
+def test_fresh_set_up_without_a_ledger_passes(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the first run there is no ledger, and nothing of the campaign on the account."""
+    report = doctor(site, capsys)
+
+    lines = {name: (mark, rest) for mark, name, rest in report.checks}
+    assert lines["ledger"] == ("✓", f"no ledger yet in {site.data_dir}; the first run makes it")
+    assert report.code == 0
+    assert not (site.data_dir / "ledger.sqlite3").exists()
+
+
+def test_zero_byte_ledger_is_damaged(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tried: `: > data/ledger.sqlite3` went unnoticed. doctor now calls the file damaged."""
+    _publish_hello(site, capsys)
+    (site.data_dir / "ledger.sqlite3").write_bytes(b"")
+
+    report = doctor(site, capsys)
+
+    failed = {name: rest for mark, name, rest in report.checks if mark == "✗"}
+    assert failed["ledger"].startswith(
+        f"{site.data_dir}/ledger.sqlite3: the ledger is empty (zero bytes): its records are "
+        "gone — publishing is stopped"
+    )
+    assert report.code == 1
+
+
+def test_token_of_another_account_is_reported(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: with a token for another account doctor said all checks passed. It now names both
+    accounts and the way to move the ledger on purpose."""
+    _publish_hello(site, capsys)
+    site.write_token("bob_token")
+
+    report = doctor(site, capsys)
+
+    failed = {name: rest for mark, name, rest in report.checks if mark == "✗"}
+    assert list(failed) == ["ledger"]
+    assert re.fullmatch(
+        r"the ledger belongs to @alice \(account id \w+\) on http://127\.0\.0\.1:\d+, but the "
+        r"token is for @bob \(account id \w+\) on http://127\.0\.0\.1:\d+ — use @alice's token, "
+        r"or `campaign-bot ledger rebind` if the campaign has moved",
+        failed["ledger"],
+    )

@@ -144,7 +144,7 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
 ) -> None:
     """A migration that fails is rolled back whole; a correct later migration applies on open."""
     Ledger.open(path, clock).close()
-    broken = ("0002_broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);")
+    broken = ("0099_broken", "CREATE TABLE extra (x); INSERT INTO nowhere VALUES (1);")
     monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(LedgerError, match="no such table: nowhere"):
         Ledger.open(path, clock)
@@ -152,11 +152,11 @@ def test_failed_migration_leaves_nothing_then_a_good_one_applies(
     assert names == [name for name, _ in MIGRATIONS]
     assert raw(path).execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
 
-    good = ("0002_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
+    good = ("0099_extra", "CREATE TABLE extra (x);\nCREATE INDEX extra_x ON extra (x);")
     monkeypatch.setattr(migrations_module, "MIGRATIONS", [*MIGRATIONS, good])
     Ledger.open(path, clock).close()
     names = [r[0] for r in raw(path).execute("SELECT name FROM schema_migrations ORDER BY 1")]
-    assert names == sorted([*(name for name, _ in MIGRATIONS), "0002_extra"])
+    assert names == [*(name for name, _ in MIGRATIONS), "0099_extra"]
 
 
 def _garbage(path: Path) -> None:
@@ -613,6 +613,12 @@ def test_reader_is_not_blocked_by_a_writer(path: Path, ledger: Ledger, clock: Fa
     with Ledger.open(path, clock, busy_timeout=0) as reader:
         assert reader.states() == {"done": State.PUBLISHED}
         assert [r.key for r in reader.all()] == ["done"]
+        assert [r.key for r in reader.for_post("p")] == ["done"]
+        assert list(reader.views()) == ["done"]
+        assert reader.stuck(START + timedelta(days=1)) == []
+        assert reader.get("done") is not None
+        assert kinds(reader, "done")[-1] == "published"
+        assert reader.get_meta("nothing") is None
         with pytest.raises(LedgerError, match="database is locked"):
             reader.set_meta("x", "y")
     writer.execute("COMMIT")
@@ -641,11 +647,26 @@ conn.execute("COMMIT")
 """
 
 
+def _prepare_then_write(ledger: Ledger, operation: str) -> Callable[[], object]:
+    """Put occurrence `k` where `operation` applies; return the operation (it reads first)."""
+    if operation == "begin_attempt":
+        return lambda: ledger.begin_attempt("k", "p", PLANNED, "h1")
+    if operation == "mark_missed":
+        return lambda: ledger.mark_missed("k", "p", PLANNED, "too late")
+    ledger.begin_attempt("k", "p", PLANNED, "h1")
+    if operation == "mark_failed":
+        return lambda: ledger.mark_failed("k", "HTTP 422")
+    ledger.mark_failed("k", "HTTP 422")
+    return lambda: ledger.retry("k")
+
+
+@pytest.mark.parametrize("operation", ["begin_attempt", "mark_missed", "mark_failed", "retry"])
 def test_a_write_that_reads_first_survives_another_process_committing_meanwhile(
-    path: Path, ledger: Ledger
+    path: Path, ledger: Ledger, operation: str
 ) -> None:
     """Writes take the lock up front (BEGIN IMMEDIATE): one that reads before it writes waits
     for another process's commit instead of failing on a stale snapshot."""
+    write = _prepare_then_write(ledger, operation)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     other = subprocess.Popen(
         [sys.executable, "-c", HOLDS_THE_WRITE_LOCK, str(path)],
@@ -666,11 +687,11 @@ def test_a_write_that_reads_first_survives_another_process_committing_meanwhile(
     releaser = threading.Timer(0.3, release)
     releaser.start()
     try:
-        record = ledger.begin_attempt("k", "p", PLANNED, "h1")
+        write()
     finally:
         releaser.join()
         assert other.wait(timeout=10) == 0
-    assert record.state is State.SENDING
+    assert "k" in ledger.states()
     assert ledger.get_meta("writer") == "other process"
 
 
@@ -851,3 +872,12 @@ def test_the_transition_table_is_the_ledgers_rule() -> None:
     for action, change in by_action.items():
         allowed = {start for start, row in TABLE.items() if row[action] is not ERR}
         assert allowed == set(ALLOWED_FROM[change]), action
+
+
+def test_an_event_without_detail_has_an_empty_one_and_one_needs_a_kind(ledger: Ledger) -> None:
+    """A free-form event may leave out its detail (stored empty), never its kind."""
+    ledger.record_event("token", "alerted")
+    [event] = ledger.events("token")
+    assert (event.kind, event.detail, event.part_index) == ("alerted", "", None)
+    with pytest.raises(ValueError, match="an event needs a kind"):
+        ledger.record_event("token", "")

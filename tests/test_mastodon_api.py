@@ -919,3 +919,40 @@ def test_rate_limit_is_forgotten_when_an_answer_has_none(
     mock.post(STATUSES, json=body("status_created_with_content_warning"))
     client.post_status(plain(), "k2")
     assert client.rate_limit() is None
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        ("Wed, 14 Oct 2026 19:00:05 GMT", datetime(2026, 10, 14, 19, 0, 5, tzinfo=UTC)),
+        # Tried: these crashed doctor and run with "can't subtract offset-naive and
+        # offset-aware datetimes" (exit 70). RFC 5322's "-0000" means "zone unknown"; a proxy
+        # that joins two Date headers gives a value Python also parses as naive.
+        ("Wed, 14 Oct 2026 19:00:05 -0000", None),
+        ("Wed, 14 Oct 2026 19:00:05 GMT, Wed, 14 Oct 2026 19:00:06 GMT", None),
+        ("yesterday, around tea time", None),
+    ],
+)
+def test_server_clock_is_ignored_unless_it_has_a_zone(
+    mock: responses.RequestsMock,
+    client: MastodonClient,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    date: str,
+    expected: datetime | None,
+) -> None:
+    """The instance's clock is read from a Date header with a zone; any other is ignored with
+    a debug line, never compared with ours."""
+    mock.get(
+        f"{BASE}/api/v1/accounts/verify_credentials",
+        json=body("verify_credentials"),
+        headers={"Date": date},
+    )
+    client.verify_credentials()
+    with caplog.at_level(logging.DEBUG, logger="bot.mastodon.http"):
+        served = client.server_date()
+    assert served == expected
+    if served is None:
+        assert f"unusable Date header {date!r}" in caplog.text
+    else:
+        assert clock.now() - served == START - expected  # type: ignore[operator]

@@ -863,3 +863,55 @@ def test_the_summary_line_counts_each_result() -> None:
     assert summary.failed
     assert summary.next_retry == soon
     assert summary.count(Result.ALREADY_PUBLISHED) == 1
+
+
+def test_a_dry_run_shows_media_with_alt_text_the_cw_and_the_start_of_the_text(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each would-be toot shows its first 80 characters, its images with the first 40 of their
+    alt text, and its content warning, under its post id."""
+    (world.root / "posts" / "media").mkdir(parents=True)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x01" * 2 + b"\x08\x02"
+    for name in ("a.png", "b.png"):
+        (world.root / "posts" / "media" / name).write_bytes(png + b"\x00" * 64)
+    text = "T" * 85
+    alt = "A" * 45
+    world.write(
+        [
+            {
+                "id": "pic",
+                "at": ago(minutes=1),
+                "text": text,
+                "cw": "spoilers",
+                "media": [{"file": "media/a.png", "alt": alt}, {"file": "media/b.png", "alt": "b"}],
+            }
+        ]
+    )
+    [post] = world.posts()
+    due = Occurrence("pic", post, NOW, NOW + timedelta(hours=1), State.PENDING)
+    with caplog.at_level("INFO", logger="bot.publishing.runner"):
+        DryRunPublisher(world.settings).publish(due)
+    assert [(r.getMessage(), getattr(r, "post_id", None)) for r in caplog.records] == [
+        (
+            f"would publish part 1: {'T' * 80!r} with media/a.png (alt: {'A' * 40}), "
+            "media/b.png (alt: b)"
+            " [CW: spoilers]",
+            "pic",
+        )
+    ]
+
+
+def test_publish_now_keeps_the_slot_of_a_queued_post_that_failed(world: World) -> None:
+    """A slot-queued post that failed at its slot, sent with `publish ID`, keeps that slot as
+    its planned time."""
+    world.config["slots"] = ["daily 09:00"]
+    world.write([{"id": "queued", "text": "x"}])
+    [post] = world.posts()
+    slot = NOW - timedelta(hours=5)
+    world.ledger.begin_attempt("queued", "queued", slot, post.content_hash)
+    world.ledger.mark_failed("queued", "refused (422)")
+    runner, _ = world.runner()
+    runner.publish_now(post)
+    record = world.ledger.get("queued")
+    assert record is not None
+    assert (str(record.state), record.planned_at) == ("published", slot)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from bot.core.errors import CampaignBotError
+from bot.core.states import State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.service.app import App
 from bot.storage import control
+from bot.storage.lock import held_by_another
 
 # An occurrence in `sending` longer than this means a publish is stuck, not merely slow.
 STUCK_AFTER = timedelta(minutes=10)
@@ -51,15 +56,35 @@ def run_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alive(data_dir: Path, pid: int) -> bool:
+    """Whether the bot that wrote the heartbeat still runs: it holds the run lock (seen from
+    any process namespace sharing the folder), or its pid is alive here."""
+    if held_by_another(data_dir) is not None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: it exists
+    return True
+
+
 def health_problem(app: App) -> str | None:
     """None when healthy, else the one-line reason."""
     now = app.clock.now()
-    beat = control.read_heartbeat(app.settings.data_dir)
+    data_dir = app.settings.data_dir
+    beat = control.read_heartbeat(data_dir)
     if beat is None:
-        return f"no heartbeat in {app.settings.data_dir}: is `campaign-bot run` running?"
+        return f"no heartbeat in {data_dir}: is `campaign-bot run` running?"
     age = now - datetime.fromisoformat(beat.at)
     if age > control.HEARTBEAT_STALE:
         return f"the heartbeat is {int(age.total_seconds())} s old: the bot has stopped or hangs"
+    if not _alive(data_dir, beat.pid):
+        return (
+            f"the bot that wrote the heartbeat (pid {beat.pid}) is not running any more "
+            f"(killed {int(age.total_seconds())} s ago or less)"
+        )
     if beat.token_rejected:
         # The instance's refusal as the daemon recorded it: what it refused, and what to do.
         return beat.token_rejected
@@ -73,6 +98,19 @@ def health_problem(app: App) -> str | None:
                 f"{counted(len(stuck), 'post')} stuck in `sending` for over {STUCK_AFTER}: {keys}"
             )
     return None
+
+
+def _failed(app: App) -> list[str]:
+    """Keys of the occurrences that failed: not a sickness of the bot, but the operator's to
+    see (`campaign-bot retry`)."""
+    try:
+        ledger = app.ledger_if_exists()
+        if ledger is None:
+            return []
+        with ledger:
+            return [k for k, state in ledger.states().items() if state is State.FAILED]
+    except CampaignBotError:
+        return []
 
 
 def instance_note(app: App, beat: control.Heartbeat | None) -> str | None:
@@ -90,23 +128,30 @@ def run_health(args: argparse.Namespace) -> int:
     problem = health_problem(app)
     beat = control.read_heartbeat(app.settings.data_dir)
     note = instance_note(app, beat)
+    failed = sorted(_failed(app))
+    notes = [note] if note else []
+    if failed:
+        shown = ", ".join(failed[:3]) + (" …" if len(failed) > 3 else "")
+        notes.append(
+            f"{counted(len(failed), 'post')} failed ({shown}): see `campaign-bot status`, "
+            "then `retry`"
+        )
     if args.json:
         body: dict[str, Any] = {
             "healthy": problem is None,
             "reason": problem,
             "instance": note or ("unknown" if beat is None else "available"),
+            "failed": failed,
             "heartbeat": None if beat is None else asdict(beat),
         }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0 if problem is None else 1
+    extra = "".join(f"; {n}" for n in notes)
     if problem is not None:
-        print(f"unhealthy: {problem}")
+        print(f"unhealthy: {problem}{extra}")
         return 1
     assert beat is not None
     state = "paused" if beat.paused else "running"
-    extra = f"; {note}" if note else ""
-    print(
-        f"healthy: {state}, {beat.scheduled} posts scheduled, next at {beat.next_post or '-'}"
-        f"{extra}"
-    )
+    upcoming = f"{beat.scheduled} posts scheduled, next at {beat.next_post or '-'}"
+    print(f"healthy: {state}, {upcoming}{extra}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from bot.cli import living_commands
@@ -15,9 +16,12 @@ from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
+from bot.publishing.manual import chosen_occurrence
 from bot.publishing.outage import OUTAGE_META, Outage
+from bot.schedule.planner import occurrence_key
 from bot.service.app import App
 from bot.service.daemon import run_daemon
+from bot.service.guard import start_publishing
 from bot.service.living import drift_report
 from bot.storage import control
 from bot.storage.records import OccurrenceRecord
@@ -31,10 +35,17 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--dry-run", action="store_true", help="do everything but talk to Mastodon or the ledger"
     )
+    run.add_argument(
+        "--fresh-ledger",
+        action="store_true",
+        help="start on an empty ledger although the account already has posts of the campaign "
+        "(they may go out again)",
+    )
     run.set_defaults(handler=run_run)
 
     publish = commands.add_parser("publish", help="publish one post now, whatever its schedule")
     publish.add_argument("post_id", metavar="ID")
+    publish.add_argument("--force", action="store_true", help="publish even while paused")
     publish.set_defaults(handler=run_publish)
 
     status = commands.add_parser("status", help="what has been published, failed or missed")
@@ -49,17 +60,30 @@ def register(commands: Any) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     app: App = args.app
-    if not args.once:
-        return run_daemon(app, dry_run=args.dry_run)
-    posts = app.valid_posts(online=not args.dry_run)
-    with app.ledger_for(dry_run=args.dry_run) as ledger:
+    fresh = bool(getattr(args, "fresh_ledger", False))
+    if args.dry_run:
+        # A dry run writes nothing and sends nothing: it may run beside a bot.
+        return run_daemon(app, dry_run=True) if not args.once else _run_once(app, dry_run=True)
+    with start_publishing(app, "run --once" if args.once else "run", fresh_ledger=fresh):
+        return _run_once(app, dry_run=False) if args.once else run_daemon(app)
+
+
+def _run_once(app: App, *, dry_run: bool) -> int:
+    if not dry_run and control.is_paused(app.settings.data_dir):
+        logger.warning(
+            "paused: nothing is published (%s); `campaign-bot resume` to publish again",
+            control.pause_reason(app.settings.data_dir),
+        )
+        return 0
+    posts = app.valid_posts(online=not dry_run)
+    with app.ledger_for(dry_run=dry_run) as ledger:
         # The outage is kept in the ledger: `status` shows it, the next run knows it.
-        watch = app.instance_watch(ledger, dry_run=args.dry_run)
-        publisher = app.publisher(ledger, dry_run=args.dry_run, watch=watch)
+        watch = app.instance_watch(ledger, dry_run=dry_run)
+        publisher = app.publisher(ledger, dry_run=dry_run, watch=watch)
         # Connecting has just checked the token with the instance: the next send decides
         # whether an outage recorded by an earlier run is over.
         watch.probe_passed()
-        runner = app.runner(ledger, publisher, dry_run=args.dry_run, watch=watch)
+        runner = app.runner(ledger, publisher, dry_run=dry_run, watch=watch)
         summary = runner.run_due(posts)
         watch.settle_probe()
     logger.info("done: %s", summary.line())
@@ -79,16 +103,32 @@ def run_run(args: argparse.Namespace) -> int:
 def run_publish(args: argparse.Namespace) -> int:
     app: App = args.app
     posts = {p.id: p for p in app.valid_posts()}
-    post = posts.get(args.post_id)
+    post = posts.get(args.post_id.split("@", 1)[0])
     if post is None:
         raise UsageError(
             f"no valid post with id {args.post_id!r} (see `campaign-bot validate` and `plan`)"
         )
-    with app.ledger() as ledger:
+    data_dir = app.settings.data_dir
+    if control.is_paused(data_dir):
+        if not getattr(args, "force", False):
+            raise CampaignBotError(
+                f"publishing is paused ({control.pause_reason(data_dir)}): `campaign-bot resume` "
+                f"first, or `campaign-bot publish {post.id} --force` to publish it anyway"
+            )
+        logger.warning("paused, but publishing %s now because of --force", post.id)
+    with start_publishing(app, f"publish {post.id}"), app.ledger() as ledger:
         record = ledger.get(post.id)
         if record is not None and record.state is State.PUBLISHED:
             raise CampaignBotError(f"{post.id} is already published: {' '.join(record.urls())}")
-        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post)
+        at = chosen_occurrence(post, app.settings, ledger, app.clock.now(), args.post_id)
+        if at is not None:
+            logger.info(
+                "publishing the occurrence planned for %s (%s)",
+                to_zone(at, app.settings.zone),
+                occurrence_key(post, at),
+                extra={"post_id": post.id},
+            )
+        outcome = app.runner(ledger, app.publisher(ledger)).publish_now(post, at)
     if outcome.result in {Result.PUBLISHED, Result.ALREADY_PUBLISHED}:
         print(" ".join(outcome.urls))
         return 0
@@ -199,7 +239,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_retry(args: argparse.Namespace) -> int:
     app: App = args.app
-    with app.ledger() as ledger:
+    # Only the ledger changes (no post is sent here), so this works beside a running bot.
+    with app.ledger(create=False) as ledger:
         record = ledger.get(args.post_id)
         if record is None:
             candidates = [
@@ -214,7 +255,16 @@ def run_retry(args: argparse.Namespace) -> int:
         ledger.retry(record.key)
     # A running bot looks at the ledger again within seconds.
     control.nudge(app.settings.data_dir)
-    print(f"{record.key} is pending again; it goes out at the next run")
+    now = app.clock.now()
+    post = app.campaign(online=False).by_id().get(record.post_id)
+    limit = post.not_after if post is not None else None
+    window = limit if isinstance(limit, timedelta) else app.settings.catch_up
+    zone = app.settings.zone
+    print(
+        f"{record.key} is pending again, with a new window from now ({to_zone(now, zone)}): it "
+        f"goes out at the next run (or re-plan of a running bot) if that is before "
+        f"{to_zone(now + window, zone)}, else it is recorded as missed again"
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ rate-limit headers of every answer. Mastodon.py itself is imported only by `clie
 from __future__ import annotations
 
 import email.utils
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,8 @@ import requests
 
 from bot.mastodon.errors import classify, error_field, network_error, reset_time
 from bot.mastodon.types import RateLimit, TransientError
+
+logger = logging.getLogger(__name__)
 
 
 def instance_document(
@@ -62,8 +65,17 @@ def rate_limit_of(headers: Mapping[str, str]) -> RateLimit | None:
 
 
 def date_of(headers: Mapping[str, str]) -> datetime | None:
-    """The instance's clock, from an answer's Date header."""
-    try:
-        return email.utils.parsedate_to_datetime(headers["Date"])
-    except (KeyError, TypeError, ValueError):
+    """The instance's clock, from an answer's Date header; None when it has none we can use."""
+    header = headers.get("Date")
+    if header is None:
         return None
+    try:
+        served: datetime | None = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        served = None
+    # `-0000` (RFC 5322: "zone unknown") and two Date headers joined by a proxy parse as a naive
+    # time, which cannot be compared with ours.
+    if served is None or served.tzinfo is None or served.utcoffset() is None:
+        logger.debug("ignoring the instance's clock: unusable Date header %r", header)
+        return None
+    return served

@@ -13,10 +13,8 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-
-import regex
 
 from bot.core.clock import Clock
 from bot.core.posts import Part
@@ -24,7 +22,6 @@ from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import (
     AuthError,
-    MediaRequest,
     PermanentError,
     PollRequest,
     RateLimited,
@@ -33,6 +30,8 @@ from bot.mastodon.types import (
     TokenRefused,
     TransientError,
 )
+from bot.publishing.matching import is_part
+from bot.publishing.media import media_gone, upload_media
 from bot.publishing.outage import InstanceWatch
 from bot.publishing.pacing import Pacer
 from bot.publishing.reasons import explain, part_name
@@ -40,6 +39,7 @@ from bot.publishing.snapshot import snapshot_of
 from bot.schedule.planner import Occurrence
 from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
+from bot.storage.media import forget_uploads
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,6 @@ _Send = Callable[[], "RemoteStatus"]
 # Mastodon keeps an Idempotency-Key for 3,600 s (post_status_service.rb); stop trusting it a bit
 # before that.
 KEY_MEMORY = timedelta(minutes=55)
-_REMOTE_MENTION = regex.compile(r"(?<![\w/=])(@[\w.-]+)@[\w.-]+\w")
-_SPACE = regex.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,6 @@ class Publisher:
         idem = idempotency_key(self.instance, self.account_id, key, part.index)
         intent = self.ledger.record_part_intent(key, part.index, idem)
         since = intent.first_attempt_at or self.clock.now()
-        uploaded: list[str] = []
 
         def find() -> RemoteStatus | None:
             if not self._key_may_be_forgotten(since):
@@ -217,7 +214,7 @@ class Publisher:
 
         # An intent left by an earlier run means that run's request may have gone through.
         status, adopted = self._with_retries(
-            lambda: self._send(part, parent, idem, uploaded),
+            lambda: self._send(key, part, parent, idem),
             find,
             sent_before=stored is not None,
             log=log,
@@ -234,16 +231,8 @@ class Publisher:
             log.info("part %d published: %s", number, status.url)
         return status.id
 
-    def _send(self, part: Part, parent: str | None, idem: str, uploaded: list[str]) -> RemoteStatus:
-        # Media uploaded by an earlier try of this part are reused: unattached media stay on the
-        # instance for a day, and uploads have their own tight limit (30 per 30 minutes).
-        for media in part.media[len(uploaded) :]:
-            self.pacer.wait_for("media")
-            uploaded.append(
-                self.client.upload_media(
-                    MediaRequest(media.path, media.mime_type, media.alt, media.focus)
-                )
-            )
+    def _send(self, key: str, part: Part, parent: str | None, idem: str) -> RemoteStatus:
+        media_ids, reused = upload_media(self.ledger, self.client, self.pacer, key, part)
         poll = None
         if part.poll is not None:
             poll = PollRequest(
@@ -255,13 +244,29 @@ class Publisher:
             sensitive=part.sensitive,
             visibility=part.visibility,
             language=part.language,
-            media_ids=tuple(uploaded),
+            media_ids=media_ids,
             poll=poll,
             in_reply_to_id=parent,
             quoted_status_id=part.quoted_status_id,
         )
         self.pacer.wait_for("status")
-        status = self.client.post_status(request, idem)
+        try:
+            status = self.client.post_status(request, idem)
+        except PermanentError as exc:
+            if not reused or not media_gone(exc):
+                raise
+            # The instance no longer has an upload recorded in the ledger (removed unattached
+            # after a day, or by an admin): upload the files again and send once more.
+            logger.warning(
+                "part %d: the instance no longer has its uploaded media (%s); uploading again",
+                part.index,
+                exc,
+                extra={"post_id": key.split("@", 1)[0]},
+            )
+            forget_uploads(self.ledger, key, part.index, str(exc))
+            media_ids, _ = upload_media(self.ledger, self.client, self.pacer, key, part)
+            self.pacer.wait_for("status")
+            status = self.client.post_status(replace(request, media_ids=media_ids), idem)
         limit = self.client.rate_limit()
         if limit is not None:
             self.pacer.observe(limit.remaining, limit.reset_at)
@@ -337,17 +342,11 @@ class Publisher:
     ) -> RemoteStatus | None:
         """Our earlier attempt may have gone through: look for it before sending again."""
         claimed = {p.status_id for r in self.ledger.all() for p in r.parts if p.status_id}
-        wanted = _comparable(part.text)
         for status in self.client.recent_statuses(self.account_id):
             earliest = since - self.clock_skew - timedelta(minutes=5)
             if status.created_at < earliest or status.id in claimed:
                 continue
-            if (
-                status.in_reply_to_id != parent
-                or (status.spoiler_text or None) != part.spoiler_text
-            ):
-                continue
-            if status.media_count == len(part.media) and _comparable(status.plain_text) == wanted:
+            if is_part(status, part, parent):
                 return status
         return None
 
@@ -375,11 +374,6 @@ class Publisher:
             return Outcome(key, Result.UNAVAILABLE, error=reason, retry_at=retry_at)
         log.warning("not sent: %s; it stays pending and is tried again at %s", reason, when)
         return Outcome(key, Result.DEFERRED, error=reason, retry_at=retry_at)
-
-
-def _comparable(text: str) -> str:
-    # The instance shows a remote mention as @user, without its domain; spacing differs in HTML.
-    return _SPACE.sub("", _REMOTE_MENTION.sub(r"\1", text)).casefold()
 
 
 class _PostLog:

@@ -65,7 +65,10 @@ class RunSummary:
 
 
 def ledger_views(ledger: Ledger) -> dict[str, LedgerView]:
-    return {key: LedgerView(state, at) for key, (state, at) in ledger.views().items()}
+    retried = ledger.retried()
+    return {
+        key: LedgerView(state, at, retried.get(key)) for key, (state, at) in ledger.views().items()
+    }
 
 
 def last_run(ledger: Ledger) -> datetime | None:
@@ -179,16 +182,17 @@ class Runner:
             return
         self.ledger.mark_missed(occurrence.key, occurrence.post.id, occurrence.planned_at, reason)
 
-    def publish_now(self, post: CampaignPost) -> Outcome:
-        """`publish ID`: this post, now, whatever its schedule (a recurring post gets an extra
-        occurrence at this moment)."""
+    def publish_now(self, post: CampaignPost, occurrence_at: datetime | None = None) -> Outcome:
+        """`publish ID`: this post, now, whatever its schedule; for a recurring post, the
+        occurrence planned at `occurrence_at` (see `bot.publishing.manual`)."""
         now = self.clock.now()
-        key = occurrence_key(post, now)
+        key = occurrence_key(post, occurrence_at or now)
         record = self.ledger.get(key)
         if record is not None and record.state in ALLOWED_FROM[Change.RETRY]:
             self.ledger.retry(key)
         # A one-off post keeps its planned time, so `status` shows it beside the publishing time.
-        planned = post.schedule.at or (record.planned_at if record is not None else now)
+        planned = post.schedule.at or occurrence_at
+        planned = planned or (record.planned_at if record is not None else now)
         occurrence = Occurrence(key, post, planned, now + timedelta(days=1), State.PENDING)
         return self.publisher.publish(occurrence)
 

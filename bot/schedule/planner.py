@@ -27,6 +27,8 @@ class LedgerView:
 
     state: State
     planned_at: datetime
+    # When an operator put it back with `retry`: its catch-up window counts from then.
+    retried_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,9 @@ def _occurrence(
         deadline = limit
     else:
         deadline = at + (limit if limit is not None else catch_up)
+    if seen is not None and seen.retried_at is not None:
+        window = limit if isinstance(limit, timedelta) else catch_up
+        deadline = max(deadline, seen.retried_at + window)
     return Occurrence(key, post, at, max(deadline, at), seen.state if seen else State.PENDING)
 
 

@@ -26,9 +26,12 @@ from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
+from bot.publishing.rebuild import guard_fresh_ledger
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
 from bot.service.logs import register_secret
+from bot.storage.binding import Binding, check_binding
 from bot.storage.ledger import Ledger
+from bot.storage.media import uploads_since
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,11 @@ class App:
             name: self.limits(online=online, account=name) for name in self.settings.account_names()
         }
 
-    def ledger(self) -> Ledger:
-        return Ledger.open(self.settings.ledger_path, self.clock, durable=self.durable_ledger)
+    def ledger(self, *, create: bool = True) -> Ledger:
+        """The ledger; a missing one is created only with `create` (never over a damaged one)."""
+        return Ledger.open(
+            self.settings.ledger_path, self.clock, create=create, durable=self.durable_ledger
+        )
 
     def ledger_for(self, *, dry_run: bool) -> Ledger:
         """The ledger; for a dry run, a throwaway one unless a real one exists to read from
@@ -218,8 +224,19 @@ class App:
         account = client.verify_credentials()
         served_at = client.server_date()
         skew = self.clock.now() - served_at if served_at is not None else timedelta(0)
-        meta = "account" if name in (None, self.settings.default_account) else f"account:{name}"
-        ledger.set_meta(meta, f"{account.acct} {account.id} on {instance}")
+        if name in (None, self.settings.default_account):
+            check_binding(ledger, Binding(instance, account.id, account.acct))
+            guard_fresh_ledger(
+                ledger,
+                client,
+                account_id=account.id,
+                posts=lambda: self.campaign(online=False).posts,
+                settings=self.settings,
+                skew=skew,
+            )
+        else:
+            # The one ledger holds every account's records, each account bound under its name.
+            check_binding(ledger, Binding(instance, account.id, account.acct), name)
         mode = self.settings.idempotency_keys
         honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
         # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
@@ -236,6 +253,9 @@ class App:
                 if part.published_at is not None and part.published_at > since
             ),
         )
+        # Uploads too: 30 per 30 minutes, counted by the instance whatever our restarts.
+        media_since = self.clock.now() - DEFAULT_WINDOWS["media"].period
+        pacer.seed("media", uploads_since(ledger, media_since))
         publisher = kind(
             client,
             ledger,

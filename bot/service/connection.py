@@ -26,6 +26,7 @@ from bot.service.app import App
 from bot.service.living import LivingRound
 from bot.service.outages import Monitor
 from bot.storage.ledger import Ledger
+from bot.storage.migrations import LedgerError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class InstanceLink:
     # The connection's client, for token checks and alert messages; None in a dry run.
     client: MastodonClient | None
     runner: Runner | None
+    # Why the bot refused to publish from its ledger (it then stops, exit code 1).
+    refused: str | None = None
 
     posts: Sequence[CampaignPost]
     alerter: Alerter
@@ -106,7 +109,14 @@ class InstanceLink:
     def _reconnect(self) -> None:
         if self.stopping.is_set():
             return
-        self._connect()
+        try:
+            self._connect()
+        except LedgerError as exc:
+            # The ledger is another account's, or looks lost: publishing would do harm.
+            logger.critical("%s", exc)
+            self.refused = str(exc)
+            self.stopping.set()
+            return
         if self.runner is not None:
             logger.info("connected to %s; planning and catching up", self.settings.instance)
             self._schedule("connected")

@@ -39,6 +39,7 @@ from bot.service.planning import HORIZON, Timetable
 from bot.service.shutdown import stop_requested_early
 from bot.service.watching import Watch, heartbeat
 from bot.storage import control
+from bot.storage.backups import CHECK_EVERY, backup_job
 from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Daemon(InstanceLink):
         self._every(self._heartbeat, control.HEARTBEAT_EVERY, "heartbeat")
         self._every(lambda: self._reload("periodic re-plan"), REPLAN_EVERY, "replan", "publish")
         self._every(self._living_round, LIVING_EVERY, "living", "publish")
+        if not self.dry_run:
+            self._every(backup_job(self.ledger, self.settings.data_dir), CHECK_EVERY, "backup")
         self._heartbeat()
         self._queue_catch_up()
 
@@ -385,6 +388,9 @@ def run_daemon(app: App, *, dry_run: bool = False) -> int:
         return 0
     daemon.start()
     daemon.wait()
+    if daemon.refused is not None:
+        daemon.shutdown()
+        return 1
     if not daemon.shutdown():
         logging.shutdown()
         sys.stderr.flush()

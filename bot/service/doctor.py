@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,29 +15,15 @@ from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError, ConfigError
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import ApiError, AuthError
+from bot.mastodon.types import Account, ApiError, AuthError
 from bot.service.app import App
+from bot.service.checks import Check
+from bot.service.ledger_check import ledger_check
 from bot.service.logs import register_secret
 
 # What the bot does with the token: post, upload, check the account, find its own posts again.
 NEEDED_SCOPES = ("write:statuses", "write:media", "read:accounts", "read:statuses")
 MAX_CLOCK_SKEW = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool | None  # None: the check could not be made, which is not a pass
-    detail: str
-    fix: str = ""
-
-    @property
-    def mark(self) -> str:
-        return {True: "✓", False: "✗", None: "?"}[self.ok]
-
-    def render(self) -> str:
-        line = f"{self.mark} {self.name}: {self.detail}"
-        return line + (f" — {self.fix}" if self.fix and self.ok is not True else "")
 
 
 def scope_missing(granted: tuple[str, ...], needed: str) -> bool:
@@ -61,9 +47,12 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
     app = App(settings, clock=clock, env=dict(env))
     names: list[str | None] = [None]
     if settings.several_accounts:
-        names = [n for n in settings.account_names()]
+        names = list(settings.account_names())
+    # The default account, as the token found it: the ledger check compares the two.
+    found: list[tuple[MastodonClient, Account, timedelta]] = []
     for name in names:
-        yield from _account_checks(app, env, clock, name)
+        yield from _account_checks(app, env, clock, name, found)
+    found_account = found[0] if found else None
     try:
         campaign = app.campaign(online=False, overdue=True)
     except CampaignBotError as exc:
@@ -84,6 +73,7 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         posts, files = counted(len(campaign.posts), "post"), counted(len(campaign.files), "file")
         yield Check("posts", True, f"{posts} valid in {files}")
     yield _data_dir_check(app)
+    yield ledger_check(app, found_account, campaign.posts if campaign else None)
 
 
 def _scopes_check(client: MastodonClient) -> Check:
@@ -135,18 +125,15 @@ def _data_dir_check(app: App) -> Check:
             f"{data_dir} is not writable: {exc.strerror}",
             "give the bot's user write access to it (a Docker volume: check its owner)",
         )
-    try:
-        with app.ledger() as ledger:
-            count = len(ledger.states())
-    except CampaignBotError as exc:
-        return Check(
-            "ledger", False, str(exc), "restore the ledger from a backup, or move it aside"
-        )
-    return Check("data_dir", True, f"{data_dir} is writable; the ledger holds {count} occurrences")
+    return Check("data_dir", True, f"{data_dir} is writable")
 
 
 def _account_checks(
-    app: App, env: Mapping[str, str], clock: Clock, name: str | None
+    app: App,
+    env: Mapping[str, str],
+    clock: Clock,
+    name: str | None,
+    found: list[tuple[MastodonClient, Account, timedelta]],
 ) -> Iterator[Check]:
     """Instance reachable, token valid and scoped, clock, limits: for one account (the
     default one for None); each check names the account when there are several."""
@@ -208,6 +195,8 @@ def _account_checks(
             check = _scopes_check(authed)
             yield replace(check, name=label(check.name))
             skew = _skew(authed, clock)
+            if name in (None, settings.default_account):
+                found.append((authed, account, skew or timedelta(0)))
             if skew is not None:
                 ok = abs(skew) <= MAX_CLOCK_SKEW
                 yield Check(

@@ -32,6 +32,15 @@ def pause(data_dir: Path, reason: str, now: datetime) -> None:
     pause_path(data_dir).write_text(f"paused at {now.isoformat()}: {reason}\n", encoding="utf-8")
 
 
+def pause_reason(data_dir: Path) -> str:
+    """What the pause file says (when and why), or a plain "paused"."""
+    try:
+        text = pause_path(data_dir).read_text(encoding="utf-8").strip()
+    except OSError:
+        return "paused"
+    return " ".join(text.split())[:200] or "paused"
+
+
 def resume(data_dir: Path) -> bool:
     try:
         pause_path(data_dir).unlink()

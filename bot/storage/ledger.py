@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.states import ALLOWED_FROM, Change, State
-from bot.storage.migrations import LedgerError, migrate
+from bot.storage.integrity import connect
+from bot.storage.migrations import LedgerError
 from bot.storage.records import (
     OCCURRENCE_COLUMNS,
     PART_COLUMNS,
@@ -46,37 +47,24 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, path: Path, clock: Clock, *, busy_timeout: float = 5.0, durable: bool = True
+        cls,
+        path: Path,
+        clock: Clock,
+        *,
+        busy_timeout: float = 5.0,
+        create: bool = True,
+        durable: bool = True,
     ) -> Ledger:
-        """Open (creating it and its folder if needed) and bring the schema up to date."""
-        hint = "restore it from a backup or point data_dir at the folder that holds the ledger"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE below).
-            conn = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"{path}: cannot open the ledger ({_one_line(exc)}); {hint}") from exc
-        ledger = cls(path, clock, conn)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # WAL lets `campaign-bot status` read while the daemon writes; FULL syncs every
-            # commit in WAL mode too, so a committed intent survives a power cut.
-            conn.execute("PRAGMA journal_mode = WAL")
-            # A throwaway ledger (the rehearsal's) skips the sync: nothing outlives it.
-            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
-            migrate(conn, path, to_text(clock.now()))
-        except sqlite3.Error as exc:
-            conn.close()
-            raise LedgerError(
-                f"{path}: not a usable campaign-bot ledger ({_one_line(exc)}); {hint}"
-            ) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return ledger
+        """Open and bring the schema up to date; a new ledger is created (with its folder) only
+        where no file exists and `create` is set. An existing file that is empty or holds no
+        ledger is refused as damaged, never silently replaced by a fresh ledger. A throwaway
+        ledger (the rehearsal's) is not `durable`: its commits skip the sync."""
+        conn = connect(path, clock, busy_timeout=busy_timeout, create=create, durable=durable)
+        return cls(path, clock, conn)
+
+    def now(self) -> datetime:
+        """The time the ledger stamps on what it records."""
+        return self._clock.now()
 
     def close(self) -> None:
         with self._lock:
@@ -211,6 +199,14 @@ class Ledger:
             rows = conn.execute("SELECT key, state, planned_at FROM occurrences")
             return {key: (State(state), from_text(at)) for key, state, at in rows}
 
+    def retried(self) -> dict[str, datetime]:
+        """Key -> when an operator last retried it, for occurrences put back by `retry`."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT key, retried_at FROM occurrences WHERE retried_at IS NOT NULL"
+            )
+            return {key: from_text(at) for key, at in rows}
+
     def stuck(self, older_than: datetime) -> list[OccurrenceRecord]:
         """Occurrences left in `sending` with no change since before `older_than`."""
         with self._transaction(write=False) as conn:
@@ -344,6 +340,12 @@ class Ledger:
             record = self._require(conn, key)
             self._check(record, Change.RETRY)
             self._set_state(conn, key, State.PENDING)
+            # The occurrence's catch-up window counts again from now, or the next run would
+            # find it as late as before and record it missed at once.
+            conn.execute(
+                "UPDATE occurrences SET retried_at = ? WHERE key = ?",
+                (to_text(self._clock.now()), key),
+            )
             self._event(conn, key, "retry", f"was {record.state.value}")
             return self._require(conn, key)
 

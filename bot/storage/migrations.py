@@ -135,6 +135,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX engagement_status ON engagement (status_id, taken_at);
         """,
     ),
+    (
+        "0003_media_and_retry_windows",
+        """
+        CREATE TABLE media (
+            occurrence_key TEXT NOT NULL,
+            part_idx INTEGER NOT NULL CHECK (part_idx >= 0),
+            position INTEGER NOT NULL CHECK (position >= 0),
+            media_id TEXT NOT NULL,
+            uploaded_at TEXT NOT NULL,
+            PRIMARY KEY (occurrence_key, part_idx, position)
+        );
+        CREATE INDEX media_uploaded_at ON media (uploaded_at);
+        ALTER TABLE occurrences ADD COLUMN retried_at TEXT;
+        """,
+    ),
 ]
 
 _SCHEMA_MIGRATIONS = """
