@@ -167,7 +167,7 @@ def test_example_calendar_shows_what_plan_shows(example: Path, run: Run) -> None
     plan = json.loads(run("plan", "--json", *window).out)["occurrences"]
     result = run("calendar", *window)
     assert result.code == 0, result.err
-    assert result.out.startswith("Wrote calendar/index.html: 12 posts from 2026-11-20 00:00 GMT")
+    assert result.out.startswith("Wrote calendar/index.html: 14 posts from 2026-11-20 00:00 GMT")
     page = parse(example / "calendar" / "index.html")
     cards = page.find("article")
     assert [c.attrs["data-key"] for c in cards] == [o["key"] for o in plan]
@@ -577,7 +577,7 @@ def test_serve_command_serves_rebuilds_and_stops_on_ctrl_c(example: Path) -> Non
                 address = found[1]
                 break
         assert address, "no address printed:\n" + "".join(lines)
-        assert lines[0].startswith("Wrote calendar/index.html: 12 posts")
+        assert lines[0].startswith("Wrote calendar/index.html: 14 posts")
         assert "Millbrook council wants" in requests.get(address, timeout=10).text
         media = requests.get(address + "media/", timeout=10)
         assert media.status_code == 200 and "library-shelf.png" in media.text

@@ -314,8 +314,11 @@ def test_no_traceback_for_odd_input(make_campaign: MakeCampaign, run: Run, body:
 
 
 def plan_rows(out: str) -> list[tuple[str, str, str]]:
-    """(local time, id, characters/limit) of each printed occurrence."""
-    found = re.findall(r"^  (\d{4}-\d\d-\d\d \d\d:\d\d \w+) +(\S+) +(\d+/\d+)  ", out, re.M)
+    """(local time, id, characters/limit) of each printed post (boosts and quotes left out;
+    the account, `@NAME` before the id when there are several, left out too)."""
+    found = re.findall(
+        r"^  (\d{4}-\d\d-\d\d \d\d:\d\d \w+) +(?:@\S+ )?(\S+) +(\d+/\d+)  (?!↳)", out, re.M
+    )
     return [tuple(row) for row in found]
 
 
@@ -336,7 +339,10 @@ def test_plan_of_the_example(example: Path, run: Run) -> None:
         ("2026-12-13 12:00 GMT", "weekly-reminder", "135/500"),
         ("2026-12-20 12:00 GMT", "weekly-reminder", "135/500"),
     ]
-    assert len(lines) == 10
+    assert len(lines) == 12  # and the partner's boost and quote of the launch
+    assert "@readers-union petition-launch~boost~readers-union    boost  ↳ boost of " in (
+        result.out
+    )
     launch = next(line for line in lines if "petition-launch" in line)
     assert launch.endswith(
         "306/500  Millbrook council wants to close four of our six libraries … "
@@ -393,10 +399,17 @@ def test_plan_json(example: Path, run: Run) -> None:
     rows = body["occurrences"]
     assert [r["key"] for r in rows] == [
         "petition-launch",
+        "petition-launch~boost~readers-union",
+        "petition-launch~quote~readers-union",
         "petition-first-thousand",
         "poll-what-you-use",
         "weekly-reminder@2026-12-06T12:00:00Z",
     ]
+    assert (rows[1]["account"], rows[1]["follows"]) == (
+        "readers-union",
+        {"kind": "boost", "of": "petition-launch", "after": "10m"},
+    )
+    assert rows[2]["at"] == "2026-12-01T10:00:00+00:00"
     assert rows[0] == {
         "key": "petition-launch",
         "id": "petition-launch",
@@ -412,8 +425,10 @@ def test_plan_json(example: Path, run: Run) -> None:
         "parts": 4,
         "file": "posts/01-launch.yaml",
         "line": 6,
+        "account": "save-libraries",
+        "follows": None,
     }
-    assert rows[3]["deadline"] == "2026-12-06T15:00:00+00:00"
+    assert rows[5]["deadline"] == "2026-12-06T15:00:00+00:00"
 
 
 def test_plan_shows_only_valid_posts(make_campaign: MakeCampaign, run: Run) -> None:

@@ -457,6 +457,32 @@ def test_scope_missing(granted: tuple[str, ...], missing: list[str]) -> None:
     assert [s for s in NEEDED_SCOPES if scope_missing(granted, s)] == missing
 
 
+def test_every_account_is_checked(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """With `accounts:`, instance, token, scopes, clock and limits are checked for each account,
+    each check naming it; a partner without a usable token fails with the way to fix it."""
+    site.write_config(
+        instance=None,
+        access_token_file=None,
+        accounts={
+            "lead": {
+                "instance": site.server.base_url,
+                "access_token_file": "../secrets/mastodon-token",
+            },
+            "partner": {"instance": site.server.base_url, "access_token_file": "../secrets/none"},
+        },
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as wire:
+        wire.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+/"))
+        code = main(["--config", str(site.config), "doctor"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "✓ token (lead): valid, for @alice" in out
+    assert "✓ scopes (lead):" in out
+    assert "✓ instance (partner):" in out
+    assert "✗ token (partner): cannot read the token file" in out
+    assert "✓ limits (partner): read from" in out
+
+
 def _publish_hello(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     """`campaign-bot publish hello`: the campaign's post is on the account, and in the ledger."""
     assert main(["--config", str(site.config), "publish", "hello"]) == 0

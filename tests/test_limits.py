@@ -40,6 +40,7 @@ MASTODON_4_7 = InstanceLimits(
     poll_min_expiration=300,
     poll_max_expiration=2_629_746,
     poll_with_media=True,
+    quotes=True,  # 4.7.3 reports api_versions.mastodon 11; quote posts came with 7 (4.5)
 )
 
 
@@ -97,6 +98,7 @@ def test_pleroma_style_keys() -> None:
         poll_max_expiration=31_536_000,
         poll_with_media=False,
         software="pleroma",
+        quotes=False,
     )
 
 

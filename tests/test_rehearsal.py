@@ -60,13 +60,15 @@ def test_example_campaign_reaches_the_sandbox_in_order(example: Path) -> None:
     campaign = load_campaign(settings, InstanceLimits())
     assert campaign.errors == []
     out = io.StringIO()
-    with sandbox() as box:
+    with sandbox(others=["readers-union"]) as box:
         start, end = rehearsal_window(campaign.posts, START, None, None)
         result = rehearse(settings, campaign.posts, box, start=start, end=end, out=out)
         on_server = _statuses(box.base_url, box.token)
+        partner = _statuses(box.base_url, box.tokens["readers-union"])
     assert result.ok
     top_level = [s for s in on_server if s["in_reply_to_id"] is None]
-    published_ids = [parts[0].id for _, parts in result.published]
+    own = [(o, parts) for o, parts in result.published if o.post.follows is None]
+    published_ids = [parts[0].id for _, parts in own]
     assert [str(s["id"]) for s in top_level] == published_ids
     planned = [o.planned_at for o, _ in result.published]
     assert planned == sorted(planned)
@@ -89,7 +91,18 @@ def test_example_campaign_reaches_the_sandbox_in_order(example: Path) -> None:
     story = next(parts for o, parts in result.published if o.post.id == "story-warm-space")[0]
     assert story.spoiler_text == "mentions poverty and a cold home"
     assert story.sensitive is True
-    assert len(on_server) == sum(len(parts) for _, parts in result.published) == 15
+    assert len(on_server) == sum(len(parts) for _, parts in own) == 15
+
+    # The partner boosts the launch and quotes it, after it, as the example says.
+    boost, quote = partner
+    assert boost["reblog"]["id"] == launch[0].id
+    assert quote["quote"]["quoted_status"]["id"] == launch[0].id
+    assert "Please sign." in quote["content"]
+    follow_ups = [o.key for o, _ in result.published if o.post.follows is not None]
+    assert follow_ups == [
+        "petition-launch~boost~readers-union",
+        "petition-launch~quote~readers-union",
+    ]
 
     shown = out.getvalue()
     assert shown.index("petition-launch") < shown.index("petition-first-thousand")
@@ -108,7 +121,7 @@ def test_rehearse_command_says_first_that_nothing_real_is_touched(
     assert lines[0].startswith("Rehearsal on a local sandbox at http://127.0.0.1:")
     assert "nothing is sent to any Mastodon instance" in lines[0]
     assert "the real ledger" in lines[0]
-    assert lines[-1].startswith("Rehearsal: 12 posts published (15 toots, 1 thread, 1 media")
+    assert lines[-1].startswith("Rehearsal: 14 posts published (17 toots, 1 thread, 1 media")
 
 
 def test_a_post_the_sandbox_rejects_fails_the_rehearsal(
@@ -199,7 +212,7 @@ def test_serve_keeps_the_sandbox_browsable_until_interrupted(example: Path) -> N
         timeline = requests.get(f"{address}/api/v1/timelines/public?limit=40", timeout=10).json()
         assert len(timeline) >= 12
         toot_urls = [m[1] for line in lines if (m := re.search(r"→ (http\S+)", line))]
-        assert len(toot_urls) == 15
+        assert len(toot_urls) == 16  # and the partner's quote (its boost has no page)
         for url in toot_urls:
             page = requests.get(url, timeout=10)
             assert page.status_code == 200, url
@@ -293,4 +306,4 @@ def test_from_still_picks_another_start(
     assert main(["--config", str(example), "rehearse", "--from", "2026-11-30 00:00"]) == 0
     out = capsys.readouterr().out
     assert "⏭" not in out
-    assert out.splitlines()[-1].startswith("Rehearsal: 12 posts published (15 toots")
+    assert out.splitlines()[-1].startswith("Rehearsal: 14 posts published (17 toots")

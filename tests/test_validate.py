@@ -272,8 +272,8 @@ POST_CASES = [
         """,
         [
             "posts/a.yaml:5:5: error: posts[0].colour: unknown key 'colour' — known keys here: "
-            "at, cron, cw, from, hashtags, id, language, media, not_after, poll, repeat, "
-            "sensitive, text, thread, until, visibility"
+            "account, accounts, at, boost, cron, cw, from, hashtags, id, language, media, "
+            "not_after, poll, quote, repeat, sensitive, stagger, text, thread, until, visibility"
         ],
         id="unknown-key-lists-the-known-ones",
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +24,14 @@ class Context:
     defaults: Defaults  # config-wide
     require_alt_text: bool
     media_cache: dict[Path, tuple[str | None, int] | OSError] = field(default_factory=dict)
+    # The config's account names, the default one, and each account's instance limits (an
+    # account missing from the map has `limits`).
+    accounts: tuple[str, ...] = ("default",)
+    default_account: str = "default"
+    account_limits: Mapping[str, InstanceLimits] = field(default_factory=dict)
+
+    def limits_for(self, account: str) -> InstanceLimits:
+        return self.account_limits.get(account, self.limits)
 
 
 class Checker:

@@ -46,6 +46,9 @@ class CampaignSettings(Protocol):
     def require_alt_text(self) -> bool: ...
     @property
     def slots(self) -> tuple[Slot, ...]: ...
+    @property
+    def default_account(self) -> str: ...
+    def account_names(self) -> list[str]: ...
 
 
 @dataclass
@@ -104,11 +107,13 @@ def load_campaign(
     settings: CampaignSettings,
     limits: InstanceLimits,
     *,
+    account_limits: Mapping[str, InstanceLimits] | None = None,
     paths: Sequence[Path] | None = None,
     published: Mapping[str, State] | None = None,
     now: datetime | None = None,
 ) -> Campaign:
-    """Read and check post files (all of `posts_dir` unless `paths` is given).
+    """Read and check post files (all of `posts_dir` unless `paths` is given), each post
+    against `account_limits` of the account that publishes it (`limits` for any other).
 
     `published` maps occurrence keys to ledger states and `now` is the current time; with both,
     one-off posts already in the past are reported as warnings.
@@ -132,6 +137,9 @@ def load_campaign(
         zone=settings.zone,
         defaults=settings.defaults,
         require_alt_text=settings.require_alt_text,
+        accounts=tuple(settings.account_names()),
+        default_account=settings.default_account,
+        account_limits=dict(account_limits or {}),
     )
     first_seen: dict[str, tuple[str, int]] = {}
     order = 0
@@ -295,11 +303,18 @@ def _load_posts(
         checker = PostChecker(ctx, display, locate, prefix)
         built = checker.build(post, defaults, order + index)
         check_likely_mistakes(checker, post, built, partial(_literal_block, doc, prefix))
-        if any(p.severity is Severity.ERROR for p in checker.problems):
-            built = None
-        problems.extend(checker.problems)
-        if built is not None:
-            posts.append(built)
+        # Published from several accounts: each account's copy on its own, checked against its
+        # own instance's limits (a problem the copies share is reported once).
+        copies = [built]
+        for i, name in enumerate(post.accounts[1:], start=1):
+            copies.append(checker.build(post, defaults, order + index, copy=name, copy_index=i))
+        seen: set[tuple[int, int, str, str]] = set()
+        for problem in checker.problems:
+            if (problem.line, problem.column, problem.message, problem.hint) not in seen:
+                seen.add((problem.line, problem.column, problem.message, problem.hint))
+                problems.append(problem)
+        if not any(p.severity is Severity.ERROR for p in checker.problems):
+            posts.extend(c for c in copies if c is not None)
     return posts, problems
 
 

@@ -15,8 +15,9 @@ import regex
 from bot.campaign.attachments import check_media, check_poll
 from bot.campaign.charcount import count_for_server, strictest_count
 from bot.campaign.checking import Checker
+from bot.campaign.coalition import copy_id, follow_ups, publishing_account, staggered
 from bot.campaign.languages import ISO_639_1
-from bot.campaign.schema import Defaults, Media, Poll, Post, Reply
+from bot.campaign.schema import Defaults, Media, Poll, Post, QuoteSpec, Reply
 from bot.core.posts import CampaignPost, Part, Schedule
 from bot.core.problems import Severity
 from bot.core.timespec import TimeSpecError, parse_duration, parse_time
@@ -39,9 +40,21 @@ _SOFTWARE_NAMES = {
 class PostChecker(Checker):
     """Checks one post and builds its parts."""
 
-    def build(self, post: Post, file_defaults: Defaults | None, order: int) -> CampaignPost | None:
+    def build(
+        self,
+        post: Post,
+        file_defaults: Defaults | None,
+        order: int,
+        *,
+        copy: str | None = None,
+        copy_index: int = 0,
+    ) -> CampaignPost | None:
+        """The post as `copy` publishes it (a name from its `accounts:`), else as its account
+        does, checked against the limits of that account's instance."""
+        account = publishing_account(self, post, copy)
+        self.ctx = dataclasses.replace(self.ctx, limits=self.ctx.limits_for(account))
         merged = _merge_defaults(file_defaults, self.ctx.defaults)
-        schedule = self._schedule(post)
+        schedule = staggered(self, post, self._schedule(post), copy_index)
         not_after = self._not_after(
             post.not_after if post.not_after is not None else merged.not_after
         )
@@ -79,11 +92,26 @@ class PostChecker(Checker):
             )
         for i, reply in enumerate(post.thread, start=1):
             parts.append(self._reply(i, reply, cw, sensitive, visibility, language))
+
+        def quote_part(quote: QuoteSpec, where: tuple[str | int, ...], by: str) -> Part | None:
+            own = self.ctx
+            self.ctx = dataclasses.replace(own, limits=own.limits_for(by))
+            try:
+                tags = _unique(list(quote.hashtags))
+                return self._part(
+                    0, where, quote.text, tags, None, None, [], None, visibility, language,
+                    tag_where=(*where, "hashtags"),
+                )  # fmt: skip
+            finally:
+                self.ctx = own
+
+        # The boosts and quotes follow the first copy of a post published from several accounts.
+        follows = follow_ups(self, post, account, quote_part) if copy_index == 0 else ()
         if self.problems and any(p.severity is Severity.ERROR for p in self.problems):
             return None
         line, _ = self.locate(self.prefix)
         built = CampaignPost(
-            post.id,
+            copy_id(post, account),
             self.display,
             line,
             order,
@@ -91,6 +119,8 @@ class PostChecker(Checker):
             not_after,
             tuple(p for p in parts if p is not None),
             repeat=post.repeat,
+            account=account,
+            follow_ups=follows,
         )
         return _with_hash(built)
 

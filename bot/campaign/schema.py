@@ -90,6 +90,40 @@ class Defaults(Strict):
     )
 
 
+ACCOUNT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class BoostSpec(Strict):
+    by: list[str] = Field(
+        description="The accounts (names from the config's `accounts:`) that boost the post."
+    )
+    after: Duration | None = Field(
+        default=None,
+        description="How long after the post is published the first boost goes out (default "
+        "`5m`); several accounts follow each other 2 minutes apart.",
+    )
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _one_name(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class QuoteSpec(Strict):
+    by: str = Field(description="The account (from the config's `accounts:`) that quotes.")
+    after: Duration | None = Field(
+        default=None, description="How long after the post is published (default `15m`)."
+    )
+    text: str | None = Field(default=None, description="The quoting account's own words.")
+    hashtags: list[str] = Field(default_factory=list, description="Hashtags for the quote.")
+    fallback: str | None = Field(
+        default=None,
+        pattern=r"^link$",
+        description="`link`: where the instance cannot quote, post the text with the post's "
+        "link instead. Without it such a quote is reported, not posted.",
+    )
+
+
 class Post(Strict):
     id: str = Field(
         pattern=SLUG_PATTERN,
@@ -137,6 +171,26 @@ class Post(Strict):
     thread: list[Reply] = Field(
         default_factory=list, description="Replies posted under the post, in order."
     )
+    account: str | None = Field(
+        default=None,
+        description="Which account publishes it (a name from the config's `accounts:`). "
+        "Default: the config's `default_account`.",
+    )
+    accounts: list[str] = Field(
+        default_factory=list,
+        description="Publish the same post from each of these accounts, each on its own.",
+    )
+    stagger: Duration | None = Field(
+        default=None,
+        description="With `accounts:`: the time between one account's copy and the next.",
+    )
+    boost: BoostSpec | None = Field(
+        default=None, description="Accounts that boost the post after it is published."
+    )
+    quote: list[QuoteSpec] = Field(
+        default_factory=list,
+        description="Accounts that publish their own post quoting this one.",
+    )
 
 
 class PostFile(Strict):
@@ -175,6 +229,15 @@ class Alerts(Strict):
         default="5m",
         description="Alert when the instance has been failing for longer than this (and again "
         "when it is back).",
+    )
+
+
+class AccountConfig(Strict):
+    instance: str | None = Field(default=None, description="Base URL of the account's instance.")
+    access_token_file: str | None = Field(
+        default=None,
+        description="File holding the account's access token (mode 0600). "
+        "`MASTODON_ACCESS_TOKEN_<NAME>` overrides it.",
     )
 
 
@@ -225,6 +288,14 @@ class ConfigFile(Strict):
         "only) or `auto` (every change an edit can make).",
     )
     alerts: Alerts = Field(default_factory=Alerts, description="Who to tell when a post fails.")
+    accounts: dict[str, AccountConfig] = Field(
+        default_factory=dict,
+        description="Several accounts, by short name: `{instance, access_token_file}` each.",
+    )
+    default_account: str | None = Field(
+        default=None,
+        description="The account that publishes posts that name none (default: the first).",
+    )
 
 
 class PostFileSchema(Strict):

@@ -164,7 +164,12 @@ def run_plan(args: argparse.Namespace) -> int:
         print(problem.render(), file=sys.stderr)
     occurrences = planned(app, start, end, online=not args.offline, campaign=campaign)
     changed = drift_report(app, campaign.posts)[1]
-    limits = app.limits(online=not args.offline).limits
+    by_account = {n: r.limits for n, r in app.account_limits(online=not args.offline).items()}
+    default = app.settings.default_account
+
+    def limit_of(o: Occurrence) -> int:
+        return by_account[o.post.account or default].max_characters
+
     zone = app.settings.zone
     if args.json:
         rows = [
@@ -178,7 +183,15 @@ def run_plan(args: argparse.Namespace) -> int:
                 "deadline": o.deadline.isoformat(),
                 "first_words": o.post.first_words,
                 "characters": o.post.parts[0].characters,
-                "limit": limits.max_characters,
+                "limit": limit_of(o),
+                "account": o.post.account or default,
+                "follows": {
+                    "kind": str(o.post.follows.kind),
+                    "of": o.key.removesuffix(o.post.follows.suffix),
+                    "after": format_duration(o.post.follows.after),
+                }
+                if o.post.follows
+                else None,
                 "media": sum(len(p.media) for p in o.post.parts),
                 "parts": len(o.post.parts),
                 "file": o.post.file,
@@ -197,8 +210,21 @@ def run_plan(args: argparse.Namespace) -> int:
     print(f"Posts from {to_zone(start, zone)} to {to_zone(end, zone)} ({zone.key}):")
     if not occurrences:
         print("  nothing planned in this window (try --from=-30d or --until 365d)")
+    several = app.settings.several_accounts
     for o in occurrences:
-        chars = f"{o.post.parts[0].characters}/{limits.max_characters}"
+        who = f"@{o.post.account or default} " if several else ""
+        follows = o.post.follows
+        if follows is not None:
+            of = o.key.removesuffix(follows.suffix)
+            what = "boost" if follows.kind == "boost" else "quote"
+            chars = f"{o.post.parts[0].characters}/{limit_of(o)}" if what == "quote" else what
+            print(
+                f"  {to_zone(o.planned_at, zone):22} {who + o.post.id:28} {chars:>8}  "
+                f"↳ {what} of {of}, {format_duration(follows.after)} after it goes out"
+                + (f" [{o.state}]" if o.state is not State.PENDING else "")
+            )
+            continue
+        chars = f"{o.post.parts[0].characters}/{limit_of(o)}"
         extras = []
         media = sum(len(p.media) for p in o.post.parts)
         if media:
@@ -215,7 +241,7 @@ def run_plan(args: argparse.Namespace) -> int:
         late = o.deadline - o.planned_at
         extra = f" [{', '.join(extras)}]" if extras else ""
         print(
-            f"  {to_zone(o.planned_at, zone):22} {o.post.id:28} {chars:>8}  "
+            f"  {to_zone(o.planned_at, zone):22} {who + o.post.id:28} {chars:>8}  "
             f"{o.post.first_words}{extra}  (late by up to {format_duration(late)})"
         )
     for problem in changed:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from bot.cli import living_commands
 from bot.core.errors import TRY_AGAIN_LATER, CampaignBotError, UsageError
+from bot.core.posts import CampaignPost, FollowKind
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
@@ -164,6 +166,11 @@ def run_status(args: argparse.Namespace) -> int:
     waiting = [p for p in campaign.posts if p.id not in seen]
     changed = drift_report(app, campaign.posts)[1]
     gone = {r.key for r in removed_from_files(campaign.posts, records)}
+    by_id = {p.id: p for p in campaign.posts}
+
+    def account(record: OccurrenceRecord) -> str:
+        return account_of(record, by_id, app.settings.default_account)
+
     held = set(campaign.held_back)
     now = app.clock.now()
     outage = Outage.from_json(outage_text)
@@ -179,6 +186,7 @@ def run_status(args: argparse.Namespace) -> int:
                     **_record_json(r, app),
                     "in_files": r.key not in gone,
                     "held_back": r.post_id in held,
+                    "account": account(r),
                 }
                 for r in records
             ],
@@ -191,7 +199,15 @@ def run_status(args: argparse.Namespace) -> int:
     zone = app.settings.zone
     if unavailable:
         print(unavailable)
+    if app.settings.several_accounts:
+        # Grouped by account, in the config's order; within each, in the ledger's order.
+        order = {name: i for i, name in enumerate(app.settings.account_names())}
+        records = sorted(records, key=lambda r: order.get(account(r), len(order)))
+    shown: str | None = None
     for record in records:
+        if app.settings.several_accounts and account(record) != shown:
+            shown = account(record)
+            print(f"@{shown}:")
         state = "published, no longer in the files" if record.key in gone else str(record.state)
         if record.post_id in held and not record.state.settled:
             state = "held back"
@@ -250,3 +266,15 @@ def run_retry(args: argparse.Namespace) -> int:
         f"{to_zone(now + window, zone)}, else it is recorded as missed again"
     )
     return 0
+
+
+def account_of(record: OccurrenceRecord, posts: Mapping[str, CampaignPost], default: str) -> str:
+    """The account an occurrence in the ledger belongs to: a boost's or quote's is in its key
+    (`ID~boost~NAME`), a post's is the one its file names."""
+    parts = record.key.split("~")
+    if parts[-1].isdigit():  # the second quote by one account: ID~quote~NAME~1
+        parts = parts[:-1]
+    if len(parts) >= 3 and parts[-2] in {str(kind) for kind in FollowKind}:
+        return parts[-1]
+    post = posts.get(record.post_id)
+    return (post.account if post is not None else "") or default

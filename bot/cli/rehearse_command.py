@@ -44,7 +44,8 @@ def run_rehearse(args: argparse.Namespace) -> int:
         # The toots are the output; routine log lines would only interleave with them.
         configure(fmt=args.log_format, debug=False)
         logging.getLogger().setLevel(logging.ERROR)
-    with sandbox() as box:
+    others = [n for n in app.settings.account_names() if n != app.settings.default_account]
+    with sandbox(others=others if app.settings.several_accounts else ()) as box:
         target = app.settings.instance or "any Mastodon instance"
         print(
             f"Rehearsal on a local sandbox at {box.base_url}: nothing is sent to {target}, "

@@ -20,30 +20,38 @@ logger = logging.getLogger(__name__)
 InstanceFetcher = Callable[[], tuple[dict[str, Any] | None, dict[str, Any] | None]]
 
 
-def learn_limits(settings: Settings, clock: Clock, fetch: InstanceFetcher | None) -> LimitsReport:
-    """`fetch` returns the v2 and v1 instance documents; None means stay offline."""
-    cache = LimitsCache(settings.limits_cache_path)
+def learn_limits(
+    settings: Settings,
+    clock: Clock,
+    fetch: InstanceFetcher | None,
+    account: str | None = None,
+) -> LimitsReport:
+    """The limits of the account's instance (the default account's for None); `fetch` returns
+    the v2 and v1 instance documents, None means stay offline. Each account's are cached apart."""
+    chosen = settings.account(account)
+    instance = settings.instance if account is None else chosen.instance
+    cache = LimitsCache(settings.limits_cache_path_for(chosen.name))
     limits: InstanceLimits | None = None
     source = ""
-    if settings.instance and fetch is not None:
+    if instance and fetch is not None:
         try:
             v2, v1 = fetch()
             limits = from_instance_document(v2, v1)
-            source = f"read from {settings.instance}"
-            cache.save(settings.instance, limits, clock.now())
+            source = f"read from {instance}"
+            cache.save(instance, limits, clock.now())
         except Exception as exc:  # noqa: BLE001 - any failure to reach the instance means "use the cache"
-            logger.warning("could not read the limits of %s: %s", settings.instance, exc)
-    if limits is None and settings.instance:
-        cached = cache.load(settings.instance)
+            logger.warning("could not read the limits of %s: %s", instance, exc)
+    if limits is None and instance:
+        cached = cache.load(instance)
         if cached is not None:
             limits, fetched_at = cached
-            source = f"cached from {settings.instance} at {fetched_at}"
+            source = f"cached from {instance} at {fetched_at}"
     if limits is None:
         limits = InstanceLimits()
         source = (
             "Mastodon's defaults (no instance configured)"
-            if not settings.instance
-            else f"Mastodon's defaults ({settings.instance} unreachable, nothing cached)"
+            if not instance
+            else f"Mastodon's defaults ({instance} unreachable, nothing cached)"
         )
     if settings.limit_overrides:
         limits = limits.with_overrides(dict(settings.limit_overrides))

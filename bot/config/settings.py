@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.campaign.modelerrors import problems_from_validation
-from bot.campaign.schema import ConfigFile, Defaults
+from bot.campaign.schema import ACCOUNT_NAME_PATTERN, ConfigFile, Defaults
 from bot.campaign.yamlsource import YamlDocument, read_yaml
 from bot.core.errors import ConfigError
 from bot.core.problems import Problem, dotted
@@ -34,6 +35,23 @@ CONFIG_ENV = "CAMPAIGN_BOT_CONFIG"
 BASE_URL_ENV = "MASTODON_BASE_URL"
 TOKEN_FILE_ENV = "MASTODON_ACCESS_TOKEN_FILE"  # noqa: S105 - a variable name
 TOKEN_ENV = "MASTODON_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+DEFAULT_ACCOUNT = "default"
+
+
+def token_env_name(account: str) -> str:
+    """MASTODON_ACCESS_TOKEN_<NAME>: the account's name upper-cased, `-` as `_`."""
+    return f"{TOKEN_ENV}_{account.upper().replace('-', '_')}"
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """One account the campaign publishes from: its instance and where its token is."""
+
+    name: str
+    instance: str | None
+    access_token_file: Path | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,10 @@ class Settings:
     request_timeout: float
     alert_webhook: str | None
     alert_direct_message: str | None
+    # Every account by name, in config order; `instance` and `access_token_file` above are the
+    # default account's. A config without `accounts:` has one account, DEFAULT_ACCOUNT.
+    accounts: Mapping[str, AccountSettings] = field(default_factory=dict)
+    default_account: str = DEFAULT_ACCOUNT
     # Alert when the instance has been failing for longer than this.
     alert_outage_after: timedelta = timedelta(minutes=5)
     amend: str = "manual"  # what the running bot edits by itself: manual, alt-text or auto
@@ -70,6 +92,27 @@ class Settings:
     @property
     def limits_cache_path(self) -> Path:
         return self.data_dir / "instance-limits.json"
+
+    @property
+    def several_accounts(self) -> bool:
+        return len(self.accounts) > 1
+
+    def account(self, name: str | None = None) -> AccountSettings:
+        """The named account (the default one for None); KeyError if there is no such name."""
+        name = name or self.default_account
+        if name in self.accounts:
+            return self.accounts[name]
+        if not self.accounts and name == DEFAULT_ACCOUNT:
+            return AccountSettings(DEFAULT_ACCOUNT, self.instance, self.access_token_file)
+        raise KeyError(name)
+
+    def account_names(self) -> list[str]:
+        return list(self.accounts) or [DEFAULT_ACCOUNT]
+
+    def limits_cache_path_for(self, account: str) -> Path:
+        if account == self.default_account:
+            return self.limits_cache_path
+        return self.data_dir / f"instance-limits.{account}.json"
 
 
 def config_path(flag: str | None, env: Mapping[str, str]) -> Path:
@@ -154,9 +197,39 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
         except SlotError as exc:
             problem(("slots", index), str(exc), exc.hint)
     instance = _check_instance(env, model.instance, display, doc, problems)
+    token_file = (base / model.access_token_file) if model.access_token_file else None
+    accounts = _accounts(model, base, problem)
+    default_account = model.default_account or next(iter(accounts), DEFAULT_ACCOUNT)
+    if accounts and default_account not in accounts:
+        problem(
+            ("default_account",),
+            f"no account named {default_account!r} in `accounts:`",
+            f"use one of {', '.join(accounts)}",
+        )
+    elif not accounts and model.default_account not in (None, DEFAULT_ACCOUNT):
+        problem(
+            ("default_account",),
+            "`default_account` needs an `accounts:` map",
+            "add `accounts:` with that name, or remove `default_account`",
+        )
     if problems:
         raise ConfigError(problems)
-    token_file = (base / model.access_token_file) if model.access_token_file else None
+    if accounts:
+        # The top-level `instance` is that of every account that names none (all on one
+        # instance); the top-level `access_token_file` is the default account's if it names none.
+        accounts = {
+            name: replace(
+                account,
+                instance=account.instance or instance,
+                access_token_file=account.access_token_file
+                or (token_file if name == default_account else None),
+            )
+            for name, account in accounts.items()
+        }
+        chosen = accounts[default_account]
+        if not env.get(BASE_URL_ENV, "").strip():
+            instance = chosen.instance
+        token_file = chosen.access_token_file
     return Settings(
         path=path,
         instance=instance,
@@ -173,9 +246,39 @@ def _resolve(model: ConfigFile, path: Path, doc: YamlDocument, env: Mapping[str,
         request_timeout=durations["request_timeout"].total_seconds(),
         alert_webhook=model.alerts.webhook,
         alert_direct_message=model.alerts.direct_message,
+        accounts=accounts,
+        default_account=default_account,
         alert_outage_after=durations["outage_after"],
         amend=model.amend,
     )
+
+
+def _accounts(
+    model: ConfigFile,
+    base: Path,
+    problem: Callable[[tuple[str | int, ...], str, str], None],
+) -> dict[str, AccountSettings]:
+    accounts: dict[str, AccountSettings] = {}
+    for name, account in model.accounts.items():
+        if not re.fullmatch(ACCOUNT_NAME_PATTERN, name):
+            problem(
+                ("accounts", name),
+                f"{name!r} is not a usable account name",
+                "use lower-case letters, digits, `-` and `_` (up to 40), e.g. `partner-1`",
+            )
+            continue
+        url = (account.instance or "").strip().rstrip("/") or None
+        if url and not url.startswith(("http://", "https://")):
+            problem(
+                ("accounts", name, "instance"),
+                f"{url!r} is not a URL",
+                "write it like `https://mastodon.example`",
+            )
+        elif url and (reason := insecure_instance_reason(url)) is not None:
+            problem(("accounts", name, "instance"), f"{url!r}: {reason}", "")
+        path = (base / account.access_token_file) if account.access_token_file else None
+        accounts[name] = AccountSettings(name, url, path)
+    return accounts
 
 
 def _check_instance(
@@ -204,15 +307,23 @@ def _check_instance(
     return instance
 
 
-def read_access_token(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
-    """The token from MASTODON_ACCESS_TOKEN, else from the file named by
-    MASTODON_ACCESS_TOKEN_FILE (a Docker secret) or by `access_token_file`; None when unset."""
+def read_access_token(
+    settings: Settings, env: Mapping[str, str] | None = None, account: str | None = None
+) -> str | None:
+    """The account's token (the default account's for None): from MASTODON_ACCESS_TOKEN_<NAME>,
+    else its `access_token_file`. For the default account MASTODON_ACCESS_TOKEN and the file
+    named by MASTODON_ACCESS_TOKEN_FILE (a Docker secret) come first. None when unset."""
     env = os.environ if env is None else env
-    token = env.get(TOKEN_ENV, "").strip()
+    name = account or settings.default_account
+    chosen = settings.account(name)
+    is_default = name == settings.default_account
+    token = env.get(token_env_name(name), "").strip()
+    if not token and is_default:
+        token = env.get(TOKEN_ENV, "").strip()
     if token:
         return token
-    from_env = env.get(TOKEN_FILE_ENV, "").strip()
-    path = Path(from_env) if from_env else settings.access_token_file
+    from_env = env.get(TOKEN_FILE_ENV, "").strip() if is_default else ""
+    path = Path(from_env) if from_env else chosen.access_token_file
     if path is None:
         return None
     try:
@@ -226,7 +337,9 @@ def read_access_token(settings: Settings, env: Mapping[str, str] | None = None) 
                     0,
                     0,
                     "access_token_file",
-                    f"cannot read the token file {path}: {exc.strerror}",
+                    f"cannot read the token file {path}"
+                    f"{f' (account {name})' if settings.several_accounts else ''}"
+                    f": {exc.strerror}",
                     "check the path and that the bot's user can read it",
                 )
             ]

@@ -66,6 +66,8 @@ class InstanceLimits:
     max_thread_length: int = 25
     # The server software (bot.core.versions.software_of): it decides how characters are counted.
     software: str = "mastodon"
+    # Quote posts (`quoted_status_id`, Mastodon 4.5+, API version 7); None when not known.
+    quotes: bool | None = None
 
     def with_overrides(self, overrides: dict[str, Any]) -> InstanceLimits:
         known = {f.name for f in fields(self)}
@@ -141,4 +143,13 @@ def from_instance_document(v2: dict[str, Any] | None, v1: dict[str, Any] | None)
         ),
         poll_with_media=mastodon_at_least(version, (4, 6)),
         software=software_of(version) if version else base.software,
+        quotes=_quotes(v2, version) if version else None,
     )
+
+
+def _quotes(v2: dict[str, Any] | None, version: str) -> bool:
+    api = (v2 or {}).get("api_versions")
+    level = api.get("mastodon") if isinstance(api, dict) else None
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level >= 7
+    return mastodon_at_least(version, (4, 5))

@@ -48,6 +48,8 @@ class Part:
     poll: PollSpec | None
     characters: int
     hashtags: tuple[str, ...] = ()  # the tags the file gives; `text` already ends with them
+    # A quote post's first part: the quoted status, as its id on the quoting instance.
+    quoted_status_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,35 @@ class Schedule:
         return ScheduleKind.CRON if self.cron else ScheduleKind.SLOT
 
 
+class FollowKind(StrEnum):
+    BOOST = "boost"
+    QUOTE = "quote"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A boost or a quote of a campaign post by another account, `after` its publication.
+
+    Each is published once per published occurrence of the post, under its own ledger key:
+    the occurrence's key followed by `suffix`.
+    """
+
+    kind: FollowKind
+    account: str
+    after: timedelta
+    part: Part | None = None  # a quote's own post
+    fallback_link: bool = False  # a quote the instance cannot make goes out with the link
+    index: int = 0  # the place of a quote in the post's `quote:` list
+    of_account: str = ""  # the account that publishes the post followed
+
+    @property
+    def suffix(self) -> str:
+        return f"~{self.kind}~{self.account}" + (f"~{self.index}" if self.index else "")
+
+    def key(self, occurrence_key: str) -> str:
+        return occurrence_key + self.suffix
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignPost:
     id: str
@@ -76,6 +107,10 @@ class CampaignPost:
     content_hash: str = field(default="")
     # The campaign says it means to publish the same content again (`repeat: true`).
     repeat: bool = False
+    account: str = ""  # the account that publishes it; "" is the config's default account
+    follow_ups: tuple[FollowUp, ...] = ()
+    # Set on the boost or quote itself (see bot.schedule.followups): what it follows up.
+    follows: FollowUp | None = None
 
     @property
     def first_words(self) -> str:

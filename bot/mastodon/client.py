@@ -32,6 +32,7 @@ from bot.mastodon.errors import (
     status_in_text,
 )
 from bot.mastodon.http import date_of, instance_document, rate_limit_of
+from bot.mastodon.oauth import OOB_REDIRECT
 from bot.mastodon.parse import remote_status
 from bot.mastodon.types import (
     Account,
@@ -53,9 +54,6 @@ logger = logging.getLogger(__name__)
 
 # 202 from the upload and 206 from GET /api/v1/media/:id mean "still processing"; 200 is done.
 _PROCESSING = (202, 206)
-
-# Out-of-band: the instance shows the code on a page for the owner to copy.
-OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 
 
 class MastodonClient:
@@ -189,7 +187,22 @@ class MastodonClient:
                 language=request.language,
                 idempotency_key=idempotency_key,
                 poll=poll,
+                quoted_status_id=request.quoted_status_id,
             )
+        return remote_status(status)
+
+    def find_status(self, url: str) -> str | None:
+        """The id here of the status at `url` (GET /api/v2/search, resolve=true), or None."""
+        with self._translated("the search for the post to share"):
+            found = self._api.search_v2(url, resolve=True, result_type="statuses")
+        # With a result type, Mastodon.py may hand back that list alone.
+        statuses = found if isinstance(found, list) else found.get("statuses") or []
+        return str(statuses[0]["id"]) if statuses else None
+
+    def reblog(self, status_id: str) -> RemoteStatus:
+        """Boost a status; boosting one already boosted gives the same boost back."""
+        with self._translated(f"the boost of post {status_id}"):
+            status = self._api.status_reblog(status_id)
         return remote_status(status)
 
     def recent_statuses(
@@ -276,19 +289,6 @@ class MastodonClient:
                 user_agent=self._user_agent,
             )
         return str(client_id), str(secret)
-
-    def authorization_url(self, client_id: str, client_secret: str, scopes: Sequence[str]) -> str:
-        """The page where the account's owner approves the application and gets a code."""
-        self._api.client_id, self._api.client_secret = client_id, client_secret
-        with self._translated("the authorization address"):
-            return str(
-                self._api.auth_request_url(
-                    client_id=client_id,
-                    redirect_uris=OOB_REDIRECT,
-                    scopes=list(scopes),
-                    allow_http=is_loopback(self.base_url),
-                )
-            )
 
     def exchange_code(
         self, client_id: str, client_secret: str, code: str, scopes: Sequence[str]

@@ -97,6 +97,8 @@ class StatusRequest:
     media_ids: tuple[str, ...] = ()
     poll: PollRequest | None = None
     in_reply_to_id: str | None = None
+    # Mastodon 4.5+ quote posts: the status this one quotes, as its id on this instance.
+    quoted_status_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

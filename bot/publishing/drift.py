@@ -133,4 +133,6 @@ def removed_from_files(
 ) -> list[OccurrenceRecord]:
     """Published occurrences whose post is no longer in the files (never deleted for that)."""
     ids = {p.id for p in posts}
+    # A post's boosts and quotes are in the files as long as the post says so.
+    ids |= {p.id + f.suffix for p in posts for f in p.follow_ups}
     return [r for r in records if r.state is State.PUBLISHED and r.post_id not in ids]

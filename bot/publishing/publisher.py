@@ -253,6 +253,7 @@ class Publisher:
             media_ids=media_ids,
             poll=poll,
             in_reply_to_id=parent,
+            quoted_status_id=part.quoted_status_id,
         )
         self.pacer.wait_for("status")
         try:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.posts import CampaignPost, ScheduleKind
 from bot.core.states import State
+from bot.schedule.followups import follow_up_times
 from bot.schedule.recurrence import occurrences
 from bot.schedule.slots import Slot, slot_times
 
@@ -99,6 +100,8 @@ def plan(
         else:
             queued.append(post)
     out.extend(_fill_slots(queued, ledger, now, start, end, zone, slots, catch_up, taken))
+    # Boosts and quotes by other accounts follow the posts they share.
+    out.extend(Occurrence(*f) for f in follow_up_times(list(out), ledger, start, end, catch_up))
     out.sort(key=lambda o: (o.planned_at, o.post.order))
     return out
 

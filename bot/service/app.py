@@ -22,6 +22,7 @@ from bot.core.states import State
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import RemoteStatus
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
@@ -52,43 +53,55 @@ class App:
     media_poll_interval: float = 2.0
     # False only for a ledger thrown away afterwards (the rehearsal's): commits skip the sync.
     durable_ledger: bool = True
-    _limits: LimitsReport | None = None
+    _limits: dict[str, LimitsReport] = field(default_factory=dict)
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
-    def token(self) -> str | None:
-        token = read_access_token(self.settings, self.env)
+    def token(self, account: str | None = None) -> str | None:
+        """The account's token (the default account's for None)."""
+        token = read_access_token(self.settings, self.env, account)
         register_secret(token)
         return token
 
-    def client(self) -> MastodonClient:
+    def instance_of(self, account: str | None = None) -> str | None:
+        if account is None or account in ("", self.settings.default_account):
+            return self.settings.instance
+        return self.settings.account(account).instance
 
-        if not self.settings.instance:
+    def client(self, account: str | None = None) -> MastodonClient:
+        """A client for the account's instance with its token (the default account's for None)."""
+        instance = self.instance_of(account)
+        several = self.settings.several_accounts
+        who = f" for the account {account or self.settings.default_account!r}" if several else ""
+        if not instance:
             raise CampaignBotError(
-                "no instance configured: set `instance:` in the config or MASTODON_BASE_URL"
+                f"no instance configured{who}: set `instance:` in the config or MASTODON_BASE_URL"
             )
-        token = self.token()
+        token = self.token(account)
         if not token:
             raise CampaignBotError(
-                "no access token: set MASTODON_ACCESS_TOKEN or `access_token_file:` in the config "
-                "(see `campaign-bot login`)"
+                f"no access token{who}: set MASTODON_ACCESS_TOKEN or `access_token_file:` in the "
+                "config (see `campaign-bot login`)"
             )
         return MastodonClient(
-            self.settings.instance,
+            instance,
             token,
             clock=self.clock,
             timeout=self.settings.request_timeout,
             media_poll_interval=self.media_poll_interval,
         )
 
-    def limits(self, *, online: bool = True) -> LimitsReport:
-        if self._limits is None:
+    def limits(self, *, online: bool = True, account: str | None = None) -> LimitsReport:
+        """The limits of the account's instance (the default account's for None)."""
+        name = account or self.settings.default_account
+        if name not in self._limits:
+            instance = self.instance_of(account)
             fetch = None
-            if online and self.settings.instance:
+            if online and instance:
 
                 def fetch() -> tuple[dict[str, object] | None, dict[str, object] | None]:
-                    assert self.settings.instance
+                    assert instance
                     anonymous = MastodonClient(
-                        self.settings.instance,
+                        instance,
                         None,
                         clock=self.clock,
                         timeout=min(self.settings.request_timeout, 10.0),
@@ -96,8 +109,14 @@ class App:
                     info = anonymous.server_info()
                     return info.v2, info.v1
 
-            self._limits = learn_limits(self.settings, self.clock, fetch)
-        return self._limits
+            self._limits[name] = learn_limits(self.settings, self.clock, fetch, account)
+        return self._limits[name]
+
+    def account_limits(self, *, online: bool = True) -> dict[str, LimitsReport]:
+        """Every account's instance limits, by account name."""
+        return {
+            name: self.limits(online=online, account=name) for name in self.settings.account_names()
+        }
 
     def ledger(self, *, create: bool = True) -> Ledger:
         """The ledger; a missing one is created only with `create` (never over a damaged one)."""
@@ -124,8 +143,12 @@ class App:
         """The campaign's valid posts and every problem; with `overdue`, also a warning for each
         post whose time has passed that the ledger has not seen (for `validate` and `plan`)."""
         report = self.limits(online=online)
+        # Each post is checked against the limits of its own account's instance.
+        by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
         if not overdue:
-            return load_campaign(self.settings, report.limits, paths=paths)
+            return load_campaign(
+                self.settings, report.limits, account_limits=by_account, paths=paths
+            )
         ledger = self.ledger_if_exists()
         states: dict[str, State] = {}
         if ledger is not None:
@@ -136,7 +159,12 @@ class App:
                     for r in ledger.all()
                 }
         return load_campaign(
-            self.settings, report.limits, paths=paths, published=states, now=self.clock.now()
+            self.settings,
+            report.limits,
+            account_limits=by_account,
+            paths=paths,
+            published=states,
+            now=self.clock.now(),
         )
 
     def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
@@ -161,26 +189,59 @@ class App:
         on_status: Callable[[RemoteStatus], None] | None = None,
         watch: InstanceWatch | None = None,
     ) -> Connection:
-        """The publisher for the configured instance and account; checks the token on the way."""
-        client = self.client()
+        """The publisher for the default account; with several accounts, one that hands each
+        other account's posts, boosts and quotes to that account's own publisher (made on first
+        use, with its own client, token and pacing). Checks the default account's token."""
+        several = self.settings.several_accounts
+        kind = CoalitionPublisher if several else Publisher
+        client, publisher = self._account(ledger, None, kind, stop_requested, on_status, watch)
+        if isinstance(publisher, CoalitionPublisher):
+            # Each other account's instance has its own watch: an outage there holds up only
+            # that account.
+            publisher.setup(
+                self.settings.default_account,
+                lambda name: self._account(
+                    ledger, name, Publisher, stop_requested, on_status, InstanceWatch(self.clock)
+                )[1],
+                self.settings.catch_up,
+            )
+        return Connection(client, publisher)
+
+    def _account(
+        self,
+        ledger: Ledger,
+        name: str | None,
+        kind: type[Publisher],
+        stop_requested: Callable[[], bool] | None,
+        on_status: Callable[[RemoteStatus], None] | None,
+        watch: InstanceWatch | None,
+    ) -> tuple[MastodonClient, Publisher]:
+        """One account's client and publisher (the default account's for None)."""
+        client = self.client(name)
+        instance = self.instance_of(name)
+        assert instance
         info = client.server_info()
         account = client.verify_credentials()
         served_at = client.server_date()
         skew = self.clock.now() - served_at if served_at is not None else timedelta(0)
-        assert self.settings.instance
-        check_binding(ledger, Binding(self.settings.instance, account.id, account.acct))
-        guard_fresh_ledger(
-            ledger,
-            client,
-            account_id=account.id,
-            posts=lambda: self.campaign(online=False).posts,
-            settings=self.settings,
-            skew=skew,
-        )
+        if name in (None, self.settings.default_account):
+            check_binding(ledger, Binding(instance, account.id, account.acct))
+            guard_fresh_ledger(
+                ledger,
+                client,
+                account_id=account.id,
+                posts=lambda: self.campaign(online=False).posts,
+                settings=self.settings,
+                skew=skew,
+            )
+        else:
+            # The one ledger holds every account's records, each account bound under its name.
+            check_binding(ledger, Binding(instance, account.id, account.acct), name)
         mode = self.settings.idempotency_keys
         honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
         # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
-        # from the ledger, or a `run --once` every few minutes would never be paced.
+        # from the ledger, or a `run --once` every few minutes would never be paced. (With
+        # several accounts each counts every account's posts: slower than needed, never faster.)
         since = self.clock.now() - DEFAULT_WINDOWS["status"].period
         pacer = Pacer(self.clock)
         pacer.seed(
@@ -195,11 +256,11 @@ class App:
         # Uploads too: 30 per 30 minutes, counted by the instance whatever our restarts.
         media_since = self.clock.now() - DEFAULT_WINDOWS["media"].period
         pacer.seed("media", uploads_since(ledger, media_since))
-        publisher = Publisher(
+        publisher = kind(
             client,
             ledger,
             self.clock,
-            instance=self.settings.instance,
+            instance=instance,
             account_id=account.id,
             honours_idempotency_keys=honours,
             pacer=pacer,
@@ -208,7 +269,7 @@ class App:
             on_status=on_status,
             watch=watch,
         )
-        return Connection(client, publisher)
+        return client, publisher
 
     def instance_watch(self, ledger: Ledger, *, dry_run: bool = False) -> InstanceWatch:
         """Whether the instance is failing, kept in the ledger so that `status` shows an outage

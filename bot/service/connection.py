@@ -16,6 +16,7 @@ from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError, StatusRequest, TokenRefused
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.outage import InstanceWatch
 from bot.publishing.publisher import Publisher
 from bot.publishing.runner import Publishes, Runner
@@ -95,6 +96,11 @@ class InstanceLink:
                 self._at(self._reconnect, when, "reconnect")
                 return
             self.client, self.publisher = connection.client, connection.publisher
+            if isinstance(connection.publisher, CoalitionPublisher):
+                # Another account's rejected token holds up only that account; say which.
+                connection.publisher.on_token_problem = lambda name, exc: self.alerter.alert(
+                    f"token:{name}", "token", f"account {name!r}: publishing stopped: {exc}"
+                )
             self.monitor.connected()
         self.runner = self.app.runner(
             self.ledger, self.publisher, dry_run=self.dry_run, watch=self.watch

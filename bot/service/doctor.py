@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from bot.config.settings import load_settings, read_access_token
+from bot.config.settings import TOKEN_ENV, load_settings, read_access_token, token_env_name
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError, ConfigError
 from bot.core.words import counted
@@ -44,74 +45,14 @@ def run_checks(config: Path, env: Mapping[str, str], clock: Clock) -> Iterator[C
         return
     yield Check("config", True, f"{config} is valid")
     app = App(settings, clock=clock, env=dict(env))
-    instance = settings.instance
-    client: MastodonClient | None = None
-    if not instance:
-        yield Check(
-            "instance",
-            False,
-            "no instance configured",
-            "set `instance:` in the config or MASTODON_BASE_URL",
-        )
-    else:
-        probe = MastodonClient(instance, None, clock=clock, timeout=15)
-        try:
-            info = probe.server_info()
-            software = "software not recognised" if info.software == "unknown" else info.software
-            yield Check("instance", True, f"{instance} answers ({software}, {info.version})")
-            client = probe
-        except ApiError as exc:
-            yield Check(
-                "instance",
-                False,
-                f"{instance}: {exc}",
-                "check the address, DNS and the server's firewall",
-            )
-    token: str | None = None
-    try:
-        token = read_access_token(settings, env)
-        if token is None:
-            yield Check(
-                "token",
-                False,
-                "no access token",
-                "run `campaign-bot login`, or set MASTODON_ACCESS_TOKEN or access_token_file",
-            )
-    except ConfigError as exc:
-        yield Check("token", False, exc.problems[0].message, exc.problems[0].hint)
-    register_secret(token)
-    found_account: tuple[MastodonClient, Account, timedelta] | None = None
-    if token is None:
-        pass
-    elif client is not None and instance:
-        authed = MastodonClient(instance, token, clock=clock, timeout=15)
-        try:
-            account = authed.verify_credentials()
-        except AuthError as exc:
-            yield Check("token", False, str(exc), "or run `campaign-bot login`")
-        except ApiError as exc:
-            yield Check("token", False, f"could not check it: {exc}", "try again later")
-        else:
-            yield Check("token", True, f"valid, for @{account.acct}")
-            yield _scopes_check(authed)
-            skew = _skew(authed, clock)
-            found_account = (authed, account, skew or timedelta(0))
-            if skew is not None:
-                ok = abs(skew) <= MAX_CLOCK_SKEW
-                yield Check(
-                    "clock",
-                    ok,
-                    f"{abs(skew.total_seconds()):.0f} s from the instance's clock",
-                    "set up NTP (e.g. systemd-timesyncd) so posts go out on time",
-                )
-    report = app.limits(online=client is not None)
-    fetched = report.source.startswith("read from")
-    yield Check(
-        "limits",
-        fetched or not instance,
-        report.source,
-        "the instance's limits could not be read; validation uses defaults",
-    )
+    names: list[str | None] = [None]
+    if settings.several_accounts:
+        names = list(settings.account_names())
+    # The default account, as the token found it: the ledger check compares the two.
+    found: list[tuple[MastodonClient, Account, timedelta]] = []
+    for name in names:
+        yield from _account_checks(app, env, clock, name, found)
+    found_account = found[0] if found else None
     try:
         campaign = app.campaign(online=False, overdue=True)
     except CampaignBotError as exc:
@@ -185,3 +126,90 @@ def _data_dir_check(app: App) -> Check:
             "give the bot's user write access to it (a Docker volume: check its owner)",
         )
     return Check("data_dir", True, f"{data_dir} is writable")
+
+
+def _account_checks(
+    app: App,
+    env: Mapping[str, str],
+    clock: Clock,
+    name: str | None,
+    found: list[tuple[MastodonClient, Account, timedelta]],
+) -> Iterator[Check]:
+    """Instance reachable, token valid and scoped, clock, limits: for one account (the
+    default one for None); each check names the account when there are several."""
+    settings = app.settings
+    instance = app.instance_of(name)
+    several = settings.several_accounts
+
+    def label(what: str) -> str:
+        return f"{what} ({name})" if several else what
+
+    client: MastodonClient | None = None
+    if not instance:
+        yield Check(
+            label("instance"),
+            False,
+            "no instance configured",
+            "set `instance:` in the config or MASTODON_BASE_URL",
+        )
+    else:
+        probe = MastodonClient(instance, None, clock=clock, timeout=15)
+        try:
+            info = probe.server_info()
+            software = "software not recognised" if info.software == "unknown" else info.software
+            yield Check(label("instance"), True, f"{instance} answers ({software}, {info.version})")
+            client = probe
+        except ApiError as exc:
+            yield Check(
+                label("instance"),
+                False,
+                f"{instance}: {exc}",
+                "check the address, DNS and the server's firewall",
+            )
+    token: str | None = None
+    try:
+        token = read_access_token(settings, env, name)
+        if token is None:
+            yield Check(
+                label("token"),
+                False,
+                "no access token",
+                f"run `campaign-bot login{f' --account {name}' if several else ''}`, or set "
+                f"{token_env_name(name) if several and name else TOKEN_ENV} or access_token_file",
+            )
+    except ConfigError as exc:
+        yield Check(label("token"), False, exc.problems[0].message, exc.problems[0].hint)
+    register_secret(token)
+    if token is None:
+        pass
+    elif client is not None and instance:
+        authed = MastodonClient(instance, token, clock=clock, timeout=15)
+        try:
+            account = authed.verify_credentials()
+        except AuthError as exc:
+            yield Check(label("token"), False, str(exc), "or run `campaign-bot login`")
+        except ApiError as exc:
+            yield Check(label("token"), False, f"could not check it: {exc}", "try again later")
+        else:
+            yield Check(label("token"), True, f"valid, for @{account.acct}")
+            check = _scopes_check(authed)
+            yield replace(check, name=label(check.name))
+            skew = _skew(authed, clock)
+            if name in (None, settings.default_account):
+                found.append((authed, account, skew or timedelta(0)))
+            if skew is not None:
+                ok = abs(skew) <= MAX_CLOCK_SKEW
+                yield Check(
+                    label("clock"),
+                    ok,
+                    f"{abs(skew.total_seconds()):.0f} s from the instance's clock",
+                    "set up NTP (e.g. systemd-timesyncd) so posts go out on time",
+                )
+    report = app.limits(online=client is not None, account=name)
+    fetched = report.source.startswith("read from")
+    yield Check(
+        label("limits"),
+        fetched or not instance,
+        report.source,
+        "the instance's limits could not be read; validation uses defaults",
+    )

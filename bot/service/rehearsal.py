@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config.settings import TOKEN_ENV, Settings
+from bot.config.settings import TOKEN_ENV, Settings, token_env_name
 from bot.core.clock import FakeClock
 from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
@@ -44,6 +44,8 @@ class Sandbox:
     server: Any  # a mastodon_mock MockServer
     token: str
     workdir: Path
+    # The token of each further account of a coalition campaign, by account name.
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -51,8 +53,11 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
-    """A fresh mastodon_mock instance with one account, in a temporary folder."""
+def sandbox(
+    display_name: str = "Campaign rehearsal", others: Sequence[str] = ()
+) -> Iterator[Sandbox]:
+    """A fresh mastodon_mock instance, in a temporary folder, with the campaign's account and
+    one more local account (with its token) for each of `others`."""
     try:
         from mastodon_mock.config import (
             DatabaseConfig,
@@ -66,6 +71,7 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             "the sandbox needs the `sandbox` extra: pip install 'campaign-bot[sandbox]'"
         ) from exc
     token = secrets.token_urlsafe(24)
+    tokens = {name: secrets.token_urlsafe(24) for name in others}
     with tempfile.TemporaryDirectory(prefix="campaign-bot-rehearsal-") as tmp:
         workdir = Path(tmp)
         config = MastodonMockConfig(
@@ -76,7 +82,13 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
                 accounts=[
                     SeedAccount(
                         username=SANDBOX_ACCOUNT, display_name=display_name, access_token=token
-                    )
+                    ),
+                    *(
+                        SeedAccount(
+                            username=sandbox_username(name), display_name=name, access_token=key
+                        )
+                        for name, key in tokens.items()
+                    ),
                 ]
             ),
         )
@@ -85,9 +97,14 @@ def sandbox(display_name: str = "Campaign rehearsal") -> Iterator[Sandbox]:
             # Status URLs should point at this sandbox, not at the mock's default domain.
             server.config.domain = server.base_url.split("//", 1)[1]
             server.config.url_scheme = "http"
-            yield Sandbox(server, token, workdir)
+            yield Sandbox(server, token, workdir, tokens)
         finally:
             server.stop()
+
+
+def sandbox_username(account: str) -> str:
+    """A further account's username on the sandbox (usernames take no `-`)."""
+    return account.replace("-", "_")[:30]
 
 
 @dataclass
@@ -160,14 +177,14 @@ def rehearse(
         data_dir=box.workdir / "data",
         access_token_file=None,
         idempotency_keys="honoured",
+        # Every account of a coalition campaign is on the sandbox, with its own token.
+        accounts={
+            name: dataclasses.replace(account, instance=box.base_url, access_token_file=None)
+            for name, account in settings.accounts.items()
+        },
     )
-    app = App(
-        local,
-        clock=clock,
-        env={TOKEN_ENV: box.token},
-        media_poll_interval=0.5,
-        durable_ledger=False,
-    )
+    env = {TOKEN_ENV: box.token, **{token_env_name(n): t for n, t in box.tokens.items()}}
+    app = App(local, clock=clock, env=env, media_poll_interval=0.5, durable_ledger=False)
     result = Rehearsal()
     answered: dict[str, RemoteStatus] = {}
     with app.ledger() as ledger:
@@ -182,6 +199,22 @@ def rehearse(
             now = clock.now()
             occurrences = list(group)
             summary = runner.run(occurrences)
+            by_key = {o.key: o for o in occurrences}
+            # A boost or quote waits for its moment after the post really went out.
+            for _ in range(10):
+                waiting = [
+                    o
+                    for o in summary.outcomes
+                    if o.result in {Result.DEFERRED, Result.NOT_SENT}
+                    and o.retry_at
+                    and by_key[o.key].post.follows
+                ]
+                if not waiting:
+                    break
+                clock.set(max(clock.now(), *(w.retry_at for w in waiting if w.retry_at)))
+                again = runner.run([by_key[w.key] for w in waiting])
+                summary.outcomes = [o for o in summary.outcomes if o not in waiting]
+                summary.outcomes += again.outcomes
             for key, reason in summary.missed:
                 if now == start:
                     result.past.append((key, reason))
@@ -191,7 +224,6 @@ def rehearse(
                 else:
                     result.missed.append((key, reason))
                     print(f"\n✗ {key}: missed — {reason}", file=out)
-            by_key = {o.key: o for o in occurrences}
             for outcome in summary.outcomes:
                 occurrence = by_key[outcome.key]
                 if outcome.result is Result.PUBLISHED:
@@ -207,7 +239,8 @@ def rehearse(
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                     late = now - occurrence.planned_at
-                    if late > timedelta(minutes=1):
+                    # A boost or quote keeps to its time after the post, not to the plan.
+                    if late > timedelta(minutes=1) and occurrence.post.follows is None:
                         result.caught_up += 1
                         print(
                             f"   ⏱ caught up at {to_zone(now, settings.zone)}, "
@@ -231,7 +264,15 @@ def show(
 ) -> None:
     post = occurrence.post
     when = to_zone(occurrence.planned_at, settings.zone)
-    print(f"\n━━ {when} · {post.id} ({post.file}:{post.line})", file=out)
+    who = f" by @{post.account or settings.default_account}" if settings.several_accounts else ""
+    print(f"\n━━ {when} · {post.id} ({post.file}:{post.line}){who}", file=out)
+    follows = post.follows
+    if follows is not None:
+        shared = occurrence.key.removesuffix(follows.suffix)
+        if follows.kind == "boost":
+            print(f"   🔁 boosts {shared}", file=out)
+            return
+        print(f"   💬 quotes {shared}:", file=out)
     for index, status in enumerate(parts):
         indent = "   " if index == 0 else "   ↳ "
         pad = "   " if index == 0 else "     "

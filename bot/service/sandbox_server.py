@@ -61,8 +61,9 @@ def front_page(token: str, toot: str | None) -> bytes:
 
 
 def with_front_door(app: ASGIApp, account: str, token: str) -> ASGIApp:
-    """`app`, with `/` and `/@account[/ID]` answered by the signing-in page."""
-    pattern = re.compile(rf"/@{re.escape(account)}(?:/(\d+))?/?")
+    """`app`, with `/`, `/@account` and `/@ANY_ACCOUNT/ID` (a coalition's partners' toots
+    too) answered by the signing-in page."""
+    pattern = re.compile(rf"/@(?:{re.escape(account)}|\w+(?=/\d))(?:/(\d+))?/?")
 
     async def front(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in {"GET", "HEAD"}:

@@ -87,13 +87,14 @@ class TappedApp(App):
 
     session: requests.Session | None = None
 
-    def client(self) -> MastodonClient:
+    def client(self, account: str | None = None) -> MastodonClient:
         if self.session is None:
-            return super().client()
-        assert self.settings.instance
+            return super().client(account)
+        instance = self.instance_of(account)
+        assert instance
         return MastodonClient(
-            self.settings.instance,
-            self.token(),
+            instance,
+            self.token(account),
             clock=self.clock,
             timeout=self.settings.request_timeout,
             session=self.session,
@@ -124,7 +125,8 @@ class Site:
 
     @property
     def env(self) -> dict[str, str]:
-        return {TOKEN_ENV: TOKEN}
+        # The example campaign's partner account posts as the mock's bob.
+        return {TOKEN_ENV: TOKEN, f"{TOKEN_ENV}_READERS_UNION": "bob_token"}
 
     # --- writing the campaign ---------------------------------------------------------------
 

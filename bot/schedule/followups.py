@@ -1,0 +1,71 @@
+"""The boosts and quotes of a coalition campaign as occurrences of their own.
+
+Each follows one occurrence of a campaign post: its key is that occurrence's key plus the
+follow-up's suffix (`launch~boost~partner`), and it is planned `after` the post's planned time.
+When it really goes out, or is skipped or missed, depends on when (and whether) the post went
+out: the publisher decides that from the ledger, so its deadline here is left open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.core.posts import CampaignPost, FollowUp
+from bot.core.states import State
+
+# Far enough that the runner never records a follow-up as missed itself: the publisher does,
+# with the reason (the post never went out, or the follow-up came too late after it).
+OPEN = timedelta(days=3650)
+
+
+class _Planned(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def post(self) -> CampaignPost: ...
+    @property
+    def planned_at(self) -> datetime: ...
+    @property
+    def deadline(self) -> datetime: ...
+
+
+class _Seen(Protocol):
+    @property
+    def state(self) -> State: ...
+
+
+def follow_up_post(post: CampaignPost, follow: FollowUp) -> CampaignPost:
+    """The boost or quote as a post of its own: a quote has its own text; a boost shows the
+    status it shares (the first of a thread)."""
+    return replace(
+        post,
+        id=post.id + follow.suffix,
+        account=follow.account,
+        parts=(follow.part,) if follow.part is not None else post.parts[:1],
+        follow_ups=(),
+        follows=follow,
+        content_hash="",
+    )
+
+
+def follow_up_times(
+    planned: Iterable[_Planned],
+    ledger: Mapping[str, _Seen],
+    start: datetime,
+    end: datetime,
+    catch_up: timedelta,
+) -> Iterable[tuple[str, CampaignPost, datetime, datetime, State]]:
+    """(key, post, planned_at, deadline, state) of every follow-up planned in [start, end]."""
+    for occurrence in planned:
+        for follow in occurrence.post.follow_ups:
+            at = occurrence.planned_at + follow.after
+            if not start <= at <= end:
+                continue
+            key = follow.key(occurrence.key)
+            seen = ledger.get(key)
+            deadline = occurrence.deadline + follow.after + catch_up + OPEN
+            state = seen.state if seen is not None else State.PENDING
+            yield key, follow_up_post(occurrence.post, follow), at, deadline, state
