@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 
 from bot.config.instance_limits import LimitsCache, learn_limits
 from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.limits import DEFAULT_MIME_TYPES, InstanceLimits, from_instance_document
+from bot.service.app import App
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mastodon"
 INSTANCE = "https://mastodon.example"
@@ -249,3 +251,19 @@ def test_config_overrides_win(tmp_path: Path, clock: FakeClock) -> None:
     # The cache keeps what the instance said, not the overrides.
     cached = LimitsCache(settings.limits_cache_path).load(INSTANCE)
     assert cached is not None and cached[0] == MASTODON_4_7
+
+
+@responses.activate
+def test_limits_read_offline_do_not_stand_in_for_the_instances(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A command that first looked offline (the cache or the defaults) and then asks for the
+    instance's own limits gets them from the instance, and caches them."""
+    responses.get(f"{INSTANCE}/api/v2/instance", json=V2)
+    app = App(settings_for(tmp_path), clock=clock, env={})
+    assert app.limits(online=False).source.startswith("Mastodon's defaults")
+    online = app.limits(online=True)
+    assert online.limits == MASTODON_4_7
+    assert online.source == f"read from {INSTANCE}"
+    assert app.settings.limits_cache_path.exists()
+    assert app.limits(online=False) is online

@@ -53,7 +53,8 @@ class App:
     media_poll_interval: float = 2.0
     # False only for a ledger thrown away afterwards (the rehearsal's): commits skip the sync.
     durable_ledger: bool = True
-    _limits: dict[str, LimitsReport] = field(default_factory=dict)
+    # Per account: the limits, and whether they were asked of the instance.
+    _limits: dict[str, tuple[LimitsReport, bool]] = field(default_factory=dict)
     _scratch: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
 
     def token(self, account: str | None = None) -> str | None:
@@ -93,7 +94,10 @@ class App:
     def limits(self, *, online: bool = True, account: str | None = None) -> LimitsReport:
         """The limits of the account's instance (the default account's for None)."""
         name = account or self.settings.default_account
-        if name not in self._limits:
+        # Limits learnt offline (the cache or the defaults) must not stand in for the instance's
+        # own when they are asked for later.
+        learnt = self._limits.get(name)
+        if learnt is None or (online and not learnt[1]):
             instance = self.instance_of(account)
             fetch = None
             if online and instance:
@@ -109,8 +113,8 @@ class App:
                     info = anonymous.server_info()
                     return info.v2, info.v1
 
-            self._limits[name] = learn_limits(self.settings, self.clock, fetch, account)
-        return self._limits[name]
+            self._limits[name] = (learn_limits(self.settings, self.clock, fetch, account), online)
+        return self._limits[name][0]
 
     def account_limits(self, *, online: bool = True) -> dict[str, LimitsReport]:
         """Every account's instance limits, by account name."""
