@@ -289,7 +289,7 @@ class App:
     ) -> Publishes:
         """What `run --once`, `publish` and `retry` publish with."""
         if dry_run:
-            return DryRunPublisher(self.settings)
+            return DryRunPublisher(self.settings, ledger)
         return self.connect(ledger, watch=watch).publisher
 
     def runner(
