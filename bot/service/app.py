@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bot.campaign.folder import Listing
 from bot.campaign.loading import Campaign, load_campaign
 from bot.config.instance_limits import learn_limits
 from bot.config.settings import Settings, read_access_token
@@ -143,16 +144,26 @@ class App:
         return self.ledger() if self.settings.ledger_path.exists() else None
 
     def campaign(
-        self, paths: Sequence[Path] | None = None, *, online: bool = True, overdue: bool = False
+        self,
+        paths: Sequence[Path] | None = None,
+        *,
+        online: bool = True,
+        overdue: bool = False,
+        listing: Listing | None = None,
     ) -> Campaign:
         """The campaign's valid posts and every problem; with `overdue`, also a warning for each
-        post whose time has passed that the ledger has not seen (for `validate` and `plan`)."""
+        post whose time has passed that the ledger has not seen (for `validate` and `plan`).
+        A `listing` of the posts folder just made is read instead of listing it again."""
         report = self.limits(online=online)
         # Each post is checked against the limits of its own account's instance.
         by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
         if not overdue:
             return load_campaign(
-                self.settings, report.limits, account_limits=by_account, paths=paths
+                self.settings,
+                report.limits,
+                account_limits=by_account,
+                paths=paths,
+                listing=listing,
             )
         ledger = self.ledger_if_exists()
         states: dict[str, State] = {}
@@ -170,11 +181,17 @@ class App:
             paths=paths,
             published=states,
             now=self.clock.now(),
+            listing=listing,
         )
 
     def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
         """The campaign's valid posts; every problem is logged once, the invalid posts left out."""
-        campaign = self.campaign(online=online)
+        return self.logged_campaign(online=online).posts
+
+    def logged_campaign(self, *, online: bool = True, listing: Listing | None = None) -> Campaign:
+        """The campaign with every problem logged once; its posts are the valid ones (`run`,
+        `publish` and each load of the running bot)."""
+        campaign = self.campaign(online=online, listing=listing)
         for problem in campaign.problems:
             logger.warning("%s", problem.render())
         if campaign.errors:
@@ -184,7 +201,7 @@ class App:
                 counted(len(campaign.errors), "problem"),
                 "it is" if len(campaign.errors) == 1 else "they are",
             )
-        return campaign.posts
+        return campaign
 
     def connect(
         self,
