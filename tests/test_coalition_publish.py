@@ -15,12 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
+from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, FollowKind, FollowUp, Part, Schedule
 from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.publisher import Publisher
+from bot.publishing.runner import DryRunPublisher
 from bot.schedule.followups import follow_up_post
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
@@ -238,3 +240,48 @@ def test_boost_of_a_post_that_never_went_out_is_skipped(tmp_path: Path, clock: F
         assert record is not None and record.state is State.MISSED
         [event] = [e for e in ledger.events("launch~boost~partner") if e.kind == "missed"]
         assert event.detail == "skipped: the post it shares, launch, was never published (missed)"
+
+
+def settings_in(folder: Path) -> Settings:
+    config = folder / "bot.yaml"
+    config.write_text("timezone: UTC\n", encoding="utf-8")
+    return load_settings(config, env={})
+
+
+def test_a_dry_run_says_what_a_boost_and_a_quote_would_do(
+    ledger: Ledger, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run --dry-run` does not show a boost as if its text were published: it names the
+    status it would share and the account that would share it."""
+    settings = settings_in(tmp_path)
+    dry = DryRunPublisher(settings, ledger)
+    with caplog.at_level("INFO", logger="bot.publishing.runner"):
+        boost = dry.publish(occurrence(BOOST))
+        dry.publish(occurrence(quote(fallback=True)))
+    assert boost.result is Result.DRY_RUN
+    assert [(r.getMessage(), getattr(r, "post_id", None)) for r in caplog.records] == [
+        (f"would boost launch ({SHARED_URL}) as partner", "launch~boost~partner"),
+        (
+            f"would quote launch ({SHARED_URL}) as partner: 'We back this.' (or post it with "
+            "the link, where the instance cannot quote)",
+            "launch~quote~partner",
+        ),
+    ]
+    assert not any("would publish" in r.getMessage() for r in caplog.records)
+    assert ledger.get("launch~boost~partner") is None  # a dry run writes nothing
+
+
+def test_a_dry_run_of_a_boost_before_or_without_its_post(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_in(tmp_path)
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        dry = DryRunPublisher(settings, ledger)
+        with caplog.at_level("INFO", logger="bot.publishing.runner"):
+            dry.publish(occurrence(BOOST))
+            ledger.mark_missed("launch", "launch", POSTED, "the bot was down")
+            dry.publish(occurrence(BOOST))
+    assert [r.getMessage() for r in caplog.records] == [
+        "would boost launch once it is out (5m after it) as partner",
+        "would skip the boost by partner: launch was never published (missed)",
+    ]

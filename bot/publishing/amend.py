@@ -90,6 +90,8 @@ def target_for(
             for m, n in zip(old.media, new.media, strict=True)
         )
         target = replace(target, media=media)
+    if "language" in wanted:
+        target = replace(target, language=new.language)
     if "poll" in wanted and reset_poll:
         target = replace(target, poll=new.poll)
     return target
@@ -257,6 +259,7 @@ class Amender:
             sensitive=target.sensitive or bool(target.spoiler_text),
             media=tuple(media),
             poll=self._poll(current, target),
+            language=target.language,
         )
 
     def _poll(self, current: RemoteStatus, target: PartSnapshot) -> PollRequest | None:
@@ -292,6 +295,8 @@ def _shows(
     if text != target.text or spoiler != (target.spoiler_text or ""):
         return False
     if len(status.media) != len(target.media):
+        return False
+    if target.language and (status.language or "").casefold() != target.language.casefold():
         return False
     old_ids = set(before_ids.removeprefix(_MEDIA_BEFORE).split(","))
     for i, (have, want) in enumerate(zip(status.media, target.media, strict=True)):

@@ -29,6 +29,7 @@ from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
 from bot.publishing.rebuild import guard_fresh_ledger
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
+from bot.schedule.followups import account_of_key
 from bot.service.logs import register_secret
 from bot.storage.binding import Binding, check_binding
 from bot.storage.ledger import Ledger
@@ -260,23 +261,7 @@ class App:
             check_binding(ledger, Binding(instance, account.id, account.acct), name)
         mode = self.settings.idempotency_keys
         honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
-        # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
-        # from the ledger, or a `run --once` every few minutes would never be paced. (With
-        # several accounts each counts every account's posts: slower than needed, never faster.)
-        since = self.clock.now() - DEFAULT_WINDOWS["status"].period
-        pacer = Pacer(self.clock)
-        pacer.seed(
-            "status",
-            (
-                part.published_at
-                for record in ledger.all()
-                for part in record.parts
-                if part.published_at is not None and part.published_at > since
-            ),
-        )
-        # Uploads too: 30 per 30 minutes, counted by the instance whatever our restarts.
-        media_since = self.clock.now() - DEFAULT_WINDOWS["media"].period
-        pacer.seed("media", uploads_since(ledger, media_since))
+        pacer = self.pacer(ledger, name)
         publisher = kind(
             client,
             ledger,
@@ -292,6 +277,42 @@ class App:
         )
         return client, publisher
 
+    def pacer(self, ledger: Ledger, account: str | None = None) -> Pacer:
+        """The account's pacing (the default account's for None). Each instance counts one
+        account's statuses over 3 hours and its uploads over 30 minutes, whatever our restarts;
+        so does the pacer, from that account's records in the ledger, or a `run --once` every
+        few minutes would never be paced — and one account's burst never slows another's."""
+        now = self.clock.now()
+        since = now - DEFAULT_WINDOWS["status"].period
+        mine = self._owned_by(account or self.settings.default_account)
+        records = ledger.all()
+        pacer = Pacer(self.clock)
+        pacer.seed(
+            "status",
+            (
+                part.published_at
+                for record in records
+                if mine(record.key, record.post_id)
+                for part in record.parts
+                if part.published_at is not None and part.published_at > since
+            ),
+        )
+        media_since = now - DEFAULT_WINDOWS["media"].period
+        owners = {record.key: record.post_id for record in records}
+        pacer.seed(
+            "media",
+            uploads_since(ledger, media_since, lambda key: mine(key, owners.get(key, key))),
+        )
+        return pacer
+
+    def _owned_by(self, account: str) -> Callable[[str, str], bool]:
+        """Whether an occurrence (its key and post id) is the account's to publish."""
+        if not self.settings.several_accounts:
+            return lambda key, post_id: True
+        default = self.settings.default_account
+        owners = {p.id: p.account for p in self.campaign(online=False).posts}
+        return lambda key, post_id: account_of_key(key, post_id, owners, default) == account
+
     def instance_watch(self, ledger: Ledger, *, dry_run: bool = False) -> InstanceWatch:
         """Whether the instance is failing, kept in the ledger so that `status` shows an outage
         and a later run knows since when it has lasted (a dry run keeps it to itself)."""
@@ -306,7 +327,7 @@ class App:
     ) -> Publishes:
         """What `run --once`, `publish` and `retry` publish with."""
         if dry_run:
-            return DryRunPublisher(self.settings)
+            return DryRunPublisher(self.settings, ledger)
         return self.connect(ledger, watch=watch).publisher
 
     def runner(

@@ -7,6 +7,7 @@ upload, threads and idempotency are the very code `run` uses.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -29,7 +30,7 @@ from bot.core.words import counted
 from bot.mastodon.types import RemoteStatus
 from bot.schedule.planner import Occurrence, capped, plan
 from bot.service.app import App
-from bot.service.sandbox_server import date_toots, sandbox_server
+from bot.service.sandbox_server import TootDates, sandbox_server
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,8 @@ def rehearse(
     app = App(local, clock=clock, env=env, media_poll_interval=0.5, durable_ledger=False)
     result = Rehearsal()
     answered: dict[str, RemoteStatus] = {}
-    with app.ledger() as ledger:
+    dates = TootDates(box.workdir / "sandbox.sqlite3")
+    with app.ledger() as ledger, contextlib.closing(dates):
         connection = app.connect(ledger, on_status=lambda s: answered.__setitem__(s.id, s))
         runner = app.runner(ledger, connection.publisher)
         # Planned once: the clock only moves forward to each planned moment, and what goes out
@@ -235,7 +237,7 @@ def rehearse(
                         answered.pop(i) if i in answered else connection.client.status(i)
                         for i in ids
                     ]
-                    date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
+                    dates.set(ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                     late = now - occurrence.planned_at

@@ -1,0 +1,64 @@
+"""A coalition's accounts kept apart where the instances keep them apart: each account's pacing
+counts only that account's statuses and uploads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import MakeCampaign
+from test_coalition_validate import ACCOUNTS
+
+from bot.config.settings import load_settings
+from bot.core.clock import FakeClock
+from bot.service.app import App
+from bot.storage.ledger import Ledger
+from bot.storage.media import record_upload
+
+BURST = 280  # over 90% of Mastodon's 300 statuses per 3 hours
+
+
+def partner_burst_campaign(make_campaign: MakeCampaign) -> App:
+    posts = "posts:\n" + "".join(
+        f"  - {{id: burst-{i}, account: partner, at: 2026-11-30 09:00, text: Burst {i}}}\n"
+        for i in range(BURST)
+    )
+    posts += "  - {id: lead-post, at: 2026-12-01 09:30, text: The lead's own post}\n"
+    files = make_campaign({"a.yaml": posts}, config=ACCOUNTS)
+    return App(load_settings(files.config, env={}), env={}, durable_ledger=False)
+
+
+def publish(
+    ledger: Ledger, clock: FakeClock, key: str, status_id: str, post_id: str | None = None
+) -> None:
+    ledger.begin_attempt(key, post_id or key, clock.now(), "h")
+    ledger.record_part_intent(key, 0, f"key-{key}")
+    ledger.record_part_published(key, 0, status_id, f"https://partner.example/@p/{status_id}")
+    ledger.mark_published(key)
+
+
+def test_one_accounts_burst_does_not_slow_another(
+    make_campaign: MakeCampaign, clock: FakeClock
+) -> None:
+    """The partner published 280 statuses and uploaded 30 images in the last half hour: its own
+    next status and upload wait for the instance's windows; the lead's go at once."""
+    app = partner_burst_campaign(make_campaign)
+    app.clock = clock
+    with app.ledger() as ledger:
+        for i in range(BURST):
+            publish(ledger, clock, f"burst-{i}", str(1000 + i))
+            if i < 30:
+                record_upload(ledger, f"burst-{i}", 0, 0, str(5000 + i))
+            clock.advance(timedelta(seconds=5))
+        partner = app.pacer(ledger, "partner")
+        lead = app.pacer(ledger, "lead")
+        default = app.pacer(ledger)
+        assert partner.delay("status") > 0
+        assert partner.delay("media") > 0
+        assert lead.delay("status") == 0 and lead.delay("media") == 0
+        assert default.delay("status") == 0 and default.delay("media") == 0
+
+        # The lead's own posts count for the lead, and only for it.
+        for i in range(BURST):
+            publish(ledger, clock, f"lead-post@{i}", str(9000 + i), "lead-post")
+        assert app.pacer(ledger, "lead").delay("status") > 0
+        assert app.pacer(ledger, "ally").delay("status") == 0
