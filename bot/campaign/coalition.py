@@ -170,6 +170,7 @@ def follow_ups(
                     index=sum(
                         1 for f in found if f.kind is FollowKind.QUOTE and f.account == quote.by
                     ),
+                    of_account=account,
                 )
             )
     return tuple(found)

@@ -313,6 +313,7 @@ class Daemon(InstanceLink):
             outage=self.watch.outage,
             waiting=self.monitor.waiting_count(),
             dry_run=self.dry_run,
+            accounts=self.account_states(),
         )
         try:
             control.write_heartbeat(self.settings.data_dir, beat)
