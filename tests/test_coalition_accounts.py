@@ -3,9 +3,11 @@ counts only that account's statuses and uploads."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from conftest import MakeCampaign
+from test_cli_campaign import Run, run
 from test_coalition_validate import ACCOUNTS
 
 from bot.config.settings import load_settings
@@ -14,6 +16,7 @@ from bot.service.app import App
 from bot.storage.ledger import Ledger
 from bot.storage.media import record_upload
 
+__all__ = ["run"]  # the fixture, used by name
 BURST = 280  # over 90% of Mastodon's 300 statuses per 3 hours
 
 
@@ -62,3 +65,55 @@ def test_one_accounts_burst_does_not_slow_another(
             publish(ledger, clock, f"lead-post@{i}", str(9000 + i), "lead-post")
         assert app.pacer(ledger, "lead").delay("status") > 0
         assert app.pacer(ledger, "ally").delay("status") == 0
+
+
+JOINT = """\
+posts:
+  - id: joint
+    at: 2026-12-02 10:00
+    accounts: [lead, partner]
+    stagger: 10m
+    text: Our joint statement to the council
+    boost: {by: [ally], after: 5m}
+    quote:
+      - {by: ally, after: 15m, text: We stand with them.}
+"""
+
+
+def test_boosts_and_quotes_follow_the_first_accounts_copy_only(
+    make_campaign: MakeCampaign, run: Run
+) -> None:
+    """A post from several accounts is boosted and quoted once, in the copy of the first listed
+    account (boosting every copy would repeat the message); `plan` says so."""
+    files = make_campaign({"a.yaml": JOINT}, config=ACCOUNTS)
+    result = run("--config", str(files.config), "plan", "--offline", "--from", "2026-12-02")
+    assert result.code == 0, result.err
+    follow_lines = [line.split("  ↳ ", 1)[1] for line in result.out.splitlines() if "↳" in line]
+    note = "(of @lead's copy only, not @partner's; skipped if that copy never goes out)"
+    assert follow_lines == [
+        f"boost of joint~lead, 5m after it goes out {note}",
+        f"quote of joint~lead, 15m after it goes out {note}",
+    ]
+    assert "joint~partner~" not in result.out
+
+    as_json = run(
+        "--config", str(files.config), "plan", "--offline", "--json", "--from", "2026-12-02"
+    )
+    rows = json.loads(as_json.out)["occurrences"]
+    follows = {r["key"]: r["follows"] for r in rows if r["follows"]}
+    assert follows == {
+        "joint~lead~boost~ally": {
+            "kind": "boost",
+            "of": "joint~lead",
+            "of_account": "lead",
+            "copies": ["lead", "partner"],
+            "after": "5m",
+        },
+        "joint~lead~quote~ally": {
+            "kind": "quote",
+            "of": "joint~lead",
+            "of_account": "lead",
+            "copies": ["lead", "partner"],
+            "after": "15m",
+        },
+    }

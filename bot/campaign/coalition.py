@@ -100,6 +100,9 @@ def follow_ups(
     """The post's boosts and quotes, each checked."""
     found: list[FollowUp] = []
     own = set(post.accounts) | {account}
+    # Boosts and quotes of a post from several accounts follow the first account's copy only:
+    # partners boosting every copy would repeat the message.
+    copies = tuple(post.accounts)
     if post.boost is not None:
         base = (
             _after(checker, post.boost.after, ("boost", "after"))
@@ -123,7 +126,9 @@ def follow_ups(
                 checker.add(where, f"{name!r} is listed twice", "list each account once")
                 continue
             after = base + BOOST_SPACING * len(found)
-            found.append(FollowUp(FollowKind.BOOST, name, after, of_account=account))
+            found.append(
+                FollowUp(FollowKind.BOOST, name, after, of_account=account, of_copies=copies)
+            )
     for i, quote in enumerate(post.quote):
         where = ("quote", i)
         if not _known(checker, quote.by, (*where, "by")):
@@ -171,6 +176,7 @@ def follow_ups(
                         1 for f in found if f.kind is FollowKind.QUOTE and f.account == quote.by
                     ),
                     of_account=account,
+                    of_copies=copies,
                 )
             )
     return tuple(found)

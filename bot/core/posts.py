@@ -86,6 +86,9 @@ class FollowUp:
     fallback_link: bool = False  # a quote the instance cannot make goes out with the link
     index: int = 0  # the place of a quote in the post's `quote:` list
     of_account: str = ""  # the account that publishes the post followed
+    # A post published from several accounts (`accounts:`) is followed only in the copy of the
+    # first of them, `of_account`; these are all its accounts, in order.
+    of_copies: tuple[str, ...] = ()
 
     @property
     def suffix(self) -> str:
