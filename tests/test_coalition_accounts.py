@@ -9,6 +9,7 @@ from datetime import timedelta
 from conftest import MakeCampaign
 from test_cli_campaign import Run, run
 from test_coalition_validate import ACCOUNTS
+from test_runner import NOW, World, world
 
 from bot.config.settings import load_settings
 from bot.core.clock import FakeClock
@@ -16,7 +17,7 @@ from bot.service.app import App
 from bot.storage.ledger import Ledger
 from bot.storage.media import record_upload
 
-__all__ = ["run"]  # the fixture, used by name
+__all__ = ["run", "world"]  # the fixtures, used by name
 BURST = 280  # over 90% of Mastodon's 300 statuses per 3 hours
 
 
@@ -117,3 +118,68 @@ def test_boosts_and_quotes_follow_the_first_accounts_copy_only(
             "after": "15m",
         },
     }
+
+
+STAGGERED = """\
+posts:
+  - id: weekly
+    cron: "0 12 * * sun"
+    from: 2026-12-01
+    accounts: [lead, partner, ally]
+    stagger: 10m
+    text: Every Sunday, the campaign's weekly reminder
+  - id: queued
+    accounts: [lead, partner]
+    stagger: 15m
+    text: Waiting for a slot, from two accounts
+  - id: queued-too
+    text: Waiting for the next slot
+"""
+
+
+def test_stagger_works_with_cron_and_slots(make_campaign: MakeCampaign, run: Run) -> None:
+    """`stagger` with `cron:`: each account's copy goes out `stagger` after the one before it, at
+    every cron time. With a slot: the first copy takes the slot, the others follow it `stagger`
+    apart, without taking slots of their own."""
+    files = make_campaign({"a.yaml": STAGGERED}, config=ACCOUNTS)
+    result = run(
+        "--config", str(files.config), "plan", "--offline", "--json",
+        "--from", "2026-11-20", "--until", "2026-12-08",
+    )  # fmt: skip
+    assert result.code == 0, result.out + result.err
+    rows = json.loads(result.out)["occurrences"]
+    assert [(r["key"], r["local_time"], r["account"]) for r in rows] == [
+        ("queued~lead", "2026-11-20 12:30 GMT", "lead"),  # a Friday
+        ("queued~partner", "2026-11-20 12:45 GMT", "partner"),
+        ("queued-too", "2026-11-23 12:30 GMT", "lead"),  # the next slot: Monday
+        ("weekly~lead@2026-12-06T12:00:00Z", "2026-12-06 12:00 GMT", "lead"),
+        ("weekly~partner@2026-12-06T12:10:00Z", "2026-12-06 12:10 GMT", "partner"),
+        ("weekly~ally@2026-12-06T12:20:00Z", "2026-12-06 12:20 GMT", "ally"),
+    ]
+    assert run("--config", str(files.config), "validate", "--offline").code == 0
+
+
+def test_staggered_cron_and_slot_copies_go_out_at_their_times(world: World) -> None:
+    """What `plan` shows is what `run` does: each copy at its own staggered moment."""
+    world.config.update(
+        accounts={name: {"instance": f"https://{name}.example"} for name in ("lead", "partner")},
+        default_account="lead",
+        slots=["daily 14:30"],  # 13:30 UTC in June
+    )
+    world.write(
+        [
+            {"id": "tick", "cron": "0 14 * * *", "accounts": ["lead", "partner"], "stagger": "10m"},
+            {"id": "queued", "accounts": ["lead", "partner"], "stagger": "15m"},
+        ]
+    )
+    runner, publisher = world.runner()
+    posts = world.posts()
+    for minutes in range(0, 120, 5):
+        world.clock.set(NOW + timedelta(minutes=minutes))
+        runner.run_due(posts)
+    assert [(key, f"{at:%H:%M}") for key, at in publisher.sent] == [
+        ("tick~lead@2026-06-10T13:00:00Z", "13:00"),
+        ("tick~partner@2026-06-10T13:10:00Z", "13:10"),
+        ("queued~lead", "13:30"),
+        ("queued~partner", "13:45"),
+    ]

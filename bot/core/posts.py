@@ -58,6 +58,11 @@ class Schedule:
     cron: str | None = None
     start: datetime | None = None
     until: datetime | None = None
+    # One account's copy of a post from several accounts, `stagger`ed: it goes out this long
+    # after the copy before it would — after each cron time, or after the slot the first copy
+    # (`after_copy`, its id) takes.
+    offset: timedelta = timedelta(0)
+    after_copy: str = ""
 
     @property
     def kind(self) -> ScheduleKind:
