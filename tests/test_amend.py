@@ -27,7 +27,7 @@ from bot.mastodon.types import (
     PollRequest,
     TransientError,
 )
-from bot.publishing.amend import Amender, EditUnsupported, target_for
+from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported, target_for
 from bot.publishing.drift import drift_problems, post_drift
 from bot.publishing.snapshot import snapshot_of
 from bot.storage import migrations as migrations_module
@@ -445,3 +445,29 @@ def test_a_language_change_already_on_the_server_is_found_not_sent(
     (outcome,) = Amender(client, store, clock).amend(drift)
     assert outcome.result == "found"
     assert [c.request.method for c in mock.calls] == ["GET", "GET"]
+
+
+def test_alt_text_only_leaves_a_part_published_before_snapshots_alone(
+    mock: responses.RequestsMock,
+    client: MastodonClient,
+    ledger: Ledger,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    """A part published before the ledger kept snapshots is only known to differ as a whole:
+    `amend: alt-text` cannot tell its alt text from its text, so it edits nothing (the whole
+    file's version would go out otherwise)."""
+    image = tmp_path / "shelf.png"
+    image.write_bytes(b"png")
+    media = (MediaFile(image, "shelf.png", "image/png", 3, "New alt", None),)
+    part = Part(0, "A new text", None, False, "public", "en", media, None, 10)
+    post = _published(ledger, part)
+    record = ledger.get("p")
+    assert record is not None
+    drift = post_drift(post, record, {})
+    assert drift is not None and drift.parts[0].before is None
+    store = Amendments(ledger, clock)
+    (outcome,) = Amender(client, store, clock).amend(drift, only=ALT_TEXT_FIELDS)
+    assert outcome.result == "unchanged"
+    assert len(mock.calls) == 0
+    assert store.edits("p") == []

@@ -120,6 +120,11 @@ class Amender(StatusWork[MastodonClient]):
         for part in drift.parts:
             if parts is not None and part.number not in parts:
                 continue
+            if part.before is None and only is not None:
+                # Published before the ledger kept snapshots: which fields changed is unknown,
+                # so an edit of only some of them cannot be made.
+                outcomes.append(PartOutcome(part.index, part.url, "unchanged"))
+                continue
             target = target_for(part, reset_poll=reset_poll, only=only)
             if part.before is not None and target == part.before:
                 outcomes.append(PartOutcome(part.index, part.url, "unchanged"))

@@ -24,7 +24,7 @@ from bot.publishing.runner import Publishes, Runner
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
-from bot.service.living import LivingRound
+from bot.service.living import LivingRound, waiting_warnings
 from bot.service.outages import Monitor
 from bot.storage.ledger import Ledger
 from bot.storage.migrations import LedgerError
@@ -187,6 +187,15 @@ class InstanceLink:
             self._token_problem(exc)
         except CampaignBotError as exc:
             logger.warning("engagement and edits wait for the next round: %s", exc)
+
+    def _warn_unamended(self, posts: Sequence[CampaignPost]) -> None:
+        """Log each change to a published post's file that `amend:` does not let the bot
+        apply itself (every change in a dry run, or where edits are refused); the changes it
+        applies are logged when it does."""
+        refused = self.living is not None and self.living.edits_refused
+        mode = "manual" if self.dry_run or refused else self.settings.amend
+        for problem in waiting_warnings(self.app, self.ledger, list(posts), mode):
+            logger.warning("%s", problem.render())
 
     def _token_problem(self, exc: AuthError) -> None:
         if isinstance(self.publisher, CoalitionPublisher):

@@ -345,6 +345,7 @@ class Daemon(InstanceLink):
         campaign = self.app.logged_campaign(online=False, listing=self.watched.listing_to_load())
         self.posts = campaign.posts
         self.held_back = campaign.held_back
+        self._warn_unamended(self.posts)
         self._schedule(why)
 
     def _schedule(self, why: str) -> None:

@@ -21,12 +21,11 @@ from bot.cli import control_commands
 from bot.config.settings import load_settings
 from bot.service.app import App
 
-from .conftest import BASE_CONFIG, Site, TappedApp
+from .conftest import BASE_CONFIG, Receiver, Site, TappedApp
 from .test_coalition_e2e import TOKENS, own_statuses
-from .test_outage_e2e import Receiver, running, webhook
+from .test_outage_e2e import running
 
 pytestmark = pytest.mark.e2e
-__all__ = ["webhook"]  # the fixture, used by name
 
 USERS = {"lead": "alice", "partner": "bob", "ally": "carol"}
 
