@@ -323,3 +323,38 @@ def test_a_quote_of_a_partners_post_looks_it_up_on_the_quoting_instance(
         assert parse_qs(urlsplit(search.url).query)["q"] == [story_url]
         assert parse_qs(str(sent.body))["quoted_status_id"] == ["777"]
         assert outcome.result is Result.PUBLISHED
+
+
+def test_a_boost_follows_the_first_copy_and_is_skipped_without_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """`accounts: [lead, partner]`: the boost follows the lead's copy only. The partner's copy
+    went out, the lead's was missed: the boost is skipped, saying which copy it followed, and
+    the partner's copy is never boosted instead."""
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        ledger.mark_missed("joint~lead", "joint~lead", POSTED, "the bot was down")
+        ledger.begin_attempt("joint~partner", "joint~partner", POSTED, "h")
+        ledger.record_part_intent("joint~partner", 0, "key-0")
+        ledger.record_part_published("joint~partner", 0, "333", f"{PARTNER}/@partner/333")
+        ledger.mark_published("joint~partner")
+        clock.set(START)
+        copy = replace(LAUNCH, id="joint~lead")
+        follow = FollowUp(
+            FollowKind.BOOST,
+            "ally",
+            timedelta(minutes=5),
+            of_account="lead",
+            of_copies=("lead", "partner"),
+        )
+        key = follow.key("joint~lead")
+        due = Occurrence(
+            key, follow_up_post(copy, follow), POSTED, START + timedelta(days=1), State.PENDING
+        )
+        with responses.RequestsMock():  # nothing is sent
+            outcome = publisher(ledger, clock).publish(due)
+        assert outcome.result is Result.NOT_SENT
+        record = ledger.get(key)
+        assert record is not None and record.state is State.MISSED
+        assert (
+            outcome.error == "skipped: the post it shares, joint~lead, was never published (missed)"
+        )

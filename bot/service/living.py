@@ -130,7 +130,7 @@ class LivingRound:
                 part = next(p for p in drift.parts if p.index == outcome.index)
                 fields = ", ".join(c.field for c in part.changes if only is None or c.field in only)
                 done = "amended" if outcome.result == "edited" else "could not amend"
-                message = f"{drift.post.id} part {part.number}: {done} ({fields}) {outcome.url}"
+                message = f"{drift.record.key} part {part.number}: {done} ({fields}) {outcome.url}"
                 if outcome.detail:
                     message += f": {outcome.detail}"
                 logger.info("%s", message, extra={"post_id": drift.post.id})
