@@ -268,3 +268,41 @@ def test_edits_yield_to_a_post_that_falls_due(
 def all_edits(site: Site) -> list[tuple[str, str]]:
     with site.ledger() as ledger:
         return [(e.occurrence_key, e.kind) for e in ledger.events() if e.kind.startswith("edit")]
+
+
+def test_alt_text_of_every_occurrence_of_a_repeating_post_is_amended_once(
+    site: Site, webhook: Receiver
+) -> None:
+    """`amend: alt-text` and an hourly post whose image gets a better alt text: each occurrence
+    already out gets it once (one edit in each history, one alert each)."""
+    site.session = MediaAttributes()
+    site.configure(amend="alt-text", catch_up="150m", alerts={"webhook": webhook.url})
+
+    def hourly(alt: str) -> dict[str, Any]:
+        return {
+            "id": "hourly",
+            "cron": "0 * * * *",
+            "from": site.at(-timedelta(days=1)),
+            "text": "Sign the petition before the vote.",
+            "media": [{"file": "media/library-shelf.png", "alt": alt}],
+        }
+
+    site.write_posts("hourly.yaml", [hourly("A shelf.")])
+    with running(site) as bot:
+        sent = {
+            key: record.parts[0].status_id
+            for key, record in site.records().items()
+            if record.post_id == "hourly"
+        }
+        assert len(sent) >= 2
+        site.write_posts("hourly.yaml", [hourly("Six books on a green shelf.")])
+        bot.files_changed()
+        bot.rounds(3)
+    client = site.server.client("alice")
+    for status_id in sent.values():
+        assert status_id is not None
+        assert client.status(status_id)["media_attachments"][0]["description"] == (
+            "Six books on a green shelf."
+        )
+        assert len(history(site, status_id)) == 2
+    assert sorted(b["message"].split(" part ")[0] for b in webhook.bodies) == sorted(sent)
