@@ -265,7 +265,7 @@ class Publisher:
             # after a day, or by an admin): upload the files again and send once more.
             logger.warning(
                 "part %d: the instance no longer has its uploaded media (%s); uploading again",
-                part.index,
+                part.index + 1,
                 exc,
                 extra={"post_id": key.split("@", 1)[0]},
             )
