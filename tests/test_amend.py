@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import responses
@@ -19,8 +20,14 @@ from bot.core.posts import CampaignPost, MediaFile, Part, Schedule
 from bot.core.published import MediaSnapshot, PartSnapshot, PollSnapshot, changes
 from bot.core.states import State
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import EditRequest, MediaEdit, PollRequest
-from bot.publishing.amend import Amender, EditUnsupported, target_for
+from bot.mastodon.types import (
+    EditRequest,
+    MediaEdit,
+    PermanentError,
+    PollRequest,
+    TransientError,
+)
+from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported, target_for
 from bot.publishing.drift import drift_problems, post_drift
 from bot.publishing.snapshot import snapshot_of
 from bot.storage import migrations as migrations_module
@@ -108,9 +115,10 @@ def test_changes_are_named_per_field(after: PartSnapshot, fields: list[str]) -> 
 
 
 def test_only_what_an_edit_can_change_is_offered() -> None:
-    """Language and visibility cannot be edited; a poll is replaced only with --reset-poll."""
+    """Visibility cannot be edited, the language can (Mastodon's UpdateStatusService takes it);
+    a poll is replaced only with --reset-poll."""
     found = {c.field: c for c in changes(snap(), snap(language="cy", visibility="direct"))}
-    assert not found["language"].editable and not found["visibility"].editable
+    assert found["language"].editable and not found["visibility"].editable
     poll = changes(snap(), snap(poll=PollSnapshot(("A", "B"), 300, False, False)))
     assert poll[0].resets_votes
 
@@ -221,6 +229,46 @@ def test_edit_without_media_or_cw_sends_neither(
     assert "media_ids" not in str(sent) and "spoiler_text" not in str(sent)
 
 
+@pytest.mark.parametrize(("language", "sent"), [("cy", ["cy"]), (None, [])])
+def test_edit_sends_the_language_when_there_is_one(
+    mock: responses.RequestsMock, client: MastodonClient, language: str | None, sent: list[str]
+) -> None:
+    """Mastodon.py's status_update has no `language`; the edit adds it to the same PUT. Left
+    out, the server keeps the status's language."""
+    mock.put(f"{BASE}/api/v1/statuses/{STATUS_ID}", json=body("status_edited_media_attributes"))
+    client.edit_status(STATUS_ID, EditRequest("Just text", None, False, language=language))
+    form = parse_qs(str(mock.calls[0].request.body))
+    assert form["status"] == ["Just text"]
+    assert form.get("language", []) == sent
+
+
+def test_edit_with_media_sends_the_language_in_the_json_body(
+    mock: responses.RequestsMock, client: MastodonClient
+) -> None:
+    """With media_attributes the body is JSON; the language is in it beside them."""
+    mock.put(f"{BASE}/api/v1/statuses/{STATUS_ID}", json=body("status_edited_media_attributes"))
+    request = EditRequest("Text", None, False, (MediaEdit(MEDIA_ID, "Alt", None),), language="de")
+    client.edit_status(STATUS_ID, request)
+    sent = json.loads(mock.calls[0].request.body)
+    assert sent["language"] == "de"
+    assert sent["media_attributes"][0]["id"] == MEDIA_ID
+
+
+def test_an_edit_refused_by_the_server_is_translated(
+    mock: responses.RequestsMock, client: MastodonClient
+) -> None:
+    """The edit with a language goes through the client's error translation like any other."""
+    mock.put(
+        f"{BASE}/api/v1/statuses/{STATUS_ID}",
+        status=422,
+        json={"error": "Validation failed: Text can't be blank"},
+    )
+    with pytest.raises(PermanentError, match="Text can't be blank") as caught:
+        client.edit_status(STATUS_ID, EditRequest("x", None, False, language="cy"))
+    assert caught.value.http_status == 422
+    assert not isinstance(caught.value, TransientError)
+
+
 def test_delete_destroys_the_media_too(
     mock: responses.RequestsMock, client: MastodonClient
 ) -> None:
@@ -305,3 +353,121 @@ def test_a_post_being_sent_cannot_be_withdrawn(ledger: Ledger, clock: FakeClock)
         store.mark_withdrawn("p", "p", START, "no")
     ledger.mark_failed("p", "422")
     assert store.mark_withdrawn("p", "p", START, "given up").state is State.WITHDRAWN
+
+
+def _published(ledger: Ledger, part: Part) -> CampaignPost:
+    ledger.begin_attempt("p", "p", START, "old")
+    ledger.record_part_intent("p", 0, "k")
+    ledger.record_part_published("p", 0, STATUS_ID, "https://x/1")
+    ledger.mark_published("p")
+    return CampaignPost("p", "posts/p.yaml", 3, 0, Schedule(at=START), None, (part,))
+
+
+def test_a_changed_language_is_amended(
+    mock: responses.RequestsMock,
+    client: MastodonClient,
+    ledger: Ledger,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    """A post published in English whose file now says Welsh: the warning offers `amend`, the
+    status (whose text and media are as published) is edited once with `language=cy` and the
+    same media, and the ledger then remembers Welsh."""
+    image = tmp_path / "shelf.png"
+    image.write_bytes(b"png")
+    text = "I have altered the media attachment. Pray I do not alter it further."
+    media = (MediaFile(image, "shelf.png", "image/png", 3, "Updated description", (0.2, -0.1)),)
+    part = Part(0, text, None, False, "public", "cy", media, None, 10)
+    post = _published(ledger, part)
+    store = Amendments(ledger, clock)
+    before = replace(snapshot_of(part), language="en")
+    store.record_snapshot("p", 0, before)
+    record = ledger.get("p")
+    assert record is not None
+    drift = post_drift(post, record, {0: before})
+    assert drift is not None
+    (problem,) = drift_problems([drift])
+    assert problem.message == (
+        "`p` part 1: language changed after publishing (followers still see the old version)"
+    )
+    assert problem.hint == "run `campaign-bot amend p`"
+    mock.get(f"{BASE}/api/v1/statuses/{STATUS_ID}", json=body("status_edited_media_attributes"))
+    mock.get(
+        f"{BASE}/api/v1/statuses/{STATUS_ID}/source",
+        json={"id": STATUS_ID, "text": text, "spoiler_text": ""},
+    )
+    edited = {**body("status_edited_media_attributes"), "language": "cy"}
+    mock.put(f"{BASE}/api/v1/statuses/{STATUS_ID}", json=edited)
+    (outcome,) = Amender(client, store, clock).amend(drift)
+    assert outcome.result == "edited"
+    assert [c.request.method for c in mock.calls] == ["GET", "GET", "PUT"]
+    sent = json.loads(mock.calls[2].request.body)
+    assert sent["language"] == "cy"
+    assert sent["status"] == text
+    assert sent["media_attributes"] == [
+        {"id": MEDIA_ID, "description": "Updated description", "focus": "0.2,-0.1"}
+    ]
+    assert store.snapshots("p")[0].language == "cy"
+    assert post_drift(post, record, store.snapshots("p")) is None
+
+
+def test_a_language_change_already_on_the_server_is_found_not_sent(
+    mock: responses.RequestsMock,
+    client: MastodonClient,
+    ledger: Ledger,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    """Read back after a lost answer: the status is in Welsh already, so no second PUT; while it
+    is still in English, the edit is sent (the text alone does not prove it arrived)."""
+    image = tmp_path / "shelf.png"
+    image.write_bytes(b"png")
+    text = "I have altered the media attachment. Pray I do not alter it further."
+    media = (MediaFile(image, "shelf.png", "image/png", 3, "Updated description", (0.2, -0.1)),)
+    part = Part(0, text, None, False, "public", "cy", media, None, 10)
+    post = _published(ledger, part)
+    store = Amendments(ledger, clock)
+    before = replace(snapshot_of(part), language="en")
+    store.record_snapshot("p", 0, before)
+    record = ledger.get("p")
+    assert record is not None
+    drift = post_drift(post, record, {0: before})
+    assert drift is not None
+    store.intend_edit(
+        "p", 0, STATUS_ID, target_for(drift.parts[0], reset_poll=False), f"media before: {MEDIA_ID}"
+    )
+    welsh = {**body("status_edited_media_attributes"), "language": "cy"}
+    mock.get(f"{BASE}/api/v1/statuses/{STATUS_ID}", json=welsh)
+    mock.get(
+        f"{BASE}/api/v1/statuses/{STATUS_ID}/source",
+        json={"id": STATUS_ID, "text": text, "spoiler_text": ""},
+    )
+    (outcome,) = Amender(client, store, clock).amend(drift)
+    assert outcome.result == "found"
+    assert [c.request.method for c in mock.calls] == ["GET", "GET"]
+
+
+def test_alt_text_only_leaves_a_part_published_before_snapshots_alone(
+    mock: responses.RequestsMock,
+    client: MastodonClient,
+    ledger: Ledger,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    """A part published before the ledger kept snapshots is only known to differ as a whole:
+    `amend: alt-text` cannot tell its alt text from its text, so it edits nothing (the whole
+    file's version would go out otherwise)."""
+    image = tmp_path / "shelf.png"
+    image.write_bytes(b"png")
+    media = (MediaFile(image, "shelf.png", "image/png", 3, "New alt", None),)
+    part = Part(0, "A new text", None, False, "public", "en", media, None, 10)
+    post = _published(ledger, part)
+    record = ledger.get("p")
+    assert record is not None
+    drift = post_drift(post, record, {})
+    assert drift is not None and drift.parts[0].before is None
+    store = Amendments(ledger, clock)
+    (outcome,) = Amender(client, store, clock).amend(drift, only=ALT_TEXT_FIELDS)
+    assert outcome.result == "unchanged"
+    assert len(mock.calls) == 0
+    assert store.edits("p") == []

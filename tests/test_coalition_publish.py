@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
+from bot.config.settings import Settings, load_settings
 from bot.core.clock import FakeClock
 from bot.core.posts import CampaignPost, FollowKind, FollowUp, Part, Schedule
 from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.publisher import Publisher
+from bot.publishing.runner import DryRunPublisher
 from bot.schedule.followups import follow_up_post
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
@@ -92,7 +95,9 @@ def publisher(ledger: Ledger, clock: FakeClock) -> CoalitionPublisher:
         account_id="1",
         honours_idempotency_keys=True,
     )
-    return lead.setup("lead", partner, timedelta(hours=1))
+    return lead.setup(
+        "lead", partner, timedelta(hours=1), instances={"lead": LEAD, "partner": PARTNER}
+    )
 
 
 LAUNCH = CampaignPost(
@@ -238,3 +243,118 @@ def test_boost_of_a_post_that_never_went_out_is_skipped(tmp_path: Path, clock: F
         assert record is not None and record.state is State.MISSED
         [event] = [e for e in ledger.events("launch~boost~partner") if e.kind == "missed"]
         assert event.detail == "skipped: the post it shares, launch, was never published (missed)"
+
+
+def settings_in(folder: Path) -> Settings:
+    config = folder / "bot.yaml"
+    config.write_text("timezone: UTC\n", encoding="utf-8")
+    return load_settings(config, env={})
+
+
+def test_a_dry_run_says_what_a_boost_and_a_quote_would_do(
+    ledger: Ledger, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run --dry-run` does not show a boost as if its text were published: it names the
+    status it would share and the account that would share it."""
+    settings = settings_in(tmp_path)
+    dry = DryRunPublisher(settings, ledger)
+    with caplog.at_level("INFO", logger="bot.publishing.runner"):
+        boost = dry.publish(occurrence(BOOST))
+        dry.publish(occurrence(quote(fallback=True)))
+    assert boost.result is Result.DRY_RUN
+    assert [(r.getMessage(), getattr(r, "post_id", None)) for r in caplog.records] == [
+        (f"would boost launch ({SHARED_URL}) as partner", "launch~boost~partner"),
+        (
+            f"would quote launch ({SHARED_URL}) as partner: 'We back this.' (or post it with "
+            "the link, where the instance cannot quote)",
+            "launch~quote~partner",
+        ),
+    ]
+    assert not any("would publish" in r.getMessage() for r in caplog.records)
+    assert ledger.get("launch~boost~partner") is None  # a dry run writes nothing
+
+
+def test_a_dry_run_of_a_boost_before_or_without_its_post(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_in(tmp_path)
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        dry = DryRunPublisher(settings, ledger)
+        with caplog.at_level("INFO", logger="bot.publishing.runner"):
+            dry.publish(occurrence(BOOST))
+            ledger.mark_missed("launch", "launch", POSTED, "the bot was down")
+            dry.publish(occurrence(BOOST))
+    assert [r.getMessage() for r in caplog.records] == [
+        "would boost launch once it is out (5m after it) as partner",
+        "would skip the boost by partner: launch was never published (missed)",
+    ]
+
+
+def test_a_quote_of_a_partners_post_looks_it_up_on_the_quoting_instance(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The lead quotes the partner's post: the partner's status id means nothing on the lead's
+    instance, so the lead finds the post there first (by its address) and quotes that copy."""
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        story_url = f"{PARTNER}/@partner/222"
+        ledger.begin_attempt("story", "story", POSTED, "h")
+        ledger.record_part_intent("story", 0, "key-0")
+        ledger.record_part_published("story", 0, "222", story_url)
+        ledger.mark_published("story")
+        clock.set(START)
+        story = replace(LAUNCH, id="story", account="partner")
+        follow = replace(quote(fallback=False), account="lead", of_account="partner")
+        due = Occurrence(
+            follow.key("story"),
+            follow_up_post(story, follow),
+            POSTED + follow.after,
+            START + timedelta(days=1),
+            State.PENDING,
+        )
+        with responses.RequestsMock() as wire:
+            wire.get(
+                f"{LEAD}/api/v2/search",
+                json={"accounts": [], "statuses": [status("777")], "hashtags": []},
+            )
+            wire.get(f"{LEAD}/api/v2/instance", json=instance("4.5.0", 7))
+            wire.post(f"{LEAD}/api/v1/statuses", json=status("1003"))
+            outcome = publisher(ledger, clock).publish(due)
+            search, sent = wire.calls[0].request, wire.calls[-1].request
+        assert parse_qs(urlsplit(search.url).query)["q"] == [story_url]
+        assert parse_qs(str(sent.body))["quoted_status_id"] == ["777"]
+        assert outcome.result is Result.PUBLISHED
+
+
+def test_a_boost_follows_the_first_copy_and_is_skipped_without_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """`accounts: [lead, partner]`: the boost follows the lead's copy only. The partner's copy
+    went out, the lead's was missed: the boost is skipped, saying which copy it followed, and
+    the partner's copy is never boosted instead."""
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        ledger.mark_missed("joint~lead", "joint~lead", POSTED, "the bot was down")
+        ledger.begin_attempt("joint~partner", "joint~partner", POSTED, "h")
+        ledger.record_part_intent("joint~partner", 0, "key-0")
+        ledger.record_part_published("joint~partner", 0, "333", f"{PARTNER}/@partner/333")
+        ledger.mark_published("joint~partner")
+        clock.set(START)
+        copy = replace(LAUNCH, id="joint~lead")
+        follow = FollowUp(
+            FollowKind.BOOST,
+            "ally",
+            timedelta(minutes=5),
+            of_account="lead",
+            of_copies=("lead", "partner"),
+        )
+        key = follow.key("joint~lead")
+        due = Occurrence(
+            key, follow_up_post(copy, follow), POSTED, START + timedelta(days=1), State.PENDING
+        )
+        with responses.RequestsMock():  # nothing is sent
+            outcome = publisher(ledger, clock).publish(due)
+        assert outcome.result is Result.NOT_SENT
+        record = ledger.get(key)
+        assert record is not None and record.state is State.MISSED
+        assert (
+            outcome.error == "skipped: the post it shares, joint~lead, was never published (missed)"
+        )

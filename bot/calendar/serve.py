@@ -7,7 +7,6 @@ and rebuilds the page when they change, as the daemon's live reload does.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -15,32 +14,26 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bot.campaign.folder import Signature, list_folder
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError
 
 logger = logging.getLogger(__name__)
 
-Snapshot = tuple[tuple[str, int, int], ...]
 
-
-def snapshot(paths: Iterable[Path]) -> Snapshot:
+def snapshot(paths: Iterable[Path]) -> Signature:
     """Name, modification time and size of every file under `paths` (files or folders)."""
-    entries = []
+    entries: list[tuple[str, int, int]] = []
     for top in paths:
-        if top.is_file():
-            candidates = [top]
-        else:
-            candidates = []
-            for root, dirs, files in os.walk(top):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                candidates.extend(Path(root) / name for name in files)
-        for path in candidates:
-            try:
-                info = path.stat()
-            except OSError:
-                continue
-            entries.append((str(path), info.st_mtime_ns, info.st_size))
-    return tuple(sorted(entries))
+        if not top.is_file():
+            entries.extend(list_folder(top).signature)
+            continue
+        try:
+            info = top.stat()
+        except OSError:
+            continue
+        entries.append((str(top), info.st_mtime_ns, info.st_size))
+    return tuple(entries)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

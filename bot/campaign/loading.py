@@ -6,7 +6,6 @@ refuses exactly what `validate` reports. One bad file never hides the others.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.campaign.checking import Context
+from bot.campaign.folder import Listing, list_folder
 from bot.campaign.mistakes import check_likely_mistakes
 from bot.campaign.modelerrors import problems_from_validation
 from bot.campaign.rules import PostChecker
@@ -29,8 +29,6 @@ from bot.core.problems import Problem, Severity
 from bot.core.states import State
 from bot.core.timespec import to_zone
 from bot.schedule.slots import Slot
-
-POST_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 class CampaignSettings(Protocol):
@@ -85,15 +83,7 @@ class Campaign:
 
 def discover(posts_dir: Path) -> list[Path]:
     """Every post file under the folder, in a stable order, hidden folders left out."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(posts_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(
-            Path(root) / name
-            for name in sorted(files)
-            if name.lower().endswith(POST_FILE_SUFFIXES) and not name.startswith(".")
-        )
-    return found
+    return list(list_folder(posts_dir).post_files)
 
 
 def display_name(path: Path) -> str:
@@ -111,15 +101,20 @@ def load_campaign(
     paths: Sequence[Path] | None = None,
     published: Mapping[str, State] | None = None,
     now: datetime | None = None,
+    listing: Listing | None = None,
 ) -> Campaign:
     """Read and check post files (all of `posts_dir` unless `paths` is given), each post
     against `account_limits` of the account that publishes it (`limits` for any other).
 
     `published` maps occurrence keys to ledger states and `now` is the current time; with both,
-    one-off posts already in the past are reported as warnings.
+    one-off posts already in the past are reported as warnings. A `listing` of `posts_dir` just
+    made (by the running bot's folder watch) is read instead of listing the folder again.
     """
     campaign = Campaign()
-    files = _expand(paths) if paths else discover(settings.posts_dir)
+    if paths:
+        files = _expand(paths)
+    else:
+        files = list((listing or list_folder(settings.posts_dir)).post_files)
     if not files:
         campaign.problems.append(
             Problem(

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Mapping
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 from bot.cli import living_commands
 from bot.core.errors import TRY_AGAIN_LATER, CampaignBotError, UsageError
-from bot.core.posts import CampaignPost, FollowKind
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
 from bot.publishing.drift import removed_from_files
 from bot.publishing.manual import chosen_occurrence
 from bot.publishing.outage import OUTAGE_META, Outage
+from bot.schedule.followups import account_of_key
 from bot.schedule.planner import occurrence_key
 from bot.service.app import App
 from bot.service.daemon import run_daemon
@@ -166,10 +166,10 @@ def run_status(args: argparse.Namespace) -> int:
     waiting = [p for p in campaign.posts if p.id not in seen]
     changed = drift_report(app, campaign.posts)[1]
     gone = {r.key for r in removed_from_files(campaign.posts, records)}
-    by_id = {p.id: p for p in campaign.posts}
+    owners = {p.id: p.account for p in campaign.posts}
 
     def account(record: OccurrenceRecord) -> str:
-        return account_of(record, by_id, app.settings.default_account)
+        return account_of_key(record.key, record.post_id, owners, app.settings.default_account)
 
     held = set(campaign.held_back)
     now = app.clock.now()
@@ -179,7 +179,7 @@ def run_status(args: argparse.Namespace) -> int:
         due = sum(1 for r in records if not r.state.settled and r.planned_at <= now)
         unavailable = f"{outage.summary(app.settings.zone)}, {due} posts waiting"
     if args.json:
-        body = {
+        body: dict[str, Any] = {
             "instance": unavailable or "available",
             "occurrences": [
                 {
@@ -194,6 +194,16 @@ def run_status(args: argparse.Namespace) -> int:
             "held_back": campaign.held_back,
             "changed_after_publishing": [p.as_dict() for p in changed],
         }
+        if app.settings.several_accounts:
+            # Grouped by account, in the config's order: each one's occurrences and counts.
+            body["accounts"] = {
+                name: {
+                    "instance": app.instance_of(name),
+                    "occurrences": [r.key for r in records if account(r) == name],
+                    "states": dict(Counter(str(r.state) for r in records if account(r) == name)),
+                }
+                for name in app.settings.account_names()
+            }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     zone = app.settings.zone
@@ -266,15 +276,3 @@ def run_retry(args: argparse.Namespace) -> int:
         f"{to_zone(now + window, zone)}, else it is recorded as missed again"
     )
     return 0
-
-
-def account_of(record: OccurrenceRecord, posts: Mapping[str, CampaignPost], default: str) -> str:
-    """The account an occurrence in the ledger belongs to: a boost's or quote's is in its key
-    (`ID~boost~NAME`), a post's is the one its file names."""
-    parts = record.key.split("~")
-    if parts[-1].isdigit():  # the second quote by one account: ID~quote~NAME~1
-        parts = parts[:-1]
-    if len(parts) >= 3 and parts[-2] in {str(kind) for kind in FollowKind}:
-        return parts[-1]
-    post = posts.get(record.post_id)
-    return (post.account if post is not None else "") or default

@@ -130,7 +130,7 @@ def changes(old: PartSnapshot, new: PartSnapshot) -> list[FieldChange]:
     if old.poll != new.poll:
         note("poll", _poll(old.poll), _poll(new.poll), resets_votes=True)
     note("sensitive", old.sensitive, new.sensitive)
-    note("language", old.language, new.language, editable=False)
+    note("language", old.language, new.language)
     note("visibility", old.visibility, new.visibility, editable=False)
     return found
 

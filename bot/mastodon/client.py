@@ -228,10 +228,12 @@ class MastodonClient:
             return remote_status(self._api.status(status_id))
 
     def edit_status(self, status_id: str, edit: EditRequest) -> RemoteStatus:
-        """Replace a status whole (`PUT /api/v1/statuses/:id`, Mastodon 3.5+)."""
+        """Replace a status whole (`PUT /api/v1/statuses/:id`, Mastodon 3.5+). Sent through the
+        request Mastodon.py's status_update makes, which lacks the `language` an edit takes
+        (UpdateStatusService; left out, the status keeps its language). media_attributes go
+        alone, covering every attachment to keep: Mastodon.py 2.3.3 derives media_ids from
+        them, and raises TypeError when it is given both."""
         poll = self._poll(edit.poll)
-        # media_attributes alone, covering every attachment to keep: Mastodon.py 2.3.3 derives
-        # media_ids from them, and raises TypeError when it is given both.
         attributes = [
             self._api.generate_media_edit_attributes(
                 m.id, description=m.description, focus=m.focus or (0.0, 0.0)
@@ -239,13 +241,14 @@ class MastodonClient:
             for m in edit.media
         ]
         with self._translated(f"the edit of post {status_id}"):
-            status = self._api.status_update(
-                status_id,
-                edit.text,
+            status = self._api._Mastodon__status_internal(  # type: ignore[attr-defined]
+                status=edit.text,
                 spoiler_text=edit.spoiler_text or None,
                 sensitive=edit.sensitive,
                 poll=poll,
                 media_attributes=attributes or None,
+                language=edit.language,
+                edit=status_id,
             )
         return remote_status(status)
 

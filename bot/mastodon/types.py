@@ -128,6 +128,7 @@ class EditRequest:
     sensitive: bool
     media: tuple[MediaEdit, ...] = ()
     poll: PollRequest | None = None
+    language: str | None = None  # None: the status keeps the language it has
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ was then, and a new text is for the occurrences still to come.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.core.posts import CampaignPost, ScheduleKind
@@ -98,14 +99,19 @@ def post_drift(
     return PostDrift(post, record, tuple(parts), published, notes)
 
 
-def drift_problems(drifts: list[PostDrift]) -> list[Problem]:
-    """One warning per changed field of each part, at the post's place in its file."""
+def drift_problems(
+    drifts: list[PostDrift], left: Callable[[FieldChange], bool] | None = None
+) -> list[Problem]:
+    """One warning per changed field of each part, at the post's place in its file; with
+    `left`, only for the changes it says are left to the campaigner."""
     problems = []
     for drift in drifts:
         post = drift.post
         amend = f"run `campaign-bot amend {post.id}`"
         for part in drift.parts:
             for change in part.changes:
+                if left is not None and not left(change):
+                    continue
                 if change.field == "content":
                     message = f"changed after publishing ({FOLLOWERS})"
                 else:

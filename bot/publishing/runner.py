@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.config.settings import Settings
 from bot.core.clock import Clock
-from bot.core.posts import CampaignPost
+from bot.core.posts import CampaignPost, FollowKind, FollowUp
 from bot.core.states import ALLOWED_FROM, Change, Result, State
 from bot.core.timespec import format_duration, to_zone
 from bot.publishing.outage import InstanceWatch
@@ -198,13 +198,18 @@ class Runner:
 
 
 class DryRunPublisher:
-    """Goes through every step but the requests to Mastodon, and writes nothing to the ledger."""
+    """Goes through every step but the requests to Mastodon, and writes nothing to the ledger
+    (it only reads it, to say which status a boost or quote would share)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
         self.settings = settings
+        self.ledger = ledger
 
     def publish(self, occurrence: Occurrence) -> Outcome:
         post = occurrence.post
+        if post.follows is not None:
+            self._follow_up(occurrence, post.follows)
+            return Outcome(occurrence.key, Result.DRY_RUN)
         for part in post.parts:
             media = ", ".join(f"{m.name} (alt: {m.alt[:40]})" for m in part.media)
             logger.info(
@@ -217,3 +222,38 @@ class DryRunPublisher:
                 extra={"post_id": post.id},
             )
         return Outcome(occurrence.key, Result.DRY_RUN)
+
+    def _follow_up(self, occurrence: Occurrence, follow: FollowUp) -> None:
+        """A boost shares a status, it publishes no text of its own: say which, and as whom."""
+        post = occurrence.post
+        shared_key = occurrence.key.removesuffix(follow.suffix)
+        record = self.ledger.get(shared_key) if self.ledger is not None else None
+        first = record.part(0) if record is not None else None
+        if record is not None and record.state is State.PUBLISHED and first is not None:
+            shared = f"{shared_key} ({first.url or first.status_id})"
+        elif record is not None and record.state.settled:
+            logger.info(
+                "would skip the %s by %s: %s was never published (%s)",
+                follow.kind,
+                follow.account,
+                shared_key,
+                record.state,
+                extra={"post_id": post.id},
+            )
+            return
+        else:
+            shared = f"{shared_key} once it is out ({format_duration(follow.after)} after it)"
+        if follow.kind is FollowKind.BOOST:
+            logger.info("would boost %s as %s", shared, follow.account, extra={"post_id": post.id})
+            return
+        text = post.parts[0].text
+        logger.info(
+            "would quote %s as %s: %r%s",
+            shared,
+            follow.account,
+            text[:80],
+            " (or post it with the link, where the instance cannot quote)"
+            if follow.fallback_link
+            else "",
+            extra={"post_id": post.id},
+        )

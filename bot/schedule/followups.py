@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.core.posts import CampaignPost, FollowUp
+from bot.core.posts import CampaignPost, FollowKind, FollowUp
 from bot.core.states import State
 
 # Far enough that the runner never records a follow-up as missed itself: the publisher does,
@@ -69,3 +69,31 @@ def follow_up_times(
             deadline = occurrence.deadline + follow.after + catch_up + OPEN
             state = seen.state if seen is not None else State.PENDING
             yield key, follow_up_post(occurrence.post, follow), at, deadline, state
+
+
+def account_of_key(key: str, post_id: str, accounts: Mapping[str, str], default: str) -> str:
+    """The account an occurrence in the ledger belongs to: a boost's or quote's is in its key
+    (`ID~boost~NAME`, `ID~quote~NAME~1`), one copy's of a post from several accounts is in its
+    id (`ID~NAME`), a post's is the one its file names (`accounts`: post id to account name,
+    "" for the default account)."""
+    parts = key.split("~")
+    if parts[-1].isdigit():  # the second quote by one account: ID~quote~NAME~1
+        parts = parts[:-1]
+    if len(parts) >= 3 and parts[-2] in {str(kind) for kind in FollowKind}:
+        return parts[-1]
+    named = accounts.get(post_id)
+    if named is None and "~" in post_id:
+        named = post_id.rsplit("~", 1)[1]
+    return named or default
+
+
+def only_copy(follow: FollowUp) -> str:
+    """What a boost or quote of a post from several accounts follows: the first one's copy
+    (said by `plan` and `rehearse`)."""
+    if len(follow.of_copies) < 2:
+        return ""
+    others = ", ".join(f"@{name}" for name in follow.of_copies[1:])
+    return (
+        f" (of @{follow.of_account}'s copy only, not {others}'s; skipped if that copy never "
+        "goes out)"
+    )

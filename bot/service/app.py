@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bot.campaign.folder import Listing
 from bot.campaign.loading import Campaign, load_campaign
 from bot.config.instance_limits import learn_limits
 from bot.config.settings import Settings, read_access_token
@@ -21,17 +22,19 @@ from bot.core.posts import CampaignPost
 from bot.core.states import State
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import RemoteStatus
+from bot.mastodon.types import AuthError, RemoteStatus, TokenRefused
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.publishing.publisher import Publisher
 from bot.publishing.rebuild import guard_fresh_ledger
 from bot.publishing.runner import DryRunPublisher, Publishes, Runner
+from bot.schedule.followups import account_of_key
 from bot.service.logs import register_secret
 from bot.storage.binding import Binding, check_binding
 from bot.storage.ledger import Ledger
 from bot.storage.media import uploads_since
+from bot.storage.recovery import ORIGIN
 
 logger = logging.getLogger(__name__)
 
@@ -142,16 +145,26 @@ class App:
         return self.ledger() if self.settings.ledger_path.exists() else None
 
     def campaign(
-        self, paths: Sequence[Path] | None = None, *, online: bool = True, overdue: bool = False
+        self,
+        paths: Sequence[Path] | None = None,
+        *,
+        online: bool = True,
+        overdue: bool = False,
+        listing: Listing | None = None,
     ) -> Campaign:
         """The campaign's valid posts and every problem; with `overdue`, also a warning for each
-        post whose time has passed that the ledger has not seen (for `validate` and `plan`)."""
+        post whose time has passed that the ledger has not seen (for `validate` and `plan`).
+        A `listing` of the posts folder just made is read instead of listing it again."""
         report = self.limits(online=online)
         # Each post is checked against the limits of its own account's instance.
         by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
         if not overdue:
             return load_campaign(
-                self.settings, report.limits, account_limits=by_account, paths=paths
+                self.settings,
+                report.limits,
+                account_limits=by_account,
+                paths=paths,
+                listing=listing,
             )
         ledger = self.ledger_if_exists()
         states: dict[str, State] = {}
@@ -169,11 +182,17 @@ class App:
             paths=paths,
             published=states,
             now=self.clock.now(),
+            listing=listing,
         )
 
     def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
         """The campaign's valid posts; every problem is logged once, the invalid posts left out."""
-        campaign = self.campaign(online=online)
+        return self.logged_campaign(online=online).posts
+
+    def logged_campaign(self, *, online: bool = True, listing: Listing | None = None) -> Campaign:
+        """The campaign with every problem logged once; its posts are the valid ones (`run`,
+        `publish` and each load of the running bot)."""
+        campaign = self.campaign(online=online, listing=listing)
         for problem in campaign.problems:
             logger.warning("%s", problem.render())
         if campaign.errors:
@@ -183,7 +202,7 @@ class App:
                 counted(len(campaign.errors), "problem"),
                 "it is" if len(campaign.errors) == 1 else "they are",
             )
-        return campaign.posts
+        return campaign
 
     def connect(
         self,
@@ -194,21 +213,53 @@ class App:
         watch: InstanceWatch | None = None,
     ) -> Connection:
         """The publisher for the default account; with several accounts, one that hands each
-        other account's posts, boosts and quotes to that account's own publisher (made on first
-        use, with its own client, token and pacing). Checks the default account's token."""
-        several = self.settings.several_accounts
-        kind = CoalitionPublisher if several else Publisher
-        client, publisher = self._account(ledger, None, kind, stop_requested, on_status, watch)
-        if isinstance(publisher, CoalitionPublisher):
-            # Each other account's instance has its own watch: an outage there holds up only
-            # that account.
-            publisher.setup(
-                self.settings.default_account,
-                lambda name: self._account(
-                    ledger, name, Publisher, stop_requested, on_status, InstanceWatch(self.clock)
-                )[1],
-                self.settings.catch_up,
+        account's posts, boosts and quotes to that account's own publisher (made on first use,
+        with its own client, token and pacing). Checks the default account's token: refused,
+        it stops a single account's publishing; with several accounts it holds up only the
+        default account's work (unless the ledger is new or lost, which only that account's
+        posts on the instance can tell)."""
+        if not self.settings.several_accounts:
+            client, publisher = self._account(
+                ledger, None, Publisher, stop_requested, on_status, watch
             )
+            return Connection(client, publisher)
+        default = self.settings.default_account
+        refused: AuthError | None = None
+        try:
+            client, publisher = self._account(
+                ledger, None, CoalitionPublisher, stop_requested, on_status, watch
+            )
+        except TokenRefused as exc:
+            if ledger.get_meta(ORIGIN) is None and not ledger.states():
+                raise
+            refused = exc
+            client = self.client(None)
+            publisher = CoalitionPublisher(
+                client,
+                ledger,
+                self.clock,
+                instance=self.instance_of(None) or "",
+                account_id="",
+                honours_idempotency_keys=False,
+                stop_requested=stop_requested,
+                on_status=on_status,
+                watch=watch,
+            )
+        assert isinstance(publisher, CoalitionPublisher)
+
+        def others(name: str) -> Publisher:
+            # Each account's instance has its own watch: an outage there holds up only that
+            # account (the default account's is the bot's own, kept in the ledger).
+            own = watch if name == default else InstanceWatch(self.clock)
+            return self._account(ledger, name, Publisher, stop_requested, on_status, own)[1]
+
+        publisher.setup(
+            default,
+            others,
+            self.settings.catch_up,
+            instances={n: self.instance_of(n) or "" for n in self.settings.account_names()},
+            refused=refused,
+        )
         return Connection(client, publisher)
 
     def _account(
@@ -243,23 +294,7 @@ class App:
             check_binding(ledger, Binding(instance, account.id, account.acct), name)
         mode = self.settings.idempotency_keys
         honours = info.honours_idempotency_keys if mode == "auto" else mode == "honoured"
-        # The instance counts statuses over 3 hours whatever our restarts; so does the pacer,
-        # from the ledger, or a `run --once` every few minutes would never be paced. (With
-        # several accounts each counts every account's posts: slower than needed, never faster.)
-        since = self.clock.now() - DEFAULT_WINDOWS["status"].period
-        pacer = Pacer(self.clock)
-        pacer.seed(
-            "status",
-            (
-                part.published_at
-                for record in ledger.all()
-                for part in record.parts
-                if part.published_at is not None and part.published_at > since
-            ),
-        )
-        # Uploads too: 30 per 30 minutes, counted by the instance whatever our restarts.
-        media_since = self.clock.now() - DEFAULT_WINDOWS["media"].period
-        pacer.seed("media", uploads_since(ledger, media_since))
+        pacer = self.pacer(ledger, name)
         publisher = kind(
             client,
             ledger,
@@ -275,6 +310,42 @@ class App:
         )
         return client, publisher
 
+    def pacer(self, ledger: Ledger, account: str | None = None) -> Pacer:
+        """The account's pacing (the default account's for None). Each instance counts one
+        account's statuses over 3 hours and its uploads over 30 minutes, whatever our restarts;
+        so does the pacer, from that account's records in the ledger, or a `run --once` every
+        few minutes would never be paced — and one account's burst never slows another's."""
+        now = self.clock.now()
+        since = now - DEFAULT_WINDOWS["status"].period
+        mine = self._owned_by(account or self.settings.default_account)
+        records = ledger.all()
+        pacer = Pacer(self.clock)
+        pacer.seed(
+            "status",
+            (
+                part.published_at
+                for record in records
+                if mine(record.key, record.post_id)
+                for part in record.parts
+                if part.published_at is not None and part.published_at > since
+            ),
+        )
+        media_since = now - DEFAULT_WINDOWS["media"].period
+        owners = {record.key: record.post_id for record in records}
+        pacer.seed(
+            "media",
+            uploads_since(ledger, media_since, lambda key: mine(key, owners.get(key, key))),
+        )
+        return pacer
+
+    def _owned_by(self, account: str) -> Callable[[str, str], bool]:
+        """Whether an occurrence (its key and post id) is the account's to publish."""
+        if not self.settings.several_accounts:
+            return lambda key, post_id: True
+        default = self.settings.default_account
+        owners = {p.id: p.account for p in self.campaign(online=False).posts}
+        return lambda key, post_id: account_of_key(key, post_id, owners, default) == account
+
     def instance_watch(self, ledger: Ledger, *, dry_run: bool = False) -> InstanceWatch:
         """Whether the instance is failing, kept in the ledger so that `status` shows an outage
         and a later run knows since when it has lasted (a dry run keeps it to itself)."""
@@ -289,7 +360,7 @@ class App:
     ) -> Publishes:
         """What `run --once`, `publish` and `retry` publish with."""
         if dry_run:
-            return DryRunPublisher(self.settings)
+            return DryRunPublisher(self.settings, ledger)
         return self.connect(ledger, watch=watch).publisher
 
     def runner(

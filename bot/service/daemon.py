@@ -24,7 +24,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.core.clock import Clock, SystemClock
 from bot.core.posts import CampaignPost
 from bot.core.states import Result
-from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import TokenRefused
 from bot.publishing.runner import Publishes, Runner, RunSummary
@@ -314,6 +313,7 @@ class Daemon(InstanceLink):
             outage=self.watch.outage,
             waiting=self.monitor.waiting_count(),
             dry_run=self.dry_run,
+            accounts=self.account_states(),
         )
         try:
             control.write_heartbeat(self.settings.data_dir, beat)
@@ -342,18 +342,10 @@ class Daemon(InstanceLink):
         self._catch_up()
 
     def _load(self, why: str) -> None:
-        campaign = self.app.campaign(online=False)
-        for problem in campaign.problems:
-            logger.warning("%s", problem.render())
-        if campaign.errors:
-            logger.warning(
-                "%s in the post files: the posts concerned are left out until %s fixed; "
-                "the rest of the campaign runs",
-                counted(len(campaign.errors), "problem"),
-                "it is" if len(campaign.errors) == 1 else "they are",
-            )
+        campaign = self.app.logged_campaign(online=False, listing=self.watched.listing_to_load())
         self.posts = campaign.posts
         self.held_back = campaign.held_back
+        self._warn_unamended(self.posts)
         self._schedule(why)
 
     def _schedule(self, why: str) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from bot.core.posts import CampaignPost
 from bot.core.problems import Problem
+from bot.core.published import FieldChange
 from bot.mastodon.client import MastodonClient
 from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported
 from bot.publishing.drift import PostDrift, drift_problems, find_drift
@@ -30,6 +31,28 @@ def drift_report(app: App, posts: list[CampaignPost]) -> tuple[list[PostDrift], 
     with ledger:
         drifts = find_drift(posts, ledger, Amendments(ledger, app.clock))
     return drifts, drift_problems(drifts)
+
+
+def left_to_campaigner(mode: str) -> Callable[[FieldChange], bool]:
+    """Which changes the running bot leaves to `campaign-bot amend` under `amend: MODE`."""
+
+    def left(change: FieldChange) -> bool:
+        if mode == "alt-text":
+            return change.field not in ALT_TEXT_FIELDS
+        if mode == "auto":
+            # An edit cannot make these, and a poll is replaced only on request.
+            return not change.editable or change.resets_votes
+        return True
+
+    return left
+
+
+def waiting_warnings(
+    app: App, ledger: Ledger, posts: list[CampaignPost], mode: str
+) -> list[Problem]:
+    """For the running bot's log: each change to a published post it does not apply itself."""
+    drifts = find_drift(posts, ledger, Amendments(ledger, app.clock))
+    return drift_problems(drifts, left_to_campaigner(mode))
 
 
 def status_pacer(app: App, ledger: Ledger) -> Pacer:

@@ -7,6 +7,7 @@ upload, threads and idempotency are the very code `run` uses.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -27,9 +28,10 @@ from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.core.words import counted
 from bot.mastodon.types import RemoteStatus
+from bot.schedule.followups import only_copy
 from bot.schedule.planner import Occurrence, capped, plan
 from bot.service.app import App
-from bot.service.sandbox_server import date_toots, sandbox_server
+from bot.service.sandbox_server import TootDates, sandbox_server
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +189,8 @@ def rehearse(
     app = App(local, clock=clock, env=env, media_poll_interval=0.5, durable_ledger=False)
     result = Rehearsal()
     answered: dict[str, RemoteStatus] = {}
-    with app.ledger() as ledger:
+    dates = TootDates(box.workdir / "sandbox.sqlite3")
+    with app.ledger() as ledger, contextlib.closing(dates):
         connection = app.connect(ledger, on_status=lambda s: answered.__setitem__(s.id, s))
         runner = app.runner(ledger, connection.publisher)
         # Planned once: the clock only moves forward to each planned moment, and what goes out
@@ -235,7 +238,7 @@ def rehearse(
                         answered.pop(i) if i in answered else connection.client.status(i)
                         for i in ids
                     ]
-                    date_toots(box.workdir / "sandbox.sqlite3", ids, occurrence.planned_at)
+                    dates.set(ids, occurrence.planned_at)
                     result.published.append((occurrence, parts))
                     show(occurrence, parts, settings, out)
                     late = now - occurrence.planned_at
@@ -270,9 +273,9 @@ def show(
     if follows is not None:
         shared = occurrence.key.removesuffix(follows.suffix)
         if follows.kind == "boost":
-            print(f"   🔁 boosts {shared}", file=out)
+            print(f"   🔁 boosts {shared}{only_copy(follows)}", file=out)
             return
-        print(f"   💬 quotes {shared}:", file=out)
+        print(f"   💬 quotes {shared}{only_copy(follows)}:", file=out)
     for index, status in enumerate(parts):
         indent = "   " if index == 0 else "   ↳ "
         pad = "   " if index == 0 else "     "

@@ -115,13 +115,26 @@ def sandbox_server(config: Any, account: str, token: str) -> Any:
     return SandboxServer(config=config).start()
 
 
-def date_toots(database: Path, status_ids: Sequence[str], when: datetime) -> None:
-    """Give toots the time they were planned for, so the sandbox's timeline shows the campaign's
-    dates rather than the few seconds the rehearsal took. (The sandbox stores naive UTC.)"""
-    stamp = when.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    with sqlite3.connect(database) as db:
-        db.executemany(
-            "update statuses set created_at = ? where id = ?",
-            [(stamp, int(status_id)) for status_id in status_ids],
+class TootDates:
+    """Gives toots the time they were planned for, so the sandbox's timeline shows the campaign's
+    dates rather than the few seconds the rehearsal took. (The sandbox stores naive UTC.)
+
+    One connection for the whole rehearsal, without waiting for the disk at each commit: the
+    sandbox is thrown away afterwards, and a connection per toot cost a tenth of the rehearsal."""
+
+    def __init__(self, database: Path) -> None:
+        self._db = sqlite3.connect(database)
+        self._db.execute("pragma synchronous = off")
+
+    def set(self, status_ids: Sequence[str], when: datetime) -> None:
+        stamp = (
+            when.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         )
-    db.close()
+        with self._db:
+            self._db.executemany(
+                "update statuses set created_at = ? where id = ?",
+                [(stamp, int(status_id)) for status_id in status_ids],
+            )
+
+    def close(self) -> None:
+        self._db.close()

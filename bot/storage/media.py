@@ -8,6 +8,7 @@ Mastodon deletes media that no status uses about a day after the upload, so an i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,11 +72,15 @@ def forget_uploads(ledger: Ledger, key: str, part: int, reason: str) -> None:
             )
 
 
-def uploads_since(ledger: Ledger, since: datetime) -> list[datetime]:
-    """When each upload after `since` was made: the media pacing carries over restarts."""
+def uploads_since(
+    ledger: Ledger, since: datetime, keys: Callable[[str], bool] | None = None
+) -> list[datetime]:
+    """When each upload after `since` was made (for the occurrences `keys` accepts, or all):
+    the media pacing carries over restarts."""
     with ledger.transaction(write=False) as conn:
         rows = conn.execute(
-            "SELECT at FROM events WHERE kind = 'media-uploaded' AND at > ? ORDER BY at",
+            "SELECT occurrence_key, at FROM events WHERE kind = 'media-uploaded' AND at > ? "
+            "ORDER BY at",
             (to_text(since),),
         ).fetchall()
-    return [from_text(r[0]) for r in rows]
+    return [from_text(r[1]) for r in rows if keys is None or keys(r[0])]

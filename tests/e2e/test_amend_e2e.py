@@ -7,7 +7,7 @@ import argparse
 import json
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -35,7 +35,9 @@ class MediaAttributes(requests.Session):
         path = urlsplit(request.url).path
         if request.method == "PUT" and path.startswith("/api/v1/statuses/") and response.ok:
             self.edits += 1
-            body = json.loads(request.body or b"{}")
+            # media_attributes come as JSON; an edit without media is a form.
+            is_json = "json" in str(request.headers.get("Content-Type"))
+            body = json.loads(request.body or b"{}") if is_json else {}
             for media in body.get("media_attributes") or ():
                 form = {"description": media.get("description", "")}
                 if media.get("focus"):
@@ -188,6 +190,60 @@ def test_a_lost_answer_is_read_back_not_edited_twice(published: Site) -> None:
     with site.ledger() as ledger:
         kinds = [e.kind for e in ledger.events("petition-launch") if e.part_index == 0]
     assert kinds[-2:] == ["edit-intended", "edit-found"]
+
+
+def test_a_changed_language_is_warned_and_amended_once(
+    published: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file now says Welsh: `validate` offers `amend` (no longer "cannot change"), the edit
+    carries `language` with the text and image, and a second `amend` finds nothing to do.
+    (mastodon_mock 0.6.1 keeps a status's language on edit, so the request is what is checked.)"""
+    site = published
+    first = site.records()["petition-launch"].parts[0].status_id
+    assert first is not None
+    session = site.session
+    assert isinstance(session, MediaAttributes)
+    original = session.send
+    edits: list[dict[str, Any]] = []
+
+    def keep_edits(request: requests.PreparedRequest, **kw: Any) -> requests.Response:
+        if request.method == "PUT" and "/api/v1/statuses/" in str(request.url):
+            body = request.body or b""
+            if "json" in str(request.headers.get("Content-Type")):
+                edits.append(json.loads(body))
+            else:
+                text = body.decode() if isinstance(body, bytes) else str(body)
+                edits.append({k: v[0] for k, v in parse_qs(text).items()})
+        return original(request, **kw)
+
+    session.send = keep_edits  # type: ignore[method-assign]
+    site.write_posts("launch.yaml", [post(site, language="cy")])
+    args = argparse.Namespace(
+        app=site.app(), paths=[], format="text", json=False, strict=False, check_links=False
+    )
+    args.offline = True
+    capsys.readouterr()
+    assert campaign_commands.run_validate(args) == 0
+    out = capsys.readouterr().out
+    assert (
+        "`petition-launch` part 1: language changed after publishing (followers still see the "
+        "old version) — run `campaign-bot amend petition-launch`"
+    ) in out
+    assert "cannot change the language" not in out
+
+    assert amend(site, "petition-launch") == 0
+    assert "petition-launch part 1 edited" in capsys.readouterr().out
+    assert [e["language"] for e in edits] == ["cy", "cy"]  # the post and its reply
+    media_id = site.server.client("alice").status(first)["media_attachments"][0]["id"]
+    assert edits[0]["media_attributes"][0]["id"] == media_id
+    assert edits[0]["status"].startswith("Sign the petition")
+    assert len(history(site, first)) == 2
+
+    assert amend(site, "petition-launch") == 0
+    assert "nothing to amend" in capsys.readouterr().out
+    assert len(edits) == 2
+    assert campaign_commands.run_validate(args) == 0
+    assert "changed after publishing" not in capsys.readouterr().out
 
 
 def test_poll_is_kept_unless_reset(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
