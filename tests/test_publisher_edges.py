@@ -4,6 +4,7 @@ line of a post left pending. The instance, ledger and clock are those of test_pu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -296,3 +297,163 @@ def test_a_newer_status_of_another_occurrence_does_not_hide_ours(
     assert instance.posts() == []
     record = ledger.get("solo")
     assert record is not None and record.parts[0].status_id == "904"
+
+
+def test_a_post_not_let_through_says_why_with_its_key(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Asked again before its own next try, a post is not sent and says it waits; during an
+    outage, another says since when the instance has been unavailable."""
+    for _ in range(6):
+        instance.then_unavailable()
+    publisher = make_publisher(ledger, clock)
+    first = publisher.publish(occurrence("first", part(0, "One")))
+    again = publisher.publish(occurrence("first", part(0, "One")))
+    waiting = "waiting for its own next try after a temporary failure"
+    assert again == Outcome("first", Result.DEFERRED, error=waiting, retry_at=first.retry_at)
+    publisher.publish(occurrence("second", part(0, "Two")))
+    outage = publisher.watch.outage
+    assert outage is not None
+    held = publisher.publish(occurrence("third", part(0, "Three")))
+    assert held == Outcome(
+        "third",
+        Result.UNAVAILABLE,
+        error=f"the instance has been unavailable since {outage.since.isoformat()} (last "
+        "answer: 503); waiting for it to answer",
+        retry_at=outage.next_try,
+    )
+    assert len(instance.posts()) == 6
+
+
+def test_during_an_outage_the_post_after_a_probe_is_tried_once(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """The send that tests an instance just back from an outage gets one try, not the
+    policy's three: a failing instance is not hit with a burst."""
+    for _ in range(9):
+        instance.then_unavailable()
+    publisher = make_publisher(ledger, clock)
+    publisher.publish(occurrence("first", part(0, "One")))
+    publisher.publish(occurrence("second", part(0, "Two")))
+    assert publisher.watch.down
+    assert len(instance.posts()) == 6
+    publisher.watch.probe_passed()
+    outcome = publisher.publish(occurrence("third", part(0, "Three")))
+    assert outcome.result is Result.UNAVAILABLE
+    assert len(instance.posts()) == 7
+
+
+# --- rate limits -------------------------------------------------------------------------------
+
+
+def test_a_429_resetting_in_exactly_the_longest_wait_is_waited_out_and_logged(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The policy waits out a reset up to 15 minutes away, that one included, and the
+    operator reads how long."""
+    clock.set(wire.RESET_1930 - timedelta(seconds=RetryPolicy().max_rate_limit_wait))
+    instance.then_refuse(
+        429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
+    )
+    with caplog.at_level(logging.INFO, logger="bot.publishing.publisher"):
+        outcome = make_publisher(ledger, clock).publish(occurrence("x", part(0, "X")))
+    assert outcome.result is Result.PUBLISHED
+    assert clock.slept == [pytest.approx(900)]
+    assert ("WARNING", "rate limited; waiting 900 s (same Idempotency-Key)", "x") in messages(
+        caplog
+    )
+
+
+# --- content that already went out under another id --------------------------------------------
+
+
+def published_elsewhere(ledger: Ledger, key: str, content_hash: str) -> None:
+    """What the ledger holds after another post with this content was published."""
+    ledger.begin_attempt(key, key, PLANNED, content_hash)
+    ledger.record_part_intent(key, 0, f"k-{key}")
+    ledger.record_part_published(key, 0, "990", f"https://x/{key}")
+    ledger.mark_published(key)
+
+
+def same_content(post_id: str, *, repeat: bool = False) -> Occurrence:
+    made = occurrence(post_id, part(0, "Once only."))
+    post = dataclasses.replace(made.post, content_hash="hash-same", repeat=repeat)
+    return dataclasses.replace(made, post=post)
+
+
+def test_content_published_under_another_id_is_held_back_with_the_reason(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A renamed post (new id, same content) is not sent; the outcome and a warning with its
+    post id say where the content went out and how to send it again on purpose."""
+    published_elsewhere(ledger, "original", "hash-same")
+    with caplog.at_level(logging.INFO, logger="bot.publishing.publisher"):
+        outcome = make_publisher(ledger, clock).publish(same_content("renamed"))
+    reason = (
+        "held back: the same content (text, content warning, media) went out as original at "
+        "2026-10-14 19:00 UTC (https://x/original); was the post renamed? Add `repeat: true` to "
+        "it to publish it again on purpose"
+    )
+    assert outcome == Outcome("renamed", Result.NOT_SENT, error=reason)
+    assert messages(caplog) == [("WARNING", reason, "renamed")]
+    assert instance.posts() == []
+    assert ledger.get("renamed") is None
+
+
+def test_a_repeat_or_an_occurrence_already_begun_is_not_held_back(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """`repeat: true` sends the same content on purpose; an occurrence whose sending began
+    before the other went out is finished (its first try may already be on the instance)."""
+    published_elsewhere(ledger, "original", "hash-same")
+    publisher = make_publisher(ledger, clock)
+    assert publisher.publish(same_content("again", repeat=True)).result is Result.PUBLISHED
+    wire.died_after_intent(ledger, "begun")
+    ledger.mark_pending_after_error("begun", "no answer")
+    assert publisher.publish(same_content("begun")).result is Result.PUBLISHED
+    assert len(instance.posts()) == 2
+
+
+def test_only_trailing_slashes_of_the_instance_address_are_ignored_in_the_key() -> None:
+    """`https://a.example/` and `https://a.example` are one instance; any other last
+    character makes another address, and another key."""
+    key = idempotency_key("https://a.example", ACCOUNT, "launch", 0)
+    assert idempotency_key("https://a.example//", ACCOUNT, "launch", 0) == key
+    assert idempotency_key("https://a.exampleX", ACCOUNT, "launch", 0) != key
+
+
+def test_a_429_resetting_at_once_is_still_given_a_second_and_says_so(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reset half a second away is waited out for a whole second (the server's clock may be
+    behind ours), and the log gives the wait the bot really makes."""
+    clock.set(wire.RESET_1930 - timedelta(milliseconds=500))
+    instance.then_refuse(
+        429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
+    )
+    with caplog.at_level(logging.INFO, logger="bot.publishing.publisher"):
+        outcome = make_publisher(ledger, clock).publish(occurrence("x", part(0, "X")))
+    assert outcome.result is Result.PUBLISHED
+    assert clock.slept == [1.0]
+    assert ("WARNING", "rate limited; waiting 1 s (same Idempotency-Key)", "x") in messages(caplog)
+
+
+def test_a_stop_while_waiting_out_a_429_names_the_rate_limit(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Asked to stop during the wait for a near reset: the reason says it was the rate limit."""
+    clock.set(wire.RESET_1930 - timedelta(minutes=5))
+    instance.then_refuse(
+        429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
+    )
+    asked = iter([False, True])
+    outcome = make_publisher(ledger, clock, stop=lambda: next(asked, True)).publish(
+        occurrence("x", part(0, "X"))
+    )
+    assert outcome.result is Result.DEFERRED
+    assert outcome.error is not None
+    assert outcome.error.startswith(
+        "the bot is stopping (the instance's rate limit was reached for the post (429): "
+    )
+    assert outcome.error.endswith("); it is tried again at the next start")
+    assert len(instance.posts()) == 1

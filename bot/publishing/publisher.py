@@ -314,8 +314,9 @@ class Publisher:
                     ) from exc
                 if attempt >= attempts:
                     raise
-                log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", wait)
-                self._pause(max(wait, 1.0), exc)
+                pause = max(wait, 1.0)
+                log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", pause)
+                self._pause(pause, exc)
             except TransientError as exc:
                 if attempt >= attempts:
                     raise
