@@ -28,7 +28,7 @@ from bot.mastodon.types import (
     TransientError,
 )
 from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported, target_for
-from bot.publishing.drift import drift_problems, post_drift
+from bot.publishing.drift import drift_problems, find_drift, post_drift
 from bot.publishing.snapshot import snapshot_of
 from bot.storage import migrations as migrations_module
 from bot.storage.amendments import Amendments
@@ -471,3 +471,44 @@ def test_alt_text_only_leaves_a_part_published_before_snapshots_alone(
     assert outcome.result == "unchanged"
     assert len(mock.calls) == 0
     assert store.edits("p") == []
+
+
+def test_a_repeating_posts_occurrences_are_compared_each_and_warned_about_once(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """Two occurrences of a cron post went out with the old text and visibility, a third
+    already with the new ones: two drifts, one warning per field counting them, and a
+    visibility hint that does not send the campaigner to withdraw the post by its id."""
+    part = Part(0, "New text", None, False, "unlisted", "en", (), None, 8)
+    post = CampaignPost(
+        "weekly", "posts/w.yaml", 7, 0, Schedule(cron="0 12 * * sun"), None, (part,)
+    )
+    store = Amendments(ledger, clock)
+    old = replace(snapshot_of(part), text="Old text", visibility="public")
+    for day, shown in ((1, old), (8, old), (15, snapshot_of(part))):
+        key = f"weekly@2026-11-{day:02}T12:00:00Z"
+        ledger.begin_attempt(key, "weekly", START.replace(day=day), "h")
+        ledger.record_part_intent(key, 0, f"k{day}")
+        ledger.record_part_published(key, 0, f"{day}", f"https://x/{day}")
+        ledger.mark_published(key)
+        store.record_snapshot(key, 0, shown)
+    drifts = find_drift([post], ledger, store)
+    assert [d.record.key for d in drifts] == [
+        "weekly@2026-11-01T12:00:00Z",
+        "weekly@2026-11-08T12:00:00Z",
+    ]
+    problems = drift_problems(drifts)
+    assert [(p.message, p.hint.split(":")[0]) for p in problems] == [
+        (
+            "`weekly` part 1: text changed after publishing (followers still see the old "
+            "version in 2 published occurrences)",
+            "run `campaign-bot amend weekly` to edit them (the occurrences still to come use "
+            "the file as it is)",
+        ),
+        (
+            "`weekly` part 1: visibility changed after publishing (followers still see the old "
+            "version in 2 published occurrences)",
+            "an edit cannot change the visibility",
+        ),
+    ]
+    assert "withdraw KEY" in problems[1].hint

@@ -151,6 +151,12 @@ class CoalitionPublisher(Publisher):
             self._held[name] = (outcome.error or "deferred", outcome.retry_at)
         return outcome
 
+    def recheck_tokens(self) -> None:
+        """Try the rejected tokens again at the next post, not after the usual wait (SIGHUP)."""
+        for name in self._refused:
+            if name in self._held:
+                self._held[name] = (self._held[name][0], self.clock.now())
+
     def token_refused(self, name: str, exc: AuthError) -> datetime:
         """The account's token was rejected: hold its work, say so (once), and tell the daemon.
         Returns when the token is tried again."""

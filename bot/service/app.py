@@ -158,32 +158,27 @@ class App:
         report = self.limits(online=online)
         # Each post is checked against the limits of its own account's instance.
         by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
-        if not overdue:
-            return load_campaign(
-                self.settings,
-                report.limits,
-                account_limits=by_account,
-                paths=paths,
-                listing=listing,
-            )
-        ledger = self.ledger_if_exists()
-        states: dict[str, State] = {}
-        if ledger is not None:
-            with ledger:
-                # A thread with a part out is under way, even when put back to pending.
-                states = {
-                    r.key: State.SENDING if r.state is State.PENDING and r.urls() else r.state
-                    for r in ledger.all()
-                }
         return load_campaign(
             self.settings,
             report.limits,
             account_limits=by_account,
             paths=paths,
-            published=states,
-            now=self.clock.now(),
+            published=self._ledger_states() if overdue else None,
+            now=self.clock.now() if overdue else None,
             listing=listing,
         )
+
+    def _ledger_states(self) -> dict[str, State]:
+        """Occurrence key -> state, as far as the overdue warning is concerned."""
+        ledger = self.ledger_if_exists()
+        if ledger is None:
+            return {}
+        with ledger:
+            # A thread with a part out is under way, even when put back to pending.
+            return {
+                r.key: State.SENDING if r.state is State.PENDING and r.urls() else r.state
+                for r in ledger.all()
+            }
 
     def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
         """The campaign's valid posts; every problem is logged once, the invalid posts left out."""

@@ -26,6 +26,7 @@ from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import TokenRefused
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.runner import Publishes, Runner, RunSummary
 from bot.schedule.due import LAST_RUN
 from bot.schedule.planner import Occurrence
@@ -338,6 +339,8 @@ class Daemon(InstanceLink):
 
     def _reload(self, why: str) -> None:
         self.config_watch.check(always=why == "SIGHUP")
+        if why == "SIGHUP" and isinstance(self.publisher, CoalitionPublisher):
+            self.publisher.recheck_tokens()  # a replaced token works at once, as for one account
         self._load(why)
         self._catch_up()
 

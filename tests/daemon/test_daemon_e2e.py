@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from bot.core.clock import FakeClock
 from bot.storage import control
@@ -325,7 +326,7 @@ def test_signal_while_a_request_hangs(
     wait_until(
         lambda: len(campaign.parts("hung")) == 1, 30, "part 0 was recorded before its request"
     )
-    time.sleep(0.3)  # the request is now held by the server
+    wait_until(lambda: not faults(campaign), 30, "the server took the request to hold it")
     # Waiting for the answer would take the 30 s the server holds the request (and the bot's
     # request_timeout): the stop ends well before, or this deadline fails the test.
     code, _ = bot.stop(sig, timeout=25)
@@ -343,6 +344,15 @@ def test_signal_while_a_request_hangs(
     assert code == 0
     assert campaign.states() == {"hung": "published"}
     assert len(by_first_words(statuses(campaign.box), "Post hung ")) == 1
+
+
+def faults(campaign: Campaign) -> list[dict[str, object]]:
+    """The sandbox's fault rules still waiting for a request (a `count=1` rule leaves the list
+    as the request it holds arrives)."""
+    answer = requests.get(f"{campaign.box.base_url}/api/v1/_mock/faults", timeout=10)
+    answer.raise_for_status()
+    found: list[dict[str, object]] = answer.json()
+    return found
 
 
 def test_rejected_post_fails_and_alerts_once(

@@ -182,3 +182,22 @@ def test_a_revoked_default_token_holds_up_only_the_default_account(
     assert len(texts(server, "alice")) == 2
     assert {str(r.state) for r in site.records().values()} == {"published"}
     assert [b["kind"] for b in webhook.bodies] == ["token", "recovered"]
+
+
+def test_sighup_tries_a_replaced_token_at_once(
+    site: Site, server: MockServer, webhook: Receiver
+) -> None:
+    """As for one account, `kill -HUP` after replacing a token publishes what waits for it at
+    once, without waiting for the next check."""
+    token_file, env = configure(site, webhook, "partner")
+    site.write_posts("coalition.yaml", posts(site)[1:2])  # the partner's story, at +3m
+    app = TappedApp(load_settings(site.config_path, env), clock=site.clock, env=env)
+    start = site.clock.now()
+    with running(app, site) as (bot, drive):
+        revoke(site, token_file.read_text().strip())
+        drive.until(start + timedelta(minutes=3, seconds=30))
+        assert own_statuses(server, "bob") == []
+        token_file.write_text(new_token(site, "bob") + "\n")
+        bot._reload("SIGHUP")  # what the signal queues, run on the fake clock's same second
+        assert len(own_statuses(server, "bob")) == 1
+    assert site.clock.now() == start + timedelta(minutes=3, seconds=30)
