@@ -225,8 +225,10 @@ def test_a_blip_is_tried_again_and_its_lost_deletion_counts_as_done(
     assert len(mock.calls) == 2
     assert len(clock.slept) == 1 and 0.5 <= clock.slept[0] <= 1.0
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert line.startswith("deleting 100: ")
-    assert line.endswith(f"; trying again in {clock.slept[0]:.0f} s")
+    assert line == (
+        "deleting 100: the instance had a temporary problem with the deletion of post 100 "
+        f"(503): Service unavailable; trying again in {clock.slept[0]:.0f} s"
+    )
 
 
 def test_a_blip_that_lasts_past_the_tries_is_raised_and_nothing_is_settled(
@@ -253,3 +255,18 @@ def test_deletions_are_paced_by_their_own_limit(
     pacer = Pacer(clock, {"delete": Window(1, timedelta(minutes=30))})
     withdrawer(ledger, clock, pacer=pacer).withdraw("t", "t", START, ledger.get("t"))
     assert clock.now() == START + timedelta(minutes=30)
+
+
+def test_a_status_the_instance_gave_no_url_for_is_still_deleted(
+    mock: responses.RequestsMock, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Some servers give a status no URL: the part is deleted by its id and listed blank."""
+    ledger.begin_attempt("t", "t", START, "h")
+    ledger.record_part_intent("t", 0, "k0")
+    ledger.record_part_published("t", 0, "100", "")
+    ledger.mark_published("t")
+    assert published_parts(ledger.get("t")) == [(0, "100", "")]
+    mock.delete(url_of("100"), json=body("status_deleted_with_source"))
+    done = withdrawer(ledger, clock).withdraw("t", "t", START, ledger.get("t"))
+    assert done.deleted == ("",)
+    assert events(ledger, "t", "part-deleted") == [(0, "status 100: deleted ")]
