@@ -40,6 +40,28 @@ def snap(text: str) -> PartSnapshot:
     return PartSnapshot(text, None, (), (), None, False, "en", "public")
 
 
+def another_writer_commits_at_the_first_write(ledger: Ledger) -> sqlite3.Connection:
+    """At the first INSERT or UPDATE of the ledger's next transaction, another connection
+    tries to write and commit: the worst moment for a transaction that read first."""
+    other = sqlite3.connect(ledger.path, timeout=0, isolation_level=None)
+    done: list[bool] = []
+
+    def on_statement(sql: str) -> None:
+        if done or not sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            return
+        done.append(True)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO meta (key, value) VALUES ('other', 'writer')")
+            other.execute("COMMIT")
+        except sqlite3.OperationalError:  # the ledger holds the write lock: the other waits
+            pass
+
+    assert ledger._conn is not None
+    ledger._conn.set_trace_callback(on_statement)
+    return other
+
+
 def recorded_at(ledger: Ledger, key: str, index: int) -> str:
     with sqlite3.connect(ledger.path) as conn:
         row = conn.execute(
@@ -219,3 +241,44 @@ def test_an_occurrence_of_another_post_is_not_withdrawn(store: Amendments, ledge
         store.mark_withdrawn("p@1", "q", START, "no")
     assert ledger.states() == {"p@1": State.FAILED}
     assert "withdrawn" not in [e.kind for e in ledger.events("p@1")]
+
+
+def test_withdrawing_while_another_process_writes_does_not_fail(
+    store: Amendments, ledger: Ledger
+) -> None:
+    """mark_withdrawn reads the state before it writes: it holds the write lock from the
+    start, so another writer's commit in between cannot make it fail."""
+    ledger.begin_attempt("p", "p", START, "h")
+    ledger.mark_failed("p", "422")
+    other = another_writer_commits_at_the_first_write(ledger)
+    try:
+        assert store.mark_withdrawn("p", "p", START, "taken back").state is State.WITHDRAWN
+        other = another_writer_commits_at_the_first_write(ledger)
+        assert store.mark_withdrawn("q", "q", START, "never sent").state is State.WITHDRAWN
+    finally:
+        other.close()
+
+
+def test_reading_snapshots_and_edits_does_not_wait_for_a_writer(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Reads never take the write lock: they answer while another process writes."""
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger.open(path, clock, busy_timeout=0) as ledger:
+        store = Amendments(ledger, clock)
+        store.record_snapshot("p", 0, snap("old"))
+        applied = store.intend_edit("p", 0, "s0", snap("new"))
+        store.settle_edit(applied, "applied", "")
+        pending = store.intend_edit("p", 1, "s1", snap("reply"))
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO meta (key, value) VALUES ('other', 'writer')")
+            assert store.snapshots("p") == {0: snap("new")}
+            assert store.all_snapshots() == {"p": {0: snap("new")}}
+            assert [e.id for e in store.edits("p")] == [applied.id, pending.id]
+            assert store.open_edit("p", 1) == pending
+            assert store.edits_since(START - timedelta(seconds=1)) == [START]
+            other.execute("ROLLBACK")
+        finally:
+            other.close()

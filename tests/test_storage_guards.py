@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -118,6 +119,21 @@ def test_refused_or_failed_takers_leave_no_descriptor_open(
     assert open_descriptors() == before
 
 
+def test_the_lock_is_let_go_even_when_its_file_cannot_be_emptied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = RunLock.acquire(tmp_path, "run", START)
+
+    def full_disk(fd: int, length: int) -> None:
+        raise OSError(28, "no space left on device")
+
+    monkeypatch.setattr(os, "ftruncate", full_disk)
+    lock.release()
+    monkeypatch.undo()
+    assert held_by_another(tmp_path) is None
+    RunLock.acquire(tmp_path, "run", START).release()
+
+
 def test_a_process_the_bot_starts_does_not_inherit_the_lock(tmp_path: Path) -> None:
     """A child started while the lock is held must not keep it once the bot lets go."""
     lock = RunLock.acquire(tmp_path, "run", START)
@@ -191,6 +207,42 @@ def test_the_same_account_is_recognised_however_its_instance_is_spelt(ledger: Le
         "HTTPS://Social.Test//, but the access token is for @alice (account id 101) on "
         "https://social.example; nothing is published. Use the token of @alice, or"
     )
+
+
+def test_a_trailing_slash_or_capitals_on_either_side_are_the_same_instance(
+    ledger: Ledger,
+) -> None:
+    check_binding(ledger, Binding("https://Social.TX/", "101", "alice"))
+    check_binding(ledger, Binding("https://social.tx", "101", "alice"))
+    assert read_binding(ledger) == Binding("https://social.tx", "101", "alice")
+    check_binding(ledger, Binding("HTTPS://SOCIAL.TX//", "101", "alice"))
+    with pytest.raises(AccountMismatch):
+        check_binding(ledger, Binding("https://social.t", "101", "alice"))
+
+
+def test_the_refusal_of_another_account_says_what_to_do(ledger: Ledger) -> None:
+    check_binding(ledger, ALICE)
+    with pytest.raises(AccountMismatch) as caught:
+        check_binding(ledger, Binding("https://social.test", "202", "bob"))
+    assert str(caught.value) == (
+        f"{ledger.path}: this ledger belongs to @alice (account id 101) on https://social.test, "
+        "but the access token is for @bob (account id 202) on https://social.test; nothing is "
+        "published. Use the token of @alice, or, if the campaign has really moved to the new "
+        "account, run `campaign-bot ledger rebind` (its records stay, and say what the old "
+        "account posted)"
+    )
+
+
+def test_an_account_other_than_the_default_is_bound_and_renamed_under_its_own_name(
+    ledger: Ledger,
+) -> None:
+    check_binding(ledger, ALICE)
+    carol = Binding("https://social.test", "303", "carol")
+    check_binding(ledger, carol, "third")
+    assert read_binding(ledger, "third") == carol
+    check_binding(ledger, Binding("https://social.test", "303", "carol_new"), "third")
+    assert read_binding(ledger, "third") == Binding("https://social.test", "303", "carol_new")
+    assert read_binding(ledger) == ALICE
 
 
 def test_an_unchanged_binding_is_not_written_again(ledger: Ledger) -> None:
@@ -310,7 +362,7 @@ def test_a_thread_found_in_part_is_left_sending_for_the_next_run(ledger: Ledger)
 def test_found_parts_must_start_at_the_post_and_have_no_gap(
     ledger: Ledger, indexes: list[int]
 ) -> None:
-    with pytest.raises(ValueError, match="found parts must run from part 0 without a gap"):
+    with pytest.raises(ValueError) as caught:
         record_found(
             ledger,
             key="p@1",
@@ -320,6 +372,7 @@ def test_found_parts_must_start_at_the_post_and_have_no_gap(
             parts=[found(i, i) for i in indexes],
             complete=True,
         )
+    assert str(caught.value) == "found parts must run from part 0 without a gap"
     assert ledger.get("p@1") is None
 
 
@@ -338,3 +391,55 @@ def test_an_occurrence_already_in_the_ledger_is_not_written_over(ledger: Ledger)
     record = ledger.get("p@1")
     assert record is not None and record.state is State.SENDING and record.parts == ()
     assert "rebuilt" not in [e.kind for e in ledger.events("p@1")]
+
+
+def test_a_thread_found_whole_is_published_when_its_last_part_was(ledger: Ledger) -> None:
+    record_found(
+        ledger,
+        key="p@1",
+        post_id="p",
+        planned_at=START,
+        content_hash="h",
+        parts=[found(0, 1), found(1, 2), found(2, 7)],
+        complete=True,
+    )
+    record = ledger.get("p@1")
+    assert record is not None
+    assert record.published_at == START + timedelta(minutes=7)
+
+
+def test_a_record_found_while_another_process_writes_is_still_written(
+    ledger: Ledger,
+) -> None:
+    """record_found checks the key is free before it writes: it holds the write lock from the
+    start, so another writer's commit in between cannot make it fail."""
+    other = sqlite3.connect(ledger.path, timeout=0, isolation_level=None)
+    started: list[bool] = []
+
+    def on_statement(sql: str) -> None:
+        if started or not sql.lstrip().upper().startswith("INSERT"):
+            return
+        started.append(True)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO meta (key, value) VALUES ('other', 'writer')")
+            other.execute("COMMIT")
+        except sqlite3.OperationalError:  # the ledger holds the write lock: the other waits
+            pass
+
+    assert ledger._conn is not None
+    ledger._conn.set_trace_callback(on_statement)
+    try:
+        record_found(
+            ledger,
+            key="p@1",
+            post_id="p",
+            planned_at=START,
+            content_hash="h",
+            parts=[found(0, 1)],
+            complete=True,
+        )
+    finally:
+        ledger._conn.set_trace_callback(None)
+        other.close()
+    assert ledger.states() == {"p@1": State.PUBLISHED}
