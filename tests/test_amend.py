@@ -27,8 +27,8 @@ from bot.mastodon.types import (
     PollRequest,
     TransientError,
 )
-from bot.publishing.amend import Amender, EditUnsupported, target_for
-from bot.publishing.drift import drift_problems, post_drift
+from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported, target_for
+from bot.publishing.drift import drift_problems, find_drift, post_drift
 from bot.publishing.snapshot import snapshot_of
 from bot.storage import migrations as migrations_module
 from bot.storage.amendments import Amendments
@@ -445,3 +445,70 @@ def test_a_language_change_already_on_the_server_is_found_not_sent(
     (outcome,) = Amender(client, store, clock).amend(drift)
     assert outcome.result == "found"
     assert [c.request.method for c in mock.calls] == ["GET", "GET"]
+
+
+def test_alt_text_only_leaves_a_part_published_before_snapshots_alone(
+    mock: responses.RequestsMock,
+    client: MastodonClient,
+    ledger: Ledger,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> None:
+    """A part published before the ledger kept snapshots is only known to differ as a whole:
+    `amend: alt-text` cannot tell its alt text from its text, so it edits nothing (the whole
+    file's version would go out otherwise)."""
+    image = tmp_path / "shelf.png"
+    image.write_bytes(b"png")
+    media = (MediaFile(image, "shelf.png", "image/png", 3, "New alt", None),)
+    part = Part(0, "A new text", None, False, "public", "en", media, None, 10)
+    post = _published(ledger, part)
+    record = ledger.get("p")
+    assert record is not None
+    drift = post_drift(post, record, {})
+    assert drift is not None and drift.parts[0].before is None
+    store = Amendments(ledger, clock)
+    (outcome,) = Amender(client, store, clock).amend(drift, only=ALT_TEXT_FIELDS)
+    assert outcome.result == "unchanged"
+    assert len(mock.calls) == 0
+    assert store.edits("p") == []
+
+
+def test_a_repeating_posts_occurrences_are_compared_each_and_warned_about_once(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """Two occurrences of a cron post went out with the old text and visibility, a third
+    already with the new ones: two drifts, one warning per field counting them, and a
+    visibility hint that does not send the campaigner to withdraw the post by its id."""
+    part = Part(0, "New text", None, False, "unlisted", "en", (), None, 8)
+    post = CampaignPost(
+        "weekly", "posts/w.yaml", 7, 0, Schedule(cron="0 12 * * sun"), None, (part,)
+    )
+    store = Amendments(ledger, clock)
+    old = replace(snapshot_of(part), text="Old text", visibility="public")
+    for day, shown in ((1, old), (8, old), (15, snapshot_of(part))):
+        key = f"weekly@2026-11-{day:02}T12:00:00Z"
+        ledger.begin_attempt(key, "weekly", START.replace(day=day), "h")
+        ledger.record_part_intent(key, 0, f"k{day}")
+        ledger.record_part_published(key, 0, f"{day}", f"https://x/{day}")
+        ledger.mark_published(key)
+        store.record_snapshot(key, 0, shown)
+    drifts = find_drift([post], ledger, store)
+    assert [d.record.key for d in drifts] == [
+        "weekly@2026-11-01T12:00:00Z",
+        "weekly@2026-11-08T12:00:00Z",
+    ]
+    problems = drift_problems(drifts)
+    assert [(p.message, p.hint.split(":")[0]) for p in problems] == [
+        (
+            "`weekly` part 1: text changed after publishing (followers still see the old "
+            "version in 2 published occurrences)",
+            "run `campaign-bot amend weekly` to edit them (the occurrences still to come use "
+            "the file as it is)",
+        ),
+        (
+            "`weekly` part 1: visibility changed after publishing (followers still see the old "
+            "version in 2 published occurrences)",
+            "an edit cannot change the visibility",
+        ),
+    ]
+    assert "withdraw KEY" in problems[1].hint

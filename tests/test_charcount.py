@@ -38,9 +38,16 @@ SERVER_COUNTS = [
     pytest.param("https://🍕.ws/x", "", 14, id="domain-fails-idna-unassigned-in-3.2"),
     pytest.param("https://" + "a" * 63 + ".com", "", 23, id="63-char-label"),
     pytest.param("https://" + "a" * 64 + ".com", "", 76, id="64-char-label-fails-idna"),
+    pytest.param("https://" + "ü" * 60 + ".de/x", "", 73, id="idn-label-over-63-in-punycode"),
     pytest.param("https://example.org/" + "a" * 4076, "", 23, id="url-of-4096"),
     pytest.param("https://example.org/" + "a" * 4077, "", 4097, id="url-of-4097"),
+    # An IDN domain counts toward the 4096 at its punycode length (bücher.de is 7 longer) ...
+    pytest.param("https://bücher.de/" + "a" * 4071, "", 23, id="idn-url-of-4096-in-punycode"),
+    pytest.param("https://bücher.de/" + "a" * 4072, "", 4090, id="idn-url-of-4097-in-punycode"),
+    # ... but never shorter: full-width letters map to ASCII without growing.
+    pytest.param("https://ｅｘａｍｐｌｅ.com/" + "a" * 4076, "", 23, id="full-width-url-of-4096"),
     pytest.param("https://t.co/abc123", "", 23, id="tco"),
+    pytest.param("https://t.co/" + "a" * 40, "", 23, id="tco-slug-of-40"),
     pytest.param("https://t.co/" + "a" * 41, "", 54, id="tco-slug-too-long"),
     # What may precede a URL.
     pytest.param("foohttps://example.org", "", 22, id="letters-before-scheme"),
@@ -82,6 +89,18 @@ SERVER_COUNTS = [
     pytest.param("@bob@" + "a" * 254, "", 259, id="mention-domain-254"),
     pytest.param("@alice@example.com@x", "", 20, id="mention-followed-by-at"),
     pytest.param("@bob@example.social://x", "", 23, id="mention-followed-by-scheme-sep"),
+    pytest.param(
+        "@alice@example.com@x @carol@example.social hi",
+        "",
+        20 + 7 + 3,
+        id="after-a-refused-mention",
+    ),
+    pytest.param(
+        "@bob@" + "a" * 254 + " @carol@example.social hi",
+        "",
+        259 + 7 + 3,
+        id="after-a-too-long-domain",
+    ),
     pytest.param("a=@bob@example.com", "", 18, id="mention-after-equals"),
     pytest.param("mail me at alice@example.org", "", 28, id="email-address"),
     pytest.param("https://example.org/x,@alice@example.com", "", 23, id="mention-inside-url"),
@@ -101,6 +120,7 @@ SERVER_COUNTS = [
     # Content warnings.
     pytest.param("hello", "CW: politics", 17, id="cw-counted"),
     pytest.param("hello", "  CW  ", 7, id="cw-stripped"),
+    pytest.param("hello", "\u00a0CW", 8, id="no-break-space-in-cw-not-stripped"),
     pytest.param("", "CW", 2, id="cw-only"),
     pytest.param("\u3000", "CW", 2, id="cw-with-blank-text"),
     pytest.param("https://example.org/x", "CW", 25, id="cw-and-url"),
@@ -128,7 +148,7 @@ def test_url_placeholder_length_follows_the_server(reserved: int, expected: int)
 
 def test_negative_url_reservation_is_refused() -> None:
     """A negative characters_reserved_per_url is a caller error."""
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match=r"^characters_reserved_per_url cannot be negative$"):
         count_characters("x", characters_reserved_per_url=-1)
 
 
@@ -203,6 +223,7 @@ def test_tld_trie_picks_what_the_listed_alternation_picks() -> None:
 def test_tld_alternation_keeps_list_order_when_shorter_comes_first() -> None:
     """A list with a TLD before a longer one it prefixes keeps the plain ordered alternation."""
     assert charcount._tld_alternation(["ab", "a", "abc"]) == "ab|a|abc"
+    assert charcount._tld_alternation(["a", "ab"]) == "a|ab"
     assert charcount._tld_alternation(["abc", "ab", "a"]) == "a(?:b(?:c)?)?"
 
 
@@ -241,6 +262,8 @@ def test_grapheme_count_matches_full_segmentation() -> None:
         ("www.example.org", ["www.example.org"]),
         ("WWW.Example.org", ["WWW.Example.org"]),
         ("example.org:8080/x", ["example.org:8080/x"]),
+        ("example.org:8080", ["example.org:8080"]),
+        ("<https://example.org/a>,<example.net/b>", ["example.net/b"]),
         ("see example.org/a and www.b.net.", ["example.org/a", "www.b.net"]),
         ("Mastodon.social is nice", []),
         ("example.org/ x", []),

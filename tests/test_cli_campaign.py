@@ -407,7 +407,13 @@ def test_plan_json(example: Path, run: Run) -> None:
     ]
     assert (rows[1]["account"], rows[1]["follows"]) == (
         "readers-union",
-        {"kind": "boost", "of": "petition-launch", "after": "10m"},
+        {
+            "kind": "boost",
+            "of": "petition-launch",
+            "of_account": "save-libraries",
+            "copies": [],
+            "after": "10m",
+        },
     )
     assert rows[2]["at"] == "2026-12-01T10:00:00+00:00"
     assert rows[0] == {

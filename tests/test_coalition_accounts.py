@@ -3,10 +3,13 @@ counts only that account's statuses and uploads."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from conftest import MakeCampaign
+from test_cli_campaign import Run, run
 from test_coalition_validate import ACCOUNTS
+from test_runner import NOW, World, world
 
 from bot.config.settings import load_settings
 from bot.core.clock import FakeClock
@@ -14,6 +17,7 @@ from bot.service.app import App
 from bot.storage.ledger import Ledger
 from bot.storage.media import record_upload
 
+__all__ = ["run", "world"]  # the fixtures, used by name
 BURST = 280  # over 90% of Mastodon's 300 statuses per 3 hours
 
 
@@ -62,3 +66,120 @@ def test_one_accounts_burst_does_not_slow_another(
             publish(ledger, clock, f"lead-post@{i}", str(9000 + i), "lead-post")
         assert app.pacer(ledger, "lead").delay("status") > 0
         assert app.pacer(ledger, "ally").delay("status") == 0
+
+
+JOINT = """\
+posts:
+  - id: joint
+    at: 2026-12-02 10:00
+    accounts: [lead, partner]
+    stagger: 10m
+    text: Our joint statement to the council
+    boost: {by: [ally], after: 5m}
+    quote:
+      - {by: ally, after: 15m, text: We stand with them.}
+"""
+
+
+def test_boosts_and_quotes_follow_the_first_accounts_copy_only(
+    make_campaign: MakeCampaign, run: Run
+) -> None:
+    """A post from several accounts is boosted and quoted once, in the copy of the first listed
+    account (boosting every copy would repeat the message); `plan` says so."""
+    files = make_campaign({"a.yaml": JOINT}, config=ACCOUNTS)
+    result = run("--config", str(files.config), "plan", "--offline", "--from", "2026-12-02")
+    assert result.code == 0, result.err
+    follow_lines = [line.split("  ↳ ", 1)[1] for line in result.out.splitlines() if "↳" in line]
+    note = "(of @lead's copy only, not @partner's; skipped if that copy never goes out)"
+    assert follow_lines == [
+        f"boost of joint~lead, 5m after it goes out {note}",
+        f"quote of joint~lead, 15m after it goes out {note}",
+    ]
+    assert "joint~partner~" not in result.out
+
+    as_json = run(
+        "--config", str(files.config), "plan", "--offline", "--json", "--from", "2026-12-02"
+    )
+    rows = json.loads(as_json.out)["occurrences"]
+    follows = {r["key"]: r["follows"] for r in rows if r["follows"]}
+    assert follows == {
+        "joint~lead~boost~ally": {
+            "kind": "boost",
+            "of": "joint~lead",
+            "of_account": "lead",
+            "copies": ["lead", "partner"],
+            "after": "5m",
+        },
+        "joint~lead~quote~ally": {
+            "kind": "quote",
+            "of": "joint~lead",
+            "of_account": "lead",
+            "copies": ["lead", "partner"],
+            "after": "15m",
+        },
+    }
+
+
+STAGGERED = """\
+posts:
+  - id: weekly
+    cron: "0 12 * * sun"
+    from: 2026-12-01
+    accounts: [lead, partner, ally]
+    stagger: 10m
+    text: Every Sunday, the campaign's weekly reminder
+  - id: queued
+    accounts: [lead, partner]
+    stagger: 15m
+    text: Waiting for a slot, from two accounts
+  - id: queued-too
+    text: Waiting for the next slot
+"""
+
+
+def test_stagger_works_with_cron_and_slots(make_campaign: MakeCampaign, run: Run) -> None:
+    """`stagger` with `cron:`: each account's copy goes out `stagger` after the one before it, at
+    every cron time. With a slot: the first copy takes the slot, the others follow it `stagger`
+    apart, without taking slots of their own."""
+    files = make_campaign({"a.yaml": STAGGERED}, config=ACCOUNTS)
+    result = run(
+        "--config", str(files.config), "plan", "--offline", "--json",
+        "--from", "2026-11-20", "--until", "2026-12-08",
+    )  # fmt: skip
+    assert result.code == 0, result.out + result.err
+    rows = json.loads(result.out)["occurrences"]
+    assert [(r["key"], r["local_time"], r["account"]) for r in rows] == [
+        ("queued~lead", "2026-11-20 12:30 GMT", "lead"),  # a Friday
+        ("queued~partner", "2026-11-20 12:45 GMT", "partner"),
+        ("queued-too", "2026-11-23 12:30 GMT", "lead"),  # the next slot: Monday
+        ("weekly~lead@2026-12-06T12:00:00Z", "2026-12-06 12:00 GMT", "lead"),
+        ("weekly~partner@2026-12-06T12:10:00Z", "2026-12-06 12:10 GMT", "partner"),
+        ("weekly~ally@2026-12-06T12:20:00Z", "2026-12-06 12:20 GMT", "ally"),
+    ]
+    assert run("--config", str(files.config), "validate", "--offline").code == 0
+
+
+def test_staggered_cron_and_slot_copies_go_out_at_their_times(world: World) -> None:
+    """What `plan` shows is what `run` does: each copy at its own staggered moment."""
+    world.config.update(
+        accounts={name: {"instance": f"https://{name}.example"} for name in ("lead", "partner")},
+        default_account="lead",
+        slots=["daily 14:30"],  # 13:30 UTC in June
+    )
+    world.write(
+        [
+            {"id": "tick", "cron": "0 14 * * *", "accounts": ["lead", "partner"], "stagger": "10m"},
+            {"id": "queued", "accounts": ["lead", "partner"], "stagger": "15m"},
+        ]
+    )
+    runner, publisher = world.runner()
+    posts = world.posts()
+    for minutes in range(0, 120, 5):
+        world.clock.set(NOW + timedelta(minutes=minutes))
+        runner.run_due(posts)
+    assert [(key, f"{at:%H:%M}") for key, at in publisher.sent] == [
+        ("tick~lead@2026-06-10T13:00:00Z", "13:00"),
+        ("tick~partner@2026-06-10T13:10:00Z", "13:10"),
+        ("queued~lead", "13:30"),
+        ("queued~partner", "13:45"),
+    ]

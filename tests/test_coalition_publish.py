@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ def publisher(ledger: Ledger, clock: FakeClock) -> CoalitionPublisher:
         account_id="1",
         honours_idempotency_keys=True,
     )
-    return lead.setup("lead", partner, timedelta(hours=1))
+    return lead.setup(
+        "lead", partner, timedelta(hours=1), instances={"lead": LEAD, "partner": PARTNER}
+    )
 
 
 LAUNCH = CampaignPost(
@@ -285,3 +288,73 @@ def test_a_dry_run_of_a_boost_before_or_without_its_post(
         "would boost launch once it is out (5m after it) as partner",
         "would skip the boost by partner: launch was never published (missed)",
     ]
+
+
+def test_a_quote_of_a_partners_post_looks_it_up_on_the_quoting_instance(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The lead quotes the partner's post: the partner's status id means nothing on the lead's
+    instance, so the lead finds the post there first (by its address) and quotes that copy."""
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        story_url = f"{PARTNER}/@partner/222"
+        ledger.begin_attempt("story", "story", POSTED, "h")
+        ledger.record_part_intent("story", 0, "key-0")
+        ledger.record_part_published("story", 0, "222", story_url)
+        ledger.mark_published("story")
+        clock.set(START)
+        story = replace(LAUNCH, id="story", account="partner")
+        follow = replace(quote(fallback=False), account="lead", of_account="partner")
+        due = Occurrence(
+            follow.key("story"),
+            follow_up_post(story, follow),
+            POSTED + follow.after,
+            START + timedelta(days=1),
+            State.PENDING,
+        )
+        with responses.RequestsMock() as wire:
+            wire.get(
+                f"{LEAD}/api/v2/search",
+                json={"accounts": [], "statuses": [status("777")], "hashtags": []},
+            )
+            wire.get(f"{LEAD}/api/v2/instance", json=instance("4.5.0", 7))
+            wire.post(f"{LEAD}/api/v1/statuses", json=status("1003"))
+            outcome = publisher(ledger, clock).publish(due)
+            search, sent = wire.calls[0].request, wire.calls[-1].request
+        assert parse_qs(urlsplit(search.url).query)["q"] == [story_url]
+        assert parse_qs(str(sent.body))["quoted_status_id"] == ["777"]
+        assert outcome.result is Result.PUBLISHED
+
+
+def test_a_boost_follows_the_first_copy_and_is_skipped_without_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """`accounts: [lead, partner]`: the boost follows the lead's copy only. The partner's copy
+    went out, the lead's was missed: the boost is skipped, saying which copy it followed, and
+    the partner's copy is never boosted instead."""
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        ledger.mark_missed("joint~lead", "joint~lead", POSTED, "the bot was down")
+        ledger.begin_attempt("joint~partner", "joint~partner", POSTED, "h")
+        ledger.record_part_intent("joint~partner", 0, "key-0")
+        ledger.record_part_published("joint~partner", 0, "333", f"{PARTNER}/@partner/333")
+        ledger.mark_published("joint~partner")
+        clock.set(START)
+        copy = replace(LAUNCH, id="joint~lead")
+        follow = FollowUp(
+            FollowKind.BOOST,
+            "ally",
+            timedelta(minutes=5),
+            of_account="lead",
+            of_copies=("lead", "partner"),
+        )
+        key = follow.key("joint~lead")
+        due = Occurrence(
+            key, follow_up_post(copy, follow), POSTED, START + timedelta(days=1), State.PENDING
+        )
+        with responses.RequestsMock():  # nothing is sent
+            outcome = publisher(ledger, clock).publish(due)
+        assert outcome.result is Result.NOT_SENT
+        record = ledger.get(key)
+        assert record is not None and record.state is State.MISSED
+        assert (
+            outcome.error == "skipped: the post it shares, joint~lead, was never published (missed)"
+        )

@@ -84,6 +84,8 @@ def test_accounts_boosts_and_quotes_are_built(
     ]
     [quote] = [f for f in post.follow_ups if f.kind is FollowKind.QUOTE]
     assert quote.account == "partner" and quote.after == timedelta(minutes=30)
+    # Both follow the lead's post: where it lives decides whether they must look it up first.
+    assert {f.of_account for f in post.follow_ups} == {"lead"}
     assert quote.part is not None
     assert quote.part.text == "We stand with the library campaign.\n\n#Libraries"
     assert quote.key("launch") == "launch~quote~partner"

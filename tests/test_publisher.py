@@ -332,7 +332,8 @@ def test_key_is_stable_across_retries_and_restarts(
 
     clock.advance(timedelta(minutes=10))
     with Ledger.open(tmp_path / "data" / "ledger.sqlite3", clock) as reopened:
-        assert make_publisher(reopened, clock).publish(occurrence("solo", part(0, "Once only.")))
+        again = make_publisher(reopened, clock).publish(occurrence("solo", part(0, "Once only.")))
+        assert again.result == "published"
         record = reopened.get("solo")
     keys = {r.headers["Idempotency-Key"] for r in instance.posts()}
     assert len(instance.posts()) == 3

@@ -56,9 +56,19 @@ def test_mastodon_and_unknown_count_as_mastodon() -> None:
     assert count_for_server("mastodon", text) == count_for_server("unknown", text) == 3 + 1 + 23
 
 
+def test_mastodon_counting_keeps_the_content_warning_and_the_url_reservation() -> None:
+    """Software counted by Mastodon's rule counts the content warning, and each link as the
+    instance's `characters_reserved_per_url`."""
+    text = f"Sign: {LINK}"
+    for software in ("mastodon", "unknown"):
+        assert count_for_server(software, text, "CW") == 2 + 6 + 23
+        assert count_for_server(software, text, characters_reserved_per_url=30) == 6 + 30
+
+
 def test_strictest_count_is_the_highest_known() -> None:
     text = f"{THUMBS * 3} {LINK}"
     assert strictest_count(text, "cw") == 6 + 1 + len(LINK) + 2  # GoToSocial's
+    assert strictest_count(text) == 6 + 1 + len(LINK)  # no content warning, nothing for it
 
 
 def test_the_instance_document_names_the_software() -> None:

@@ -4,6 +4,7 @@ quote against the limits of the quoting account's instance."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -62,7 +63,8 @@ def copy_id(post: Post, account: str) -> str:
 
 def staggered(checker: Checker, post: Post, schedule: Schedule, copy_index: int) -> Schedule:
     """With `accounts:` and `stagger:`, each account's copy goes out `stagger` after the one
-    before it."""
+    before it: after its `at:` time, after each of its cron times, or after the slot the first
+    copy takes."""
     if post.stagger is None:
         return schedule
     if not post.accounts:
@@ -73,15 +75,16 @@ def staggered(checker: Checker, post: Post, schedule: Schedule, copy_index: int)
     except TimeSpecError as exc:
         checker.add(("stagger",), exc.message, exc.hint)
         return schedule
-    if schedule.kind is not ScheduleKind.AT or schedule.at is None:
-        if copy_index == 0:
-            checker.add(
-                ("stagger",),
-                "`stagger` works with `at:` only",
-                "give the post an `at:` time, or remove `stagger`",
-            )
-        return schedule
-    return Schedule(at=schedule.at + step * copy_index)
+    if schedule.kind is ScheduleKind.AT and schedule.at is not None:
+        return dataclasses.replace(schedule, at=schedule.at + step * copy_index)
+    if schedule.kind is ScheduleKind.CRON:
+        # Each cron time: the first account's copy at it, the next `stagger` later, and so on.
+        return dataclasses.replace(schedule, offset=step * copy_index)
+    # Waiting for a slot: the first account's copy takes one, the others follow it.
+    first = copy_id(post, post.accounts[0])
+    return dataclasses.replace(
+        schedule, offset=step * copy_index, after_copy=first if copy_index else ""
+    )
 
 
 def _after(checker: Checker, value: str | int | None, where: tuple[str | int, ...]) -> timedelta:
@@ -100,6 +103,9 @@ def follow_ups(
     """The post's boosts and quotes, each checked."""
     found: list[FollowUp] = []
     own = set(post.accounts) | {account}
+    # Boosts and quotes of a post from several accounts follow the first account's copy only:
+    # partners boosting every copy would repeat the message.
+    copies = tuple(post.accounts)
     if post.boost is not None:
         base = (
             _after(checker, post.boost.after, ("boost", "after"))
@@ -123,7 +129,9 @@ def follow_ups(
                 checker.add(where, f"{name!r} is listed twice", "list each account once")
                 continue
             after = base + BOOST_SPACING * len(found)
-            found.append(FollowUp(FollowKind.BOOST, name, after, of_account=account))
+            found.append(
+                FollowUp(FollowKind.BOOST, name, after, of_account=account, of_copies=copies)
+            )
     for i, quote in enumerate(post.quote):
         where = ("quote", i)
         if not _known(checker, quote.by, (*where, "by")):
@@ -170,6 +178,8 @@ def follow_ups(
                     index=sum(
                         1 for f in found if f.kind is FollowKind.QUOTE and f.account == quote.by
                     ),
+                    of_account=account,
+                    of_copies=copies,
                 )
             )
     return tuple(found)

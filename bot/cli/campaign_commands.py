@@ -20,6 +20,7 @@ from bot.core.timespec import TimeSpecError, format_duration, parse_duration, pa
 from bot.core.words import counted
 from bot.publishing.runner import last_run, ledger_views
 from bot.schedule.due import Action, action, window
+from bot.schedule.followups import only_copy
 from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped
 from bot.service.app import App
 from bot.service.linkcheck import check_links
@@ -188,6 +189,8 @@ def run_plan(args: argparse.Namespace) -> int:
                 "follows": {
                     "kind": str(o.post.follows.kind),
                     "of": o.key.removesuffix(o.post.follows.suffix),
+                    "of_account": o.post.follows.of_account or default,
+                    "copies": list(o.post.follows.of_copies),
                     "after": format_duration(o.post.follows.after),
                 }
                 if o.post.follows
@@ -221,6 +224,7 @@ def run_plan(args: argparse.Namespace) -> int:
             print(
                 f"  {to_zone(o.planned_at, zone):22} {who + o.post.id:28} {chars:>8}  "
                 f"↳ {what} of {of}, {format_duration(follows.after)} after it goes out"
+                + only_copy(follows)
                 + (f" [{o.state}]" if o.state is not State.PENDING else "")
             )
             continue

@@ -14,6 +14,7 @@ from bot.core.errors import CampaignBotError
 from bot.core.states import State
 from bot.core.timespec import to_zone
 from bot.core.words import counted
+from bot.schedule.followups import account_of_key
 from bot.service.app import App
 from bot.storage import control
 from bot.storage.lock import held_by_another
@@ -88,6 +89,10 @@ def health_problem(app: App) -> str | None:
     if beat.token_rejected:
         # The instance's refusal as the daemon recorded it: what it refused, and what to do.
         return beat.token_rejected
+    refused = [a["token_rejected"] for a in (beat.accounts or {}).values() if a["token_rejected"]]
+    if refused:
+        # One account's token: the others publish, but someone must log that one in again.
+        return "; ".join(str(r) for r in refused)
     ledger = app.ledger_if_exists()
     if ledger is not None:
         with ledger:
@@ -144,6 +149,8 @@ def run_health(args: argparse.Namespace) -> int:
             "failed": failed,
             "heartbeat": None if beat is None else asdict(beat),
         }
+        if app.settings.several_accounts:
+            body["accounts"] = by_account(app, beat, failed)
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0 if problem is None else 1
     extra = "".join(f"; {n}" for n in notes)
@@ -155,3 +162,35 @@ def run_health(args: argparse.Namespace) -> int:
     upcoming = f"{beat.scheduled} posts scheduled, next at {beat.next_post or '-'}"
     print(f"healthy: {state}, {upcoming}{extra}")
     return 0
+
+
+def by_account(
+    app: App, beat: control.Heartbeat | None, failed: list[str]
+) -> dict[str, dict[str, Any]]:
+    """`health --json` with several accounts: each account's instance, whether its token is
+    rejected, why its work waits, and its failed posts, boosts and quotes."""
+    states = (beat.accounts if beat is not None else None) or {}
+    owners = {p.id: p.account for p in app.campaign(online=False).posts}
+    default = app.settings.default_account
+    post_ids = _post_ids(app)
+    grouped: dict[str, list[str]] = {}
+    for key in failed:
+        name = account_of_key(key, post_ids.get(key, key), owners, default)
+        grouped.setdefault(name, []).append(key)
+    return {
+        name: {
+            "instance": app.instance_of(name),
+            "token_rejected": states.get(name, {}).get("token_rejected"),
+            "waiting": states.get(name, {}).get("waiting"),
+            "failed": grouped.get(name, []),
+        }
+        for name in app.settings.account_names()
+    }
+
+
+def _post_ids(app: App) -> dict[str, str]:
+    ledger = app.ledger_if_exists()
+    if ledger is None:
+        return {}
+    with ledger:
+        return {r.key: r.post_id for r in ledger.all()}

@@ -12,6 +12,7 @@ from bot.cli.campaign_commands import planned
 from bot.core.errors import CampaignBotError, UsageError
 from bot.core.posts import ScheduleKind
 from bot.core.published import FieldChange
+from bot.core.states import State
 from bot.core.timespec import to_zone
 from bot.publishing.drift import PartDrift, PostDrift, find_drift
 from bot.publishing.withdraw import Withdrawer, published_parts
@@ -25,7 +26,9 @@ def register(commands: Any) -> None:
     amend = commands.add_parser(
         "amend", help="edit published posts so they say what their files say now"
     )
-    amend.add_argument("post_id", nargs="?", metavar="ID", help="the post to amend")
+    amend.add_argument(
+        "post_id", nargs="?", metavar="ID", help="the post to amend, or one occurrence's key"
+    )
     amend.add_argument("--all", action="store_true", help="amend every changed post")
     amend.add_argument(
         "--part", type=int, metavar="N", help="only part N (1 is the post, 2 its first reply)"
@@ -52,9 +55,11 @@ def run_amend(args: argparse.Namespace) -> int:
     if args.part is not None and args.part < 1:
         raise UsageError("--part counts from 1 (the post); 2 is its first reply")
     campaign = app.campaign(online=False)
-    if args.post_id and args.post_id not in campaign.by_id():
+    # An occurrence key (`status` shows them) is the post's id, `@` and its time.
+    post_id = str(args.post_id or "").partition("@")[0]
+    if args.post_id and post_id not in campaign.by_id():
         raise UsageError(
-            f"no valid post with id {args.post_id!r} in the files: "
+            f"no valid post with id {post_id!r} in the files: "
             "`campaign-bot validate` shows what is wrong with it"
         )
     ledger = app.ledger_if_exists()
@@ -65,9 +70,14 @@ def run_amend(args: argparse.Namespace) -> int:
         store = Amendments(ledger, app.clock)
         drifts = find_drift(campaign.posts, ledger, store)
         if args.post_id:
-            drifts = [d for d in drifts if d.post.id == args.post_id]
-            record = ledger.get(args.post_id)
-            if record is None or record.state.value != "published":
+            # A repeating post's id names every occurrence already out; a key, that one.
+            drifts = [d for d in drifts if args.post_id in (d.post.id, d.record.key)]
+            out = [
+                r
+                for r in ledger.for_post(post_id)
+                if r.state is State.PUBLISHED and args.post_id in (r.key, r.post_id)
+            ]
+            if not out:
                 raise UsageError(f"{args.post_id} is not published: there is nothing to amend")
         drifts = [d for d in drifts if _wanted_parts(d, args.part)]
         if not drifts:
@@ -97,7 +107,7 @@ def run_amend(args: argparse.Namespace) -> int:
                     "gone": "is gone from the instance (deleted?): not edited",
                     "failed": f"NOT edited: {outcome.detail}",
                 }[outcome.result]
-                print(f"{drift.post.id} part {number} {said}: {outcome.url}")
+                print(f"{drift.record.key} part {number} {said}: {outcome.url}")
                 failed += outcome.result == "failed"
     if failed:
         raise CampaignBotError(
@@ -175,11 +185,11 @@ def describe(drift: PostDrift, *, reset_poll: bool, part: int | None = None) -> 
     """What followers see now and what they will see, per part and field."""
     lines = []
     for changed in _wanted_parts(drift, part):
-        lines.append(f"{drift.post.id} part {changed.number}: {changed.url}")
+        lines.append(f"{drift.record.key} part {changed.number}: {changed.url}")
         for change in changed.changes:
             lines.extend(_change_lines(change, reset_poll))
     for note in drift.notes:
-        lines.append(f"{drift.post.id}: {note}")
+        lines.append(f"{drift.record.key}: {note}")
     return lines
 
 

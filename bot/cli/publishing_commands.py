@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -178,7 +179,7 @@ def run_status(args: argparse.Namespace) -> int:
         due = sum(1 for r in records if not r.state.settled and r.planned_at <= now)
         unavailable = f"{outage.summary(app.settings.zone)}, {due} posts waiting"
     if args.json:
-        body = {
+        body: dict[str, Any] = {
             "instance": unavailable or "available",
             "occurrences": [
                 {
@@ -193,6 +194,16 @@ def run_status(args: argparse.Namespace) -> int:
             "held_back": campaign.held_back,
             "changed_after_publishing": [p.as_dict() for p in changed],
         }
+        if app.settings.several_accounts:
+            # Grouped by account, in the config's order: each one's occurrences and counts.
+            body["accounts"] = {
+                name: {
+                    "instance": app.instance_of(name),
+                    "occurrences": [r.key for r in records if account(r) == name],
+                    "states": dict(Counter(str(r.state) for r in records if account(r) == name)),
+                }
+                for name in app.settings.account_names()
+            }
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     zone = app.settings.zone

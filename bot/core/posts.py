@@ -58,6 +58,11 @@ class Schedule:
     cron: str | None = None
     start: datetime | None = None
     until: datetime | None = None
+    # One account's copy of a post from several accounts, `stagger`ed: it goes out this long
+    # after the copy before it would — after each cron time, or after the slot the first copy
+    # (`after_copy`, its id) takes.
+    offset: timedelta = timedelta(0)
+    after_copy: str = ""
 
     @property
     def kind(self) -> ScheduleKind:
@@ -86,6 +91,9 @@ class FollowUp:
     fallback_link: bool = False  # a quote the instance cannot make goes out with the link
     index: int = 0  # the place of a quote in the post's `quote:` list
     of_account: str = ""  # the account that publishes the post followed
+    # A post published from several accounts (`accounts:`) is followed only in the copy of the
+    # first of them, `of_account`; these are all its accounts, in order.
+    of_copies: tuple[str, ...] = ()
 
     @property
     def suffix(self) -> str:

@@ -11,11 +11,9 @@ Edits count toward the 300 statuses per 3 hours, so they are paced like posts.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError
 from bot.core.posts import Part
 from bot.core.published import PartSnapshot
@@ -28,14 +26,12 @@ from bot.mastodon.types import (
     NotFound,
     PermanentError,
     PollRequest,
-    RateLimited,
     RemoteStatus,
     TransientError,
 )
 from bot.publishing.drift import PartDrift, PostDrift
-from bot.publishing.pacing import Pacer
-from bot.publishing.publisher import RetryPolicy
-from bot.storage.amendments import Amendments, EditRecord
+from bot.publishing.status_work import StatusWork
+from bot.storage.amendments import EditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -97,25 +93,8 @@ def target_for(
     return target
 
 
-class Amender:
+class Amender(StatusWork[MastodonClient]):
     """Brings published statuses in line with their post files, one edit per part at most."""
-
-    def __init__(
-        self,
-        client: MastodonClient,
-        store: Amendments,
-        clock: Clock,
-        *,
-        pacer: Pacer | None = None,
-        policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.client = client
-        self.store = store
-        self.clock = clock
-        self.pacer = pacer or Pacer(clock)
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
     def check_server(self) -> None:
         """Refuse, naming the server, an instance that cannot edit posts."""
@@ -140,6 +119,11 @@ class Amender:
         by_index = {p.index: p for p in drift.post.parts}
         for part in drift.parts:
             if parts is not None and part.number not in parts:
+                continue
+            if part.before is None and only is not None:
+                # Published before the ledger kept snapshots: which fields changed is unknown,
+                # so an edit of only some of them cannot be made.
+                outcomes.append(PartOutcome(part.index, part.url, "unchanged"))
                 continue
             target = target_for(part, reset_poll=reset_poll, only=only)
             if part.before is not None and target == part.before:
@@ -209,14 +193,10 @@ class Amender:
                     self.store.settle_edit(edit, "failed", str(exc))
                 return PartOutcome(part.index, part.url, "failed", str(exc))
             except TransientError as exc:
-                if attempt >= self.policy.attempts:
+                delay = self.retry_delay(exc, attempt)
+                if delay is None:
                     # The edit stays intended: the next amend reads the status back first.
                     return PartOutcome(part.index, part.url, "failed", str(exc))
-                delay = self.policy.backoff(attempt, self.rng)
-                if isinstance(exc, RateLimited) and exc.retry_at is not None:
-                    delay = max(delay, (exc.retry_at - self.clock.now()).total_seconds())
-                    if delay > self.policy.max_rate_limit_wait:
-                        return PartOutcome(part.index, part.url, "failed", str(exc))
                 logger.warning(
                     "part %d: %s; reading it back, then trying again in %.0f s",
                     part.number,

@@ -1,18 +1,21 @@
 """Published posts whose file changed since: what followers still see, and what would change.
 
 `validate`, `plan` and `status` report each such post per part and field as a warning; `amend`
-applies the changes. A repeating (`cron`) post is left out: each occurrence went out as the file
-was then, and a new text is for the occurrences still to come.
+applies the changes. A repeating (`cron`) post is one file for many statuses: each occurrence
+already out that shows an older version is compared (and amended) on its own, and its warning
+counts them; the occurrences still to come are published from the file as it is then.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.core.posts import CampaignPost, ScheduleKind
 from bot.core.problems import Problem, Severity
 from bot.core.published import FieldChange, PartSnapshot, changes
 from bot.core.states import State
+from bot.core.words import counted
 from bot.publishing.snapshot import snapshot_of
 from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
@@ -48,20 +51,25 @@ class PostDrift:
 
 
 def find_drift(posts: list[CampaignPost], ledger: Ledger, store: Amendments) -> list[PostDrift]:
-    """Every published one-off post whose file no longer says what followers see."""
+    """Every published occurrence whose post's file no longer says what followers see: the
+    one occurrence of a one-off post, each occurrence of a repeating post already out."""
     snapshots = store.all_snapshots()
     # One read of the ledger, not one per post: a campaign may hold some 30,000 posts.
-    records = {r.key: r for r in ledger.all() if r.state is State.PUBLISHED}
+    by_key: dict[str, list[OccurrenceRecord]] = {}
+    by_post: dict[str, list[OccurrenceRecord]] = {}
+    for record in ledger.all():
+        if record.state is State.PUBLISHED:
+            by_key[record.key] = [record]
+            by_post.setdefault(record.post_id, []).append(record)
     found = []
     for post in posts:
-        if post.schedule.kind is ScheduleKind.CRON:
-            continue
-        record = records.get(post.id)
-        if record is None or record.state is not State.PUBLISHED:
-            continue
-        drift = post_drift(post, record, snapshots.get(record.key, {}))
-        if drift is not None:
-            found.append(drift)
+        # A one-off post's occurrence has its id as key; a repeating post's share its id.
+        repeats = post.schedule.kind is ScheduleKind.CRON
+        mine = by_post.get(post.id, []) if repeats else by_key.get(post.id, [])
+        for record in sorted(mine, key=lambda r: r.planned_at):
+            drift = post_drift(post, record, snapshots.get(record.key, {}))
+            if drift is not None:
+                found.append(drift)
     return found
 
 
@@ -98,30 +106,62 @@ def post_drift(
     return PostDrift(post, record, tuple(parts), published, notes)
 
 
-def drift_problems(drifts: list[PostDrift]) -> list[Problem]:
-    """One warning per changed field of each part, at the post's place in its file."""
-    problems = []
+def drift_problems(
+    drifts: list[PostDrift], left: Callable[[FieldChange], bool] | None = None
+) -> list[Problem]:
+    """One warning per changed field of each part, at the post's place in its file (for a
+    repeating post, one for all its occurrences that show the old version); with `left`, only
+    for the changes it says are left to the campaigner."""
+    # (post id, what, hint) -> the post and how many of its occurrences it concerns
+    found: dict[tuple[str, str, str], tuple[CampaignPost, int]] = {}
+
+    def add(post: CampaignPost, what: str, hint: str) -> None:
+        _, count = found.get((post.id, what, hint), (post, 0))
+        found[(post.id, what, hint)] = (post, count + 1)
+
     for drift in drifts:
         post = drift.post
-        amend = f"run `campaign-bot amend {post.id}`"
         for part in drift.parts:
             for change in part.changes:
-                if change.field == "content":
-                    message = f"changed after publishing ({FOLLOWERS})"
-                else:
-                    message = f"{change.field} changed after publishing ({FOLLOWERS})"
-                hint = amend
-                if not change.editable:
-                    hint = (
-                        f"an edit cannot change the {change.field}: `campaign-bot withdraw "
-                        f"{post.id}` and publish it again under a new id, or put it back"
-                    )
-                elif change.resets_votes:
-                    hint = f"{amend} --reset-poll (the votes so far are lost)"
-                problems.append(_warning(post, f"part {part.number}: {message}", hint))
+                if left is None or left(change):
+                    add(post, f"part {part.number}: {_changed(change)}", _hint(post, change))
         for note in drift.notes:
-            problems.append(_warning(post, note, "publish the new replies as a post of their own"))
+            add(post, note, "publish the new replies as a post of their own")
+    problems = []
+    for (_, what, hint), (post, count) in found.items():
+        if post.schedule.kind is ScheduleKind.CRON:
+            what = what.replace(
+                FOLLOWERS, f"{FOLLOWERS} in {counted(count, 'published occurrence')}"
+            )
+        problems.append(_warning(post, what, hint))
     return problems
+
+
+def _changed(change: FieldChange) -> str:
+    if change.field == "content":
+        return f"changed after publishing ({FOLLOWERS})"
+    return f"{change.field} changed after publishing ({FOLLOWERS})"
+
+
+def _hint(post: CampaignPost, change: FieldChange) -> str:
+    amend = f"run `campaign-bot amend {post.id}`"
+    repeats = post.schedule.kind is ScheduleKind.CRON
+    if not change.editable:
+        if repeats:
+            return (
+                f"an edit cannot change the {change.field}: the occurrences still to come get "
+                "the new one; one already out is taken back with `campaign-bot withdraw KEY` "
+                "(the keys `status` shows)"
+            )
+        return (
+            f"an edit cannot change the {change.field}: `campaign-bot withdraw "
+            f"{post.id}` and publish it again under a new id, or put it back"
+        )
+    if change.resets_votes:
+        return f"{amend} --reset-poll (the votes so far are lost)"
+    if repeats:
+        return f"{amend} to edit them (the occurrences still to come use the file as it is)"
+    return amend
 
 
 def _warning(post: CampaignPost, message: str, hint: str) -> Problem:

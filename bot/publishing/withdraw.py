@@ -9,18 +9,14 @@ has its own throttle (30 per 30 minutes), so deletions are paced.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError
 from bot.core.states import State
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import NotFound, RateLimited, TransientError
-from bot.publishing.pacing import Pacer
-from bot.publishing.publisher import RetryPolicy
-from bot.storage.amendments import Amendments
+from bot.mastodon.types import NotFound, TransientError
+from bot.publishing.status_work import StatusWork
 from bot.storage.records import OccurrenceRecord
 
 logger = logging.getLogger(__name__)
@@ -42,23 +38,8 @@ def published_parts(record: OccurrenceRecord | None) -> list[tuple[int, str, str
     return sorted(found, reverse=True)
 
 
-class Withdrawer:
-    def __init__(
-        self,
-        client: MastodonClient | None,
-        store: Amendments,
-        clock: Clock,
-        *,
-        pacer: Pacer | None = None,
-        policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.client = client
-        self.store = store
-        self.clock = clock
-        self.pacer = pacer or Pacer(clock)
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+class Withdrawer(StatusWork[MastodonClient | None]):
+    """Deletes a post's statuses (or cancels it before it goes out); offline, it can only cancel."""
 
     def withdraw(
         self, key: str, post_id: str, planned_at: datetime, record: OccurrenceRecord | None
@@ -103,12 +84,8 @@ class Withdrawer:
                 return False
             except TransientError as exc:
                 # A lost answer may hide a deletion that happened: the next try gets 404.
-                if attempt >= self.policy.attempts:
+                delay = self.retry_delay(exc, attempt)
+                if delay is None:
                     raise
-                delay = self.policy.backoff(attempt, self.rng)
-                if isinstance(exc, RateLimited) and exc.retry_at is not None:
-                    delay = max(delay, (exc.retry_at - self.clock.now()).total_seconds())
-                    if delay > self.policy.max_rate_limit_wait:
-                        raise
                 logger.warning("deleting %s: %s; trying again in %.0f s", status_id, exc, delay)
                 self.clock.sleep(delay)

@@ -123,7 +123,8 @@ def window(
 ) -> list[Occurrence]:
     """The occurrences in [start, end] exactly as `run` sees them at `now` (what `plan` shows).
 
-    Before the look-back window only what the ledger recorded is shown: `run` ignores the rest.
+    Before the look-back window only what the ledger settled is shown: `run` ignores the rest,
+    and an unsettled record there is not something `run` would act on.
     """
     seen = timeline(
         posts,
@@ -149,6 +150,7 @@ def window(
             limit_per_post=limit_per_post,
         )
         for occurrence in history:
-            if occurrence.key not in shown and occurrence.key in views:
+            known = occurrence.key in views and occurrence.key not in shown
+            if known and occurrence.settled:
                 shown[occurrence.key] = occurrence
     return sorted(shown.values(), key=lambda o: (o.planned_at, o.post.order))

@@ -85,3 +85,15 @@ def account_of_key(key: str, post_id: str, accounts: Mapping[str, str], default:
     if named is None and "~" in post_id:
         named = post_id.rsplit("~", 1)[1]
     return named or default
+
+
+def only_copy(follow: FollowUp) -> str:
+    """What a boost or quote of a post from several accounts follows: the first one's copy
+    (said by `plan` and `rehearse`)."""
+    if len(follow.of_copies) < 2:
+        return ""
+    others = ", ".join(f"@{name}" for name in follow.of_copies[1:])
+    return (
+        f" (of @{follow.of_account}'s copy only, not {others}'s; skipped if that copy never "
+        "goes out)"
+    )

@@ -138,12 +138,14 @@ def _recurring(
 ) -> Iterable[Occurrence]:
     sched = post.schedule
     assert sched.cron is not None
-    first = max(start, sched.start) if sched.start else start
-    last = min(end, sched.until) if sched.until else end
+    # A staggered copy goes out `offset` after each cron time; `from`/`until` bound the times.
+    shift = sched.offset
+    first = max(start - shift, sched.start) if sched.start else start - shift
+    last = min(end - shift, sched.until) if sched.until else end - shift
     if last < first:
         return
     for moment in occurrences(sched.cron, zone, first, last):
-        yield _occurrence(post, moment, ledger, catch_up)
+        yield _occurrence(post, moment + shift, ledger, catch_up)
 
 
 def _fill_slots(
@@ -158,20 +160,32 @@ def _fill_slots(
     taken: set[datetime],
 ) -> Iterable[Occurrence]:
     waiting = []
+    # The slot each post has, in or out of the window: a staggered copy follows its first copy's.
+    moments: dict[str, datetime] = {}
+    leads = {post.id for post in queued}
+    following = []
     for post in queued:
         seen = ledger.get(post.id)
         if seen is not None and seen.state is not State.PENDING:
             # Settled or in flight: it keeps its slot, so nothing moves under it.
-            taken.add(seen.planned_at)
+            moments[post.id] = seen.planned_at
+            if post.schedule.after_copy not in leads:
+                taken.add(seen.planned_at)
             if start <= seen.planned_at <= end:
                 yield _occurrence(post, seen.planned_at, ledger, catch_up)
+        elif post.schedule.after_copy in leads:
+            following.append(post)
         else:
             waiting.append(post)
-    if not waiting or not slots:
-        return
-    free = (t for t in slot_times(slots, now - catch_up, zone) if t not in taken)
-    for post, moment in zip(waiting, free, strict=False):
-        if moment > end:
-            return
-        if moment >= start:
-            yield _occurrence(post, moment, ledger, catch_up)
+    if waiting and slots:
+        free = (t for t in slot_times(slots, now - catch_up, zone) if t not in taken)
+        for post, moment in zip(waiting, free, strict=False):
+            if moment > end:
+                break
+            moments[post.id] = moment
+            if moment >= start:
+                yield _occurrence(post, moment, ledger, catch_up)
+    for post in following:
+        lead = moments.get(post.schedule.after_copy)
+        if lead is not None and start <= lead + post.schedule.offset <= end:
+            yield _occurrence(post, lead + post.schedule.offset, ledger, catch_up)

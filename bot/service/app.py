@@ -22,7 +22,7 @@ from bot.core.posts import CampaignPost
 from bot.core.states import State
 from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
-from bot.mastodon.types import RemoteStatus
+from bot.mastodon.types import AuthError, RemoteStatus, TokenRefused
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.outage import OUTAGE_META, InstanceWatch
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
@@ -34,6 +34,7 @@ from bot.service.logs import register_secret
 from bot.storage.binding import Binding, check_binding
 from bot.storage.ledger import Ledger
 from bot.storage.media import uploads_since
+from bot.storage.recovery import ORIGIN
 
 logger = logging.getLogger(__name__)
 
@@ -157,32 +158,27 @@ class App:
         report = self.limits(online=online)
         # Each post is checked against the limits of its own account's instance.
         by_account = {n: r.limits for n, r in self.account_limits(online=online).items()}
-        if not overdue:
-            return load_campaign(
-                self.settings,
-                report.limits,
-                account_limits=by_account,
-                paths=paths,
-                listing=listing,
-            )
-        ledger = self.ledger_if_exists()
-        states: dict[str, State] = {}
-        if ledger is not None:
-            with ledger:
-                # A thread with a part out is under way, even when put back to pending.
-                states = {
-                    r.key: State.SENDING if r.state is State.PENDING and r.urls() else r.state
-                    for r in ledger.all()
-                }
         return load_campaign(
             self.settings,
             report.limits,
             account_limits=by_account,
             paths=paths,
-            published=states,
-            now=self.clock.now(),
+            published=self._ledger_states() if overdue else None,
+            now=self.clock.now() if overdue else None,
             listing=listing,
         )
+
+    def _ledger_states(self) -> dict[str, State]:
+        """Occurrence key -> state, as far as the overdue warning is concerned."""
+        ledger = self.ledger_if_exists()
+        if ledger is None:
+            return {}
+        with ledger:
+            # A thread with a part out is under way, even when put back to pending.
+            return {
+                r.key: State.SENDING if r.state is State.PENDING and r.urls() else r.state
+                for r in ledger.all()
+            }
 
     def valid_posts(self, *, online: bool = True) -> list[CampaignPost]:
         """The campaign's valid posts; every problem is logged once, the invalid posts left out."""
@@ -212,21 +208,53 @@ class App:
         watch: InstanceWatch | None = None,
     ) -> Connection:
         """The publisher for the default account; with several accounts, one that hands each
-        other account's posts, boosts and quotes to that account's own publisher (made on first
-        use, with its own client, token and pacing). Checks the default account's token."""
-        several = self.settings.several_accounts
-        kind = CoalitionPublisher if several else Publisher
-        client, publisher = self._account(ledger, None, kind, stop_requested, on_status, watch)
-        if isinstance(publisher, CoalitionPublisher):
-            # Each other account's instance has its own watch: an outage there holds up only
-            # that account.
-            publisher.setup(
-                self.settings.default_account,
-                lambda name: self._account(
-                    ledger, name, Publisher, stop_requested, on_status, InstanceWatch(self.clock)
-                )[1],
-                self.settings.catch_up,
+        account's posts, boosts and quotes to that account's own publisher (made on first use,
+        with its own client, token and pacing). Checks the default account's token: refused,
+        it stops a single account's publishing; with several accounts it holds up only the
+        default account's work (unless the ledger is new or lost, which only that account's
+        posts on the instance can tell)."""
+        if not self.settings.several_accounts:
+            client, publisher = self._account(
+                ledger, None, Publisher, stop_requested, on_status, watch
             )
+            return Connection(client, publisher)
+        default = self.settings.default_account
+        refused: AuthError | None = None
+        try:
+            client, publisher = self._account(
+                ledger, None, CoalitionPublisher, stop_requested, on_status, watch
+            )
+        except TokenRefused as exc:
+            if ledger.get_meta(ORIGIN) is None and not ledger.states():
+                raise
+            refused = exc
+            client = self.client(None)
+            publisher = CoalitionPublisher(
+                client,
+                ledger,
+                self.clock,
+                instance=self.instance_of(None) or "",
+                account_id="",
+                honours_idempotency_keys=False,
+                stop_requested=stop_requested,
+                on_status=on_status,
+                watch=watch,
+            )
+        assert isinstance(publisher, CoalitionPublisher)
+
+        def others(name: str) -> Publisher:
+            # Each account's instance has its own watch: an outage there holds up only that
+            # account (the default account's is the bot's own, kept in the ledger).
+            own = watch if name == default else InstanceWatch(self.clock)
+            return self._account(ledger, name, Publisher, stop_requested, on_status, own)[1]
+
+        publisher.setup(
+            default,
+            others,
+            self.settings.catch_up,
+            instances={n: self.instance_of(n) or "" for n in self.settings.account_names()},
+            refused=refused,
+        )
         return Connection(client, publisher)
 
     def _account(

@@ -14,6 +14,7 @@ from bot.config.settings import Settings
 from bot.core.clock import Clock
 from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
+from bot.core.timespec import format_duration
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import ApiError, AuthError, StatusRequest, TokenRefused
 from bot.publishing.coalition import CoalitionPublisher
@@ -23,7 +24,7 @@ from bot.publishing.runner import Publishes, Runner
 from bot.schedule.planner import Occurrence
 from bot.service.alerts import Alerter
 from bot.service.app import App
-from bot.service.living import LivingRound
+from bot.service.living import LivingRound, waiting_warnings
 from bot.service.outages import Monitor
 from bot.storage.ledger import Ledger
 from bot.storage.migrations import LedgerError
@@ -97,10 +98,12 @@ class InstanceLink:
                 return
             self.client, self.publisher = connection.client, connection.publisher
             if isinstance(connection.publisher, CoalitionPublisher):
-                # Another account's rejected token holds up only that account; say which.
-                connection.publisher.on_token_problem = lambda name, exc: self.alerter.alert(
-                    f"token:{name}", "token", f"account {name!r}: publishing stopped: {exc}"
-                )
+                # An account's rejected token holds up only that account; say which.
+                connection.publisher.on_token_problem = self._account_token_refused
+                connection.publisher.on_token_back = self._account_token_back
+                for name, reason in connection.publisher.token_problems().items():
+                    # Refused while connecting, before the alert could be wired.
+                    self._account_token_refused(name, reason)
             self.monitor.connected()
         self.runner = self.app.runner(
             self.ledger, self.publisher, dry_run=self.dry_run, watch=self.watch
@@ -122,16 +125,61 @@ class InstanceLink:
             self._schedule("connected")
             self._catch_up()
 
+    def _account_token_refused(self, name: str, exc: object) -> None:
+        self.alerter.alert(
+            f"token:{name}",
+            "token",
+            f"account {name!r}: publishing stopped for this account (its posts, boosts and "
+            f"quotes wait; the other accounts go on): {exc} — run `campaign-bot login --account "
+            f"{name}` or replace its token (the bot tries it again by itself)",
+        )
+
+    def _account_token_back(self, name: str, lasted: timedelta) -> None:
+        subject = f"token:{name}"
+        message = (
+            f"account {name!r}: the access token works again after {format_duration(lasted)}; "
+            "its posts, boosts and quotes go on"
+        )
+        if self.alerter.already_alerted(subject):
+            self.alerter.alert(subject, "recovered", message, once=False)
+        self.ledger.record_event(subject, "recovered", message)
+
+    def account_states(self) -> dict[str, dict[str, str | None]] | None:
+        """With several accounts, for the heartbeat: each account's instance, whether its
+        token is rejected, and why its work waits."""
+        if not self.settings.several_accounts:
+            return None
+        coalition = self.publisher if isinstance(self.publisher, CoalitionPublisher) else None
+        refused = coalition.token_problems() if coalition else {}
+        waiting = coalition.waiting() if coalition else {}
+        return {
+            name: {
+                "instance": self.app.instance_of(name),
+                "token_rejected": refused.get(name),
+                "waiting": waiting.get(name),
+            }
+            for name in self.settings.account_names()
+        }
+
+    def default_client(self) -> MastodonClient | None:
+        """The default account's client while its token works (for alerts by direct message,
+        edits and engagement counts)."""
+        if isinstance(self.publisher, CoalitionPublisher):
+            return self.publisher.working_client(self.settings.default_account)
+        return self.client
+
     def _living_round(self) -> None:
         """Between posts: the edits `amend:` allows, then the engagement counts that are due.
         Not while publishing is stopped, nor while the instance is failing."""
-        client = self.client
+        client = self.default_client()
         if client is None or self.runner is None or self._check_pause():
             return
         if self.monitor.token is not None or self.watch.down or self.stopping.is_set():
             return
         if self.living is None:
             self.living = LivingRound(self.app, self.ledger, client, self.alerter.alert)
+        # A replaced token gives the default account a new client.
+        self.living.client = client
         upcoming = self.runner.upcoming(self.posts, self.clock.now() + LIVING_EVERY)
         try:
             self.living.run(list(self.posts), min((o.planned_at for o in upcoming), default=None))
@@ -140,8 +188,21 @@ class InstanceLink:
         except CampaignBotError as exc:
             logger.warning("engagement and edits wait for the next round: %s", exc)
 
+    def _warn_unamended(self, posts: Sequence[CampaignPost]) -> None:
+        """Log each change to a published post's file that `amend:` does not let the bot
+        apply itself (every change in a dry run, or where edits are refused); the changes it
+        applies are logged when it does."""
+        refused = self.living is not None and self.living.edits_refused
+        mode = "manual" if self.dry_run or refused else self.settings.amend
+        for problem in waiting_warnings(self.app, self.ledger, list(posts), mode):
+            logger.warning("%s", problem.render())
+
     def _token_problem(self, exc: AuthError) -> None:
-        self.monitor.token_refused(exc)
+        if isinstance(self.publisher, CoalitionPublisher):
+            # The default account's token: only that account's work waits.
+            self.publisher.token_refused(self.settings.default_account, exc)
+        else:
+            self.monitor.token_refused(exc)
         self._heartbeat()
 
     def recheck_token(self) -> None:
@@ -156,7 +217,8 @@ class InstanceLink:
             self._catch_up()
 
     def _send_direct_message(self, text: str) -> None:
-        if self.client is None:
+        client = self.default_client()
+        if client is None:
             # Raising lets the alerter report it and try again later, instead of counting an
             # alert nobody received as delivered.
             raise RuntimeError("not connected to the instance (was the token rejected?)")
@@ -164,7 +226,7 @@ class InstanceLink:
             text=text, spoiler_text=None, sensitive=False, visibility="direct", language=None
         )
         key = "campaign-bot-alert-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-        self.client.post_status(request, key)
+        client.post_status(request, key)
 
     def checking_client(self) -> MastodonClient | None:
         """A client with the token as its file holds it now: replacing the file is enough."""

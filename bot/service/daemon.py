@@ -26,6 +26,7 @@ from bot.core.posts import CampaignPost
 from bot.core.states import Result
 from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import TokenRefused
+from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.runner import Publishes, Runner, RunSummary
 from bot.schedule.due import LAST_RUN
 from bot.schedule.planner import Occurrence
@@ -313,6 +314,7 @@ class Daemon(InstanceLink):
             outage=self.watch.outage,
             waiting=self.monitor.waiting_count(),
             dry_run=self.dry_run,
+            accounts=self.account_states(),
         )
         try:
             control.write_heartbeat(self.settings.data_dir, beat)
@@ -337,6 +339,8 @@ class Daemon(InstanceLink):
 
     def _reload(self, why: str) -> None:
         self.config_watch.check(always=why == "SIGHUP")
+        if why == "SIGHUP" and isinstance(self.publisher, CoalitionPublisher):
+            self.publisher.recheck_tokens()  # a replaced token works at once, as for one account
         self._load(why)
         self._catch_up()
 
@@ -344,6 +348,7 @@ class Daemon(InstanceLink):
         campaign = self.app.logged_campaign(online=False, listing=self.watched.listing_to_load())
         self.posts = campaign.posts
         self.held_back = campaign.held_back
+        self._warn_unamended(self.posts)
         self._schedule(why)
 
     def _schedule(self, why: str) -> None:

@@ -28,6 +28,7 @@ from bot.core.states import Result
 from bot.core.timespec import format_duration, to_zone
 from bot.core.words import counted
 from bot.mastodon.types import RemoteStatus
+from bot.schedule.followups import only_copy
 from bot.schedule.planner import Occurrence, capped, plan
 from bot.service.app import App
 from bot.service.sandbox_server import TootDates, sandbox_server
@@ -272,9 +273,9 @@ def show(
     if follows is not None:
         shared = occurrence.key.removesuffix(follows.suffix)
         if follows.kind == "boost":
-            print(f"   🔁 boosts {shared}", file=out)
+            print(f"   🔁 boosts {shared}{only_copy(follows)}", file=out)
             return
-        print(f"   💬 quotes {shared}:", file=out)
+        print(f"   💬 quotes {shared}{only_copy(follows)}:", file=out)
     for index, status in enumerate(parts):
         indent = "   " if index == 0 else "   ↳ "
         pad = "   " if index == 0 else "     "

@@ -73,6 +73,7 @@ def heartbeat(
     outage: Outage | None,
     waiting: int,
     dry_run: bool,
+    accounts: dict[str, dict[str, str | None]] | None = None,
 ) -> control.Heartbeat:
     """What the running bot tells `health` and `status` every few seconds."""
     upcoming = [at for at in planned if at > now]
@@ -87,4 +88,5 @@ def heartbeat(
         instance_unavailable_since=outage.since.isoformat() if outage else None,
         last_answer=outage.last_answer if outage else None,
         waiting=waiting,
+        accounts=accounts,
     )

@@ -76,6 +76,9 @@ class Heartbeat:
     instance_unavailable_since: str | None = None
     last_answer: str | None = None
     waiting: int = 0
+    # With several accounts: each account's instance, and why its work waits (its rejected
+    # token, an outage or a rate limit on its instance), by account name.
+    accounts: dict[str, dict[str, str | None]] | None = None
 
 
 def write_heartbeat(data_dir: Path, beat: Heartbeat) -> None:

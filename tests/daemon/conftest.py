@@ -149,6 +149,16 @@ class Campaign:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
             return dict(conn.execute("SELECT key, attempts FROM occurrences").fetchall())
 
+    def times(self, key: str) -> tuple[datetime, datetime]:
+        """(planned time, first attempt to send) the ledger holds for an occurrence: what the bot
+        meant and what its own clock said when it began."""
+        path = self.data_dir / "ledger.sqlite3"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            planned, attempted = conn.execute(
+                "SELECT planned_at, first_attempt_at FROM occurrences WHERE key = ?", (key,)
+            ).fetchone()
+        return datetime.fromisoformat(planned), datetime.fromisoformat(attempted)
+
     def parts(self, key: str) -> list[tuple[int, str | None, str | None]]:
         """(index, idempotency key, status id) of each recorded part of an occurrence."""
         path = self.data_dir / "ledger.sqlite3"
@@ -206,8 +216,9 @@ class BotProcess:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout: float = 10.0, *, start: int = 0) -> re.Match[str]:
-        """The first line (from line `start` on) matching the regex, waiting up to `timeout` s."""
+    def wait_for(self, pattern: str, timeout: float = 30.0, *, start: int = 0) -> re.Match[str]:
+        """The first line (from line `start` on) matching the regex, waiting up to `timeout` s
+        (a deadline against hanging, not a measure of speed: see bench/daemon_reactions.py)."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -233,9 +244,10 @@ class BotProcess:
         self.proc.send_signal(sig)
 
     def stop(
-        self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0
+        self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0
     ) -> tuple[int, float]:
-        """Send `sig` and wait for the exit: (exit code, seconds it took)."""
+        """Send `sig` and wait for the exit: (exit code, seconds it took). The seconds are for
+        reading, not for asserting: bench/daemon_reactions.py measures them."""
         begun = time.monotonic()
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout)

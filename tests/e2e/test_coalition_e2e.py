@@ -16,6 +16,8 @@ from mastodon_mock.testing import MockServer
 from bot.cli import publishing_commands
 from bot.cli.main import main
 from bot.config.settings import load_settings
+from bot.core.errors import TRY_AGAIN_LATER
+from bot.mastodon.types import TokenRefused
 from bot.service.app import App
 
 from .conftest import BASE_CONFIG, Site
@@ -108,7 +110,25 @@ def test_posts_boosts_and_quotes_by_the_right_accounts(
     # `status` names the account of each, and groups them by account.
     capsys.readouterr()
     assert main(["--config", str(site.config_path), "status", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["occurrences"]
+    body = json.loads(capsys.readouterr().out)
+    rows = body["occurrences"]
+    assert body["accounts"] == {
+        "ally": {
+            "instance": server.base_url,
+            "occurrences": ["launch~boost~ally", "launch~quote~ally"],
+            "states": {"published": 2},
+        },
+        "lead": {
+            "instance": server.base_url,
+            "occurrences": ["launch"],
+            "states": {"published": 1},
+        },
+        "partner": {
+            "instance": server.base_url,
+            "occurrences": ["partner-story", "launch~boost~partner"],
+            "states": {"published": 2},
+        },
+    }
     assert {r["key"]: r["account"] for r in rows} == {
         "launch": "lead",
         "partner-story": "partner",
@@ -241,3 +261,54 @@ def test_sigkill_during_boosts_and_quotes_never_loses_or_doubles_one(
         assert [q["account"]["username"] for q in quotes] == [users[quoter]]
     # Nothing else is on the server: three posts, three boosts, three quotes.
     assert sum(len(s) for s in statuses.values()) == 9
+
+
+def test_a_revoked_default_token_holds_up_only_the_default_account(
+    site: Site, server: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lead (the default account) has its token revoked: its own posts wait, while the
+    partners' posts, and their boosts of the lead's post already out, keep going out."""
+    configure(site)
+    posts = coalition_posts(site)
+    posts[1]["at"] = site.at(timedelta(minutes=2))
+    posts.append({"id": "lead-later", "at": site.at(timedelta(minutes=2)), "text": "Day two."})
+    site.write_posts("coalition.yaml", posts)
+    assert run_once(site, TOKENS) == 0
+    [launch] = own_statuses(server, "alice")
+
+    revoked = {**TOKENS, "MASTODON_ACCESS_TOKEN_LEAD": "revoked-token"}
+    site.clock.advance(timedelta(minutes=6))
+    with caplog.at_level("INFO"):
+        assert run_once(site, revoked) == TRY_AGAIN_LATER
+    assert [s["content"] for s in own_statuses(server, "bob") if not s["reblog"]] == [
+        "<p>Why the library matters to our readers.</p>"
+    ]
+    boosters = server.client("alice").status_reblogged_by(launch["id"])
+    assert [a["username"] for a in boosters] == ["bob"]
+    assert [s["id"] for s in own_statuses(server, "alice")] == [launch["id"]]
+    assert "account 'lead': the instance rejected the access token" in caplog.text
+    assert "that account's posts, boosts and quotes wait, the others go on" in caplog.text
+    states = {k: str(r.state) for k, r in site.records().items()}
+    assert states["partner-story"] == "published"
+    assert states["launch~boost~partner"] == "published"
+    assert states.get("lead-later", "pending") == "pending"
+
+    # The token works again: the lead's post goes out, late but within its window.
+    site.clock.advance(timedelta(minutes=6))
+    assert run_once(site, TOKENS) == 0
+    later = [s for s in own_statuses(server, "alice") if "Day two." in s["content"]]
+    assert len(later) == 1
+    assert str(site.records()["lead-later"].state) == "published"
+
+
+def test_a_revoked_default_token_on_a_new_ledger_stops_everything(
+    site: Site, server: MockServer
+) -> None:
+    """On an empty ledger only the default account's posts on the instance can tell whether
+    the ledger was lost: with its token refused, nothing goes out."""
+    configure(site)
+    site.write_posts("coalition.yaml", coalition_posts(site))
+    revoked = {**TOKENS, "MASTODON_ACCESS_TOKEN_LEAD": "revoked-token"}
+    with pytest.raises(TokenRefused):
+        run_once(site, revoked)
+    assert own_statuses(server, "bob") == [] and own_statuses(server, "carol") == []

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -24,40 +20,18 @@ from bot.core.posts import CampaignPost
 from bot.service.app import App
 from bot.service.daemon import Daemon
 
-from .conftest import PNG, STATUSES, Site, TappedApp, assert_published_exactly_once
+from .conftest import (
+    PNG,
+    STATUSES,
+    Receiver,
+    Site,
+    TappedApp,
+    assert_published_exactly_once,
+)
 
 pytestmark = pytest.mark.e2e
 
 NGINX_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-
-
-@dataclass
-class Receiver:
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def webhook() -> Iterator[Receiver]:
-    receiver = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            receiver.bodies.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 def three_posts(site: Site, first: timedelta) -> dict[str, CampaignPost]:
