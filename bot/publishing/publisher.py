@@ -265,7 +265,7 @@ class Publisher:
             # after a day, or by an admin): upload the files again and send once more.
             logger.warning(
                 "part %d: the instance no longer has its uploaded media (%s); uploading again",
-                part.index,
+                part.index + 1,
                 exc,
                 extra={"post_id": key.split("@", 1)[0]},
             )
@@ -314,8 +314,9 @@ class Publisher:
                     ) from exc
                 if attempt >= attempts:
                     raise
-                log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", wait)
-                self._pause(max(wait, 1.0), exc)
+                pause = max(wait, 1.0)
+                log.warning("rate limited; waiting %.0f s (same Idempotency-Key)", pause)
+                self._pause(pause, exc)
             except TransientError as exc:
                 if attempt >= attempts:
                     raise

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 
 from bot.core.posts import CampaignPost
 from bot.core.problems import Problem
 from bot.core.published import FieldChange
+from bot.core.timespec import format_duration
+from bot.core.words import counted
 from bot.mastodon.client import MastodonClient
 from bot.publishing.amend import ALT_TEXT_FIELDS, Amender, EditUnsupported
-from bot.publishing.drift import PostDrift, drift_problems, find_drift
+from bot.publishing.drift import PartDrift, PostDrift, drift_problems, find_drift
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer
 from bot.service.app import App
 from bot.service.engagement import Collector
@@ -21,6 +23,9 @@ from bot.storage.amendments import Amendments
 from bot.storage.ledger import Ledger
 
 logger = logging.getLogger(__name__)
+
+# A failed edit by the running bot is tried again after this long (or when its file changes).
+RETRY_FAILED = timedelta(hours=6)
 
 
 def drift_report(app: App, posts: list[CampaignPost]) -> tuple[list[PostDrift], list[Problem]]:
@@ -95,6 +100,8 @@ class LivingRound:
         self.alert = alert
         self.store = Amendments(ledger, app.clock)
         self.edits_refused = False
+        # Alert subject (a part and the version it is to show) -> when its edit last failed.
+        self.failed: dict[str, datetime] = {}
 
     def run(self, posts: list[CampaignPost], next_post_at: datetime | None) -> None:
         clock = self.app.clock
@@ -103,13 +110,13 @@ class LivingRound:
             return next_post_at is not None and clock.now() >= next_post_at
 
         if self.app.settings.amend != "manual" and not self.edits_refused and not post_due():
-            self._amend(posts)
+            self._amend(posts, post_due)
         if not post_due():
             collected = Collector(self.client, self.ledger, clock, should_yield=post_due).collect()
             if collected.read or collected.gone or collected.error:
                 logger.info("%s", collected.line())
 
-    def _amend(self, posts: list[CampaignPost]) -> None:
+    def _amend(self, posts: list[CampaignPost], post_due: Callable[[], bool]) -> None:
         only = ALT_TEXT_FIELDS if self.app.settings.amend == "alt-text" else None
         amender = Amender(
             self.client, self.store, self.app.clock, pacer=status_pacer(self.app, self.ledger)
@@ -123,16 +130,51 @@ class LivingRound:
             self.edits_refused = True
             logger.warning("amend: %s is set, but %s", self.app.settings.amend, exc)
             return
-        for drift in drifts:
-            for outcome in amender.amend(drift, only=only):
-                if outcome.result not in ("edited", "failed"):
-                    continue
-                part = next(p for p in drift.parts if p.index == outcome.index)
-                fields = ", ".join(c.field for c in part.changes if only is None or c.field in only)
-                done = "amended" if outcome.result == "edited" else "could not amend"
-                message = f"{drift.record.key} part {part.number}: {done} ({fields}) {outcome.url}"
-                if outcome.detail:
-                    message += f": {outcome.detail}"
-                logger.info("%s", message, extra={"post_id": drift.post.id})
-                digest = hashlib.sha256(part.after.to_json().encode()).hexdigest()[:12]
-                self.alert(f"{drift.record.key} amend {digest}", "amended", message)
+        now = self.app.clock.now()
+        self.failed = {s: t for s, t in self.failed.items() if now - t < RETRY_FAILED}
+        for done, drift in enumerate(drifts):
+            # Edits never hold up a post, nor wait for the rate limit: the rest can wait.
+            if post_due() or amender.pacer.delay("status") > 0:
+                why = "a post is due" if post_due() else "the rate limit is used up"
+                left = counted(len(drifts) - done, "changed post")
+                logger.info("amend: %s left for a later round (%s)", left, why)
+                return
+            subjects = {p.index: _subject(drift, p) for p in drift.parts}
+            wanted = {p.number for p in drift.parts if subjects[p.index] not in self.failed}
+            if wanted:
+                self._amend_post(amender, drift, only, wanted, subjects)
+
+    def _amend_post(
+        self,
+        amender: Amender,
+        drift: PostDrift,
+        only: Collection[str] | None,
+        wanted: set[int],
+        subjects: dict[int, str],
+    ) -> None:
+        for outcome in amender.amend(drift, only=only, parts=wanted):
+            if outcome.result not in ("edited", "failed"):
+                continue
+            part = next(p for p in drift.parts if p.index == outcome.index)
+            fields = ", ".join(c.field for c in part.changes if only is None or c.field in only)
+            done = "amended" if outcome.result == "edited" else "could not amend"
+            message = f"{drift.record.key} part {part.number}: {done} ({fields}) {outcome.url}"
+            if outcome.detail:
+                message += f": {outcome.detail}"
+            if outcome.result == "failed":
+                # Not sent again every round: after RETRY_FAILED, or once the file changes.
+                self.failed[subjects[part.index]] = self.app.clock.now()
+                message += (
+                    f" (tried again in {format_duration(RETRY_FAILED)}, or when the file changes)"
+                )
+            logger.info("%s", message, extra={"post_id": drift.post.id})
+            kind = "amended" if outcome.result == "edited" else "amend-failed"
+            self.alert(
+                subjects[part.index] + ("" if kind == "amended" else " failed"), kind, message
+            )
+
+
+def _subject(drift: PostDrift, part: PartDrift) -> str:
+    """What an alert about editing this part to its file's version is about."""
+    digest = hashlib.sha256(part.after.to_json().encode()).hexdigest()[:12]
+    return f"{drift.record.key} amend {digest}"

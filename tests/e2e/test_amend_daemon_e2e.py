@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import AlertWebhook
 
 from bot.service.connection import LIVING_EVERY
 from bot.service.daemon import Daemon
 
-from .conftest import Receiver, Site
+from .conftest import Site
 from .test_amend_e2e import MediaAttributes, history, post
 from .test_outage_e2e import Driver
 
@@ -74,7 +75,7 @@ def running(site: Site) -> Iterator[Running]:
 
 
 @pytest.fixture
-def launch(site: Site, webhook: Receiver) -> Site:
+def launch(site: Site, webhook: AlertWebhook) -> Site:
     """The launch post (an image with alt text, and a reply) is due; alerts go to the webhook."""
     site.session = MediaAttributes()
     site.configure(alerts={"webhook": webhook.url})
@@ -96,7 +97,7 @@ def edits(site: Site) -> list[tuple[int | None, str]]:
 
 
 def test_alt_text_is_amended_once_and_a_new_text_only_warned_about(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: alt-text`: the running bot publishes the post; its file then gets a better alt
     text and a new text. The bot edits the alt text on the instance once, logs and alerts it
@@ -137,7 +138,7 @@ def test_alt_text_is_amended_once_and_a_new_text_only_warned_about(
 
 
 def test_auto_applies_a_new_text_once(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: auto`: a new text and content warning reach the instance once, however many
     rounds follow; one log line and one alert; the bot does not ask the campaigner to amend."""
@@ -167,7 +168,7 @@ def test_auto_applies_a_new_text_once(
 
 
 def test_manual_only_warns(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: manual` (the default): the changed alt text is warned about, never edited."""
     site = launch
@@ -190,3 +191,119 @@ def test_manual_only_warns(
     assert edits(site) == []
     assert webhook.bodies == []
     assert messages(caplog, f"part 1: alt text changed after publishing ({WARNED})")
+
+
+def test_an_edit_the_instance_refuses_is_logged_and_alerted_once_not_every_round(
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`amend: auto`, and the instance answers the edit 422: one log line and one alert, and
+    the refused edit is not sent again every five minutes (the ledger would fill with failed
+    edits); it is tried again once the file changes."""
+    site = launch
+    site.configure(amend="auto")
+    caplog.set_level(logging.INFO)
+    with running(site) as bot:
+        site.server.fault(
+            methods=["PUT"],
+            path_regex=r"^/api/v1/statuses/\d+$",
+            status=422,
+            body={"error": "Validation failed: Text is too long"},
+        )
+        site.write_posts("launch.yaml", [post(site, text="Sign it today, please.")])
+        bot.files_changed()
+        bot.rounds(6)
+        refused = messages(caplog, "petition-launch part 1: could not amend (text)")
+        assert len(refused) == 1 and "Text is too long" in refused[0]
+        assert "tried again in 6h, or when the file changes" in refused[0]
+        assert [b["kind"] for b in webhook.bodies] == ["amend-failed"]
+        assert edits(site) == [(0, "edit-intended"), (0, "edit-failed")]
+
+        site.write_posts("launch.yaml", [post(site, text="Sign it today.")])
+        bot.files_changed()
+        bot.rounds(1)
+        assert edits(site)[-2:] == [(0, "edit-intended"), (0, "edit-failed")]
+        assert len(edits(site)) == 4
+
+
+def test_edits_yield_to_a_post_that_falls_due(
+    launch: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`amend: auto` with several published posts to edit, and a post due in a minute: each edit
+    here takes two minutes, so the round edits one post, stops for the due post (which goes out
+    on time), and a later round edits the rest."""
+    site = launch
+    site.configure(amend="auto")
+    first, second, third = (
+        {"id": f"p{n}", "at": site.at(-timedelta(minutes=5)), "text": f"Post {n}."}
+        for n in (1, 2, 3)
+    )
+    site.write_posts("launch.yaml", [first, second, third])
+    with running(site) as bot:
+        assert {k: str(r.state) for k, r in site.records().items()} == dict.fromkeys(
+            ("p1", "p2", "p3"), "published"
+        )
+        due = {"id": "due", "at": site.at(timedelta(minutes=6)), "text": "On time."}
+        changed = [{**p, "text": p["text"] + " (updated)"} for p in (first, second, third)]
+        site.write_posts("launch.yaml", [*changed, due])
+        bot.files_changed()
+        session = site.session
+        assert isinstance(session, MediaAttributes)
+        original = session.send
+
+        def slow_edits(request: Any, **kw: Any) -> Any:
+            if request.method == "PUT":
+                site.clock.advance(timedelta(minutes=2))
+            return original(request, **kw)
+
+        session.send = slow_edits  # type: ignore[method-assign]
+        bot.rounds(1)  # at +5 min: one edit, then the post due at +6 min comes first
+        assert len({key for key, _ in all_edits(site)}) == 1
+        assert "due" not in site.records()
+        bot.job("post:due")  # late by the edit's minute, as the scheduler would run it
+        assert str(site.records()["due"].state) == "published"
+        bot.rounds(2)
+    assert {e[0] for e in all_edits(site)} == {"p1", "p2", "p3"}
+    assert [e[1] for e in all_edits(site)].count("edited") == 3
+
+
+def all_edits(site: Site) -> list[tuple[str, str]]:
+    with site.ledger() as ledger:
+        return [(e.occurrence_key, e.kind) for e in ledger.events() if e.kind.startswith("edit")]
+
+
+def test_alt_text_of_every_occurrence_of_a_repeating_post_is_amended_once(
+    site: Site, webhook: AlertWebhook
+) -> None:
+    """`amend: alt-text` and an hourly post whose image gets a better alt text: each occurrence
+    already out gets it once (one edit in each history, one alert each)."""
+    site.session = MediaAttributes()
+    site.configure(amend="alt-text", catch_up="150m", alerts={"webhook": webhook.url})
+
+    def hourly(alt: str) -> dict[str, Any]:
+        return {
+            "id": "hourly",
+            "cron": "0 * * * *",
+            "from": site.at(-timedelta(days=1)),
+            "text": "Sign the petition before the vote.",
+            "media": [{"file": "media/library-shelf.png", "alt": alt}],
+        }
+
+    site.write_posts("hourly.yaml", [hourly("A shelf.")])
+    with running(site) as bot:
+        sent = {
+            key: record.parts[0].status_id
+            for key, record in site.records().items()
+            if record.post_id == "hourly"
+        }
+        assert len(sent) >= 2
+        site.write_posts("hourly.yaml", [hourly("Six books on a green shelf.")])
+        bot.files_changed()
+        bot.rounds(3)
+    client = site.server.client("alice")
+    for status_id in sent.values():
+        assert status_id is not None
+        assert client.status(status_id)["media_attachments"][0]["description"] == (
+            "Six books on a green shelf."
+        )
+        assert len(history(site, status_id)) == 2
+    assert sorted(b["message"].split(" part ")[0] for b in webhook.bodies) == sorted(sent)
