@@ -3,6 +3,7 @@ strings into a temporary folder that is also the working directory."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -10,10 +11,11 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from mastodon_mock.testing import MockServer
@@ -145,3 +147,39 @@ def machine_far_from_utc() -> Iterator[None]:
         else:
             os.environ["TZ"] = before
         time.tzset()
+
+
+@dataclass
+class AlertWebhook:
+    """An alert webhook on 127.0.0.1: answers every POST with `status`, keeps headers and body."""
+
+    url: str = ""
+    status: int = 204
+    requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [body for _, body in self.requests]
+
+
+@pytest.fixture
+def webhook() -> Iterator[AlertWebhook]:
+    made = AlertWebhook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            made.requests.append((dict(self.headers), json.loads(body)))
+            self.send_response(made.status)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    made.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield made
+    server.shutdown()
+    server.server_close()

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import AlertWebhook
 
 from bot import __version__
 from bot.config.settings import load_settings
@@ -27,38 +24,6 @@ from bot.service.daemon import Daemon
 from bot.service.logs import register_secret
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 answering every POST with `status`."""
-
-    url: str = ""
-    status: int = 204
-    requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            made.requests.append((dict(self.headers), json.loads(body)))
-            self.send_response(made.status)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    made.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield made
-    server.shutdown()
-    server.server_close()
 
 
 @dataclass
@@ -79,15 +44,15 @@ class Memory:
         )
 
 
-def test_webhook_gets_one_json_body_per_subject(receiver: Receiver) -> None:
+def test_webhook_gets_one_json_body_per_subject(webhook: AlertWebhook) -> None:
     """The webhook gets a JSON body naming the subject; the same subject is not alerted twice."""
     memory = Memory()
-    alerter = memory.alerter(receiver.url)
+    alerter = memory.alerter(webhook.url)
     alerter.alert("launch", "failed", "launch failed: 422 text too long")
     alerter.alert("launch", "failed", "launch failed: 422 text too long")
     alerter.alert("token", "token", "publishing stopped: 401")
 
-    assert [body for _, body in receiver.requests] == [
+    assert [body for _, body in webhook.requests] == [
         {
             "source": f"campaign-bot/{__version__}",
             "kind": "failed",
@@ -101,7 +66,7 @@ def test_webhook_gets_one_json_body_per_subject(receiver: Receiver) -> None:
             "message": "publishing stopped: 401",
         },
     ]
-    assert all(h["Content-Type"] == "application/json" for h, _ in receiver.requests)
+    assert all(h["Content-Type"] == "application/json" for h, _ in webhook.requests)
     assert memory.alerted == {"launch": "failed via webhook", "token": "token via webhook"}
 
 
@@ -116,32 +81,32 @@ def test_direct_message_names_the_operator_and_is_cut_to_fit() -> None:
     assert memory.alerted == {"long": "failed via direct message"}
 
 
-def test_the_token_never_leaves_in_an_alert(receiver: Receiver) -> None:
+def test_the_token_never_leaves_in_an_alert(webhook: AlertWebhook) -> None:
     """A registered secret inside an alert's text is replaced before it is sent anywhere."""
     secret = "tok-5f1d0c2b9a8e7d6c"
     register_secret(secret)
     memory = Memory()
-    memory.alerter(receiver.url, "@ops").alert("t", "token", f"401 for Bearer {secret}")
-    [(_, body)] = receiver.requests
+    memory.alerter(webhook.url, "@ops").alert("t", "token", f"401 for Bearer {secret}")
+    [(_, body)] = webhook.requests
     assert secret not in json.dumps(body)
     assert body["message"] == "401 for Bearer [redacted]"
     assert secret not in memory.messages[0]
 
 
 def test_failed_webhook_is_logged_and_tried_again_next_time(
-    receiver: Receiver, caplog: pytest.LogCaptureFixture
+    webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A webhook answering 500 is logged, not remembered, so the next alert tries again."""
-    receiver.status = 500
+    webhook.status = 500
     memory = Memory()
-    alerter = memory.alerter(receiver.url)
+    alerter = memory.alerter(webhook.url)
     with caplog.at_level(logging.ERROR, "bot.service.alerts"):
         alerter.alert("p", "failed", "p failed")
     assert "alert webhook failed: 500 Server Error" in caplog.text
     assert memory.alerted == {}
-    receiver.status = 204
+    webhook.status = 204
     alerter.alert("p", "failed", "p failed")
-    assert len(receiver.requests) == 2
+    assert len(webhook.requests) == 2
     assert memory.alerted == {"p": "failed via webhook"}
 
 
@@ -184,10 +149,12 @@ def test_no_channel_configured_means_no_alert() -> None:
     assert memory.alerted == {}
 
 
-def test_daemon_alerts_once_per_subject_across_restarts(tmp_path: Path, receiver: Receiver) -> None:
+def test_daemon_alerts_once_per_subject_across_restarts(
+    tmp_path: Path, webhook: AlertWebhook
+) -> None:
     """The daemon remembers alerts in the ledger, so a restarted bot does not alert again."""
     config = tmp_path / "bot.yaml"
-    config.write_text(f'data_dir: "data"\nalerts: {{webhook: "{receiver.url}"}}\n')
+    config.write_text(f'data_dir: "data"\nalerts: {{webhook: "{webhook.url}"}}\n')
     (tmp_path / "posts").mkdir()
     for _ in range(2):
         app = App(load_settings(config, env={}), clock=FakeClock(NOW), env={})
@@ -197,7 +164,7 @@ def test_daemon_alerts_once_per_subject_across_restarts(tmp_path: Path, receiver
             daemon.alerter.alert("launch", "failed", "launch failed: 422")
         finally:
             daemon.ledger.close()
-    assert [body["subject"] for _, body in receiver.requests] == ["launch"]
+    assert [body["subject"] for _, body in webhook.requests] == ["launch"]
 
 
 def test_daemon_without_a_connection_does_not_count_a_direct_message_as_sent(
@@ -228,12 +195,12 @@ class Credentials:
             raise TokenRefused("the instance rejected the access token (401)", http_status=401)
 
 
-def test_token_alert_once_per_outage(tmp_path: Path, receiver: Receiver) -> None:
+def test_token_alert_once_per_outage(tmp_path: Path, webhook: AlertWebhook) -> None:
     """A refused token is alerted once however often it is rechecked, once more when it works
     again, and again only after it has worked in between."""
     config = tmp_path / "bot.yaml"
     config.write_text(
-        f'data_dir: "data"\ntimezone: "Europe/London"\nalerts: {{webhook: "{receiver.url}"}}\n'
+        f'data_dir: "data"\ntimezone: "Europe/London"\nalerts: {{webhook: "{webhook.url}"}}\n'
     )
     (tmp_path / "posts").mkdir()
     clock = FakeClock(NOW)
@@ -263,7 +230,7 @@ def test_token_alert_once_per_outage(tmp_path: Path, receiver: Receiver) -> None
         daemon._token_problem(TokenRefused("401 again, a month later"))
     finally:
         daemon.ledger.close()
-    assert [(body["kind"], body["message"]) for _, body in receiver.requests] == [
+    assert [(body["kind"], body["message"]) for _, body in webhook.requests] == [
         (
             "token",
             "the access token was refused at 2026-12-01 09:30 GMT; publishing is paused; run "

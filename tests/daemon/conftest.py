@@ -16,9 +16,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -331,34 +330,3 @@ def plain(status: dict[str, Any]) -> str:
 
 def by_first_words(found: list[dict[str, Any]], words: str) -> list[dict[str, Any]]:
     return [s for s in found if plain(s).startswith(words)]
-
-
-@dataclass
-class WebhookReceiver:
-    """An HTTP server on 127.0.0.1 that keeps the JSON body of every POST."""
-
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            receiver.bodies.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from conftest import AlertWebhook
 
 from bot.core.clock import FakeClock
 from bot.storage import control
@@ -20,7 +21,6 @@ from .conftest import (
     WRONG_TOKEN,
     Campaign,
     StartBot,
-    WebhookReceiver,
     by_first_words,
     plain,
     post,
@@ -226,7 +226,7 @@ def test_health_follows_the_running_bot(campaign: Campaign, start_bot: StartBot)
 
 
 def test_health_reports_a_rejected_token(
-    campaign: Campaign, start_bot: StartBot, webhook: WebhookReceiver
+    campaign: Campaign, start_bot: StartBot, webhook: AlertWebhook
 ) -> None:
     """A token the instance rejects stops publishing, alerts once, and makes `health` fail."""
     campaign.configure(alerts={"webhook": webhook.url})
@@ -356,7 +356,7 @@ def faults(campaign: Campaign) -> list[dict[str, object]]:
 
 
 def test_rejected_post_fails_and_alerts_once(
-    campaign: Campaign, start_bot: StartBot, webhook: WebhookReceiver
+    campaign: Campaign, start_bot: StartBot, webhook: AlertWebhook
 ) -> None:
     """A post the server refuses ends `failed` and the webhook gets exactly one JSON alert for it;
     JSON log lines parse and carry the post id."""

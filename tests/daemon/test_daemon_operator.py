@@ -9,11 +9,11 @@ import signal
 
 import pytest
 import requests
+from conftest import AlertWebhook
 
 from .conftest import (
     Campaign,
     StartBot,
-    WebhookReceiver,
     plain,
     post,
     soon,
@@ -47,7 +47,7 @@ def test_retry_reaches_a_running_bot_without_sighup(
 
 @pytest.mark.slow
 def test_a_post_made_invalid_by_an_edit_is_held_back(
-    campaign: Campaign, start_bot: StartBot, webhook: WebhookReceiver
+    campaign: Campaign, start_bot: StartBot, webhook: AlertWebhook
 ) -> None:
     """Tried: a post made too long by a live edit was logged as "cancelled: removed from the
     post files, or moved", then nothing at its time. Now it is held back: said so, alerted when
@@ -97,7 +97,7 @@ def _login(campaign: Campaign) -> str:
 
 
 def test_sighup_after_a_refused_token_resumes_with_the_new_token_file(
-    campaign: Campaign, start_bot: StartBot, webhook: WebhookReceiver
+    campaign: Campaign, start_bot: StartBot, webhook: AlertWebhook
 ) -> None:
     """A token revoked while the bot runs pauses publishing; writing a new token to the file
     and sending SIGHUP resumes it at once, without a restart."""

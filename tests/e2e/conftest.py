@@ -8,17 +8,14 @@ from the server.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -255,37 +252,6 @@ def site(tmp_path: Path, server: MockServer, clock: FakeClock) -> Site:
     made = Site(tmp_path / "campaign", server, clock)
     made.configure()
     return made
-
-
-@dataclass
-class Receiver:
-    """An alert webhook on 127.0.0.1 that keeps the JSON body of every POST."""
-
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def webhook() -> Iterator[Receiver]:
-    receiver = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            receiver.bodies.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 def tags_in(text: str) -> set[str]:

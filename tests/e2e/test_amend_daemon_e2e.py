@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import AlertWebhook
 
 from bot.service.connection import LIVING_EVERY
 from bot.service.daemon import Daemon
 
-from .conftest import Receiver, Site
+from .conftest import Site
 from .test_amend_e2e import MediaAttributes, history, post
 from .test_outage_e2e import Driver
 
@@ -74,7 +75,7 @@ def running(site: Site) -> Iterator[Running]:
 
 
 @pytest.fixture
-def launch(site: Site, webhook: Receiver) -> Site:
+def launch(site: Site, webhook: AlertWebhook) -> Site:
     """The launch post (an image with alt text, and a reply) is due; alerts go to the webhook."""
     site.session = MediaAttributes()
     site.configure(alerts={"webhook": webhook.url})
@@ -96,7 +97,7 @@ def edits(site: Site) -> list[tuple[int | None, str]]:
 
 
 def test_alt_text_is_amended_once_and_a_new_text_only_warned_about(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: alt-text`: the running bot publishes the post; its file then gets a better alt
     text and a new text. The bot edits the alt text on the instance once, logs and alerts it
@@ -137,7 +138,7 @@ def test_alt_text_is_amended_once_and_a_new_text_only_warned_about(
 
 
 def test_auto_applies_a_new_text_once(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: auto`: a new text and content warning reach the instance once, however many
     rounds follow; one log line and one alert; the bot does not ask the campaigner to amend."""
@@ -167,7 +168,7 @@ def test_auto_applies_a_new_text_once(
 
 
 def test_manual_only_warns(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: manual` (the default): the changed alt text is warned about, never edited."""
     site = launch
@@ -193,7 +194,7 @@ def test_manual_only_warns(
 
 
 def test_an_edit_the_instance_refuses_is_logged_and_alerted_once_not_every_round(
-    launch: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    launch: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`amend: auto`, and the instance answers the edit 422: one log line and one alert, and
     the refused edit is not sent again every five minutes (the ledger would fill with failed
@@ -271,7 +272,7 @@ def all_edits(site: Site) -> list[tuple[str, str]]:
 
 
 def test_alt_text_of_every_occurrence_of_a_repeating_post_is_amended_once(
-    site: Site, webhook: Receiver
+    site: Site, webhook: AlertWebhook
 ) -> None:
     """`amend: alt-text` and an hourly post whose image gets a better alt text: each occurrence
     already out gets it once (one edit in each history, one alert each)."""

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from conftest import AlertWebhook
 from mastodon_mock.testing import MockServer
 
 from bot.cli import control_commands
 from bot.config.settings import load_settings
 from bot.service.app import App
 
-from .conftest import BASE_CONFIG, Receiver, Site, TappedApp
+from .conftest import BASE_CONFIG, Site, TappedApp
 from .test_coalition_e2e import TOKENS, own_statuses
 from .test_outage_e2e import running
 
@@ -44,7 +45,7 @@ def revoke(site: Site, token: str) -> None:
     ).raise_for_status()
 
 
-def configure(site: Site, webhook: Receiver, with_file: str) -> tuple[Path, dict[str, str]]:
+def configure(site: Site, webhook: AlertWebhook, with_file: str) -> tuple[Path, dict[str, str]]:
     """Three accounts on the mock; `with_file`'s token is in a file (so it can be replaced),
     the others' in the environment. Returns the file and the environment."""
     url = site.server.base_url
@@ -103,7 +104,7 @@ def texts(server: MockServer, user: str) -> list[str]:
 def test_a_partners_revoked_token_alerts_naming_the_account(
     site: Site,
     server: MockServer,
-    webhook: Receiver,
+    webhook: AlertWebhook,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -152,7 +153,7 @@ def test_a_partners_revoked_token_alerts_naming_the_account(
 
 
 def test_a_revoked_default_token_holds_up_only_the_default_account(
-    site: Site, server: MockServer, webhook: Receiver, capsys: pytest.CaptureFixture[str]
+    site: Site, server: MockServer, webhook: AlertWebhook, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token_file, env = configure(site, webhook, "lead")
     site.write_posts("coalition.yaml", posts(site))
@@ -185,7 +186,7 @@ def test_a_revoked_default_token_holds_up_only_the_default_account(
 
 
 def test_sighup_tries_a_replaced_token_at_once(
-    site: Site, server: MockServer, webhook: Receiver
+    site: Site, server: MockServer, webhook: AlertWebhook
 ) -> None:
     """As for one account, `kill -HUP` after replacing a token publishes what waits for it at
     once, without waiting for the next check."""

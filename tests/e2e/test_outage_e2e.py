@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from apscheduler.triggers.date import DateTrigger
+from conftest import AlertWebhook
 
 from bot.config.settings import load_settings
 from bot.core.posts import CampaignPost
@@ -23,7 +24,6 @@ from bot.service.daemon import Daemon
 from .conftest import (
     PNG,
     STATUSES,
-    Receiver,
     Site,
     TappedApp,
     assert_published_exactly_once,
@@ -103,7 +103,7 @@ def running(app: App, site: Site) -> Iterator[tuple[Daemon, Driver]]:
 
 @pytest.mark.slow
 def test_an_outage_of_every_post_request_is_ridden_out(
-    site: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture
+    site: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every POST answers nginx's 502 page for eleven minutes while a thread with an image, a
     poll and a post fall due: each goes out exactly once after the recovery, none failed or
@@ -200,7 +200,7 @@ def _revoke(site: Site, token: str) -> None:
 
 
 def test_a_refused_token_pauses_until_the_token_file_is_replaced(
-    site: Site, webhook: Receiver, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    site: Site, webhook: AlertWebhook, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """A revoked token pauses publishing (one alert) and keeps the posts pending; a post falling
     due meanwhile is logged as not sent; writing a new token to the file resumes publishing at
