@@ -183,3 +183,21 @@ def test_staggered_cron_and_slot_copies_go_out_at_their_times(world: World) -> N
         ("queued~lead", "13:30"),
         ("queued~partner", "13:45"),
     ]
+
+
+def test_plan_says_a_boost_of_a_missed_post_is_skipped(
+    make_campaign: MakeCampaign, run: Run
+) -> None:
+    """`plan` shows what `run` would do: the post is past its window, so `run` records it
+    missed and skips its boost; the boost's own time does not make it "caught up"."""
+    past = (
+        "posts:\n  - id: launch\n    at: 2026-11-18 09:30\n    text: The launch\n"
+        "    boost: {by: [partner], after: 10m}\n"
+    )
+    files = make_campaign({"a.yaml": past}, config=ACCOUNTS)
+    as_json = run("--config", str(files.config), "plan", "--offline", "--json", "--from", "-3d")
+    rows = {r["key"]: r["run_would"] for r in json.loads(as_json.out)["occurrences"]}
+    assert rows == {"launch": "miss", "launch~boost~partner": "skip"}
+    text = run("--config", str(files.config), "plan", "--offline", "--from", "-3d").out
+    boost = next(line for line in text.splitlines() if "↳ boost of launch" in line)
+    assert boost.endswith("[due: is skipped: the post it shares never goes out]")

@@ -23,7 +23,7 @@ from bot.core.states import Result, State
 from bot.mastodon.client import MastodonClient
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.publisher import Publisher
-from bot.publishing.runner import DryRunPublisher
+from bot.publishing.runner import DryRunPublisher, Runner
 from bot.schedule.followups import follow_up_post
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
@@ -288,6 +288,32 @@ def test_a_dry_run_of_a_boost_before_or_without_its_post(
         "would boost launch once it is out (5m after it) as partner",
         "would skip the boost by partner: launch was never published (missed)",
     ]
+
+
+def test_a_dry_run_skips_the_boost_of_a_post_it_records_as_missed(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried: `run --once --dry-run` a day after the launch said the launch would be missed,
+    then "would boost launch once it is out" — a real run records both as missed."""
+    settings = settings_in(tmp_path)
+    clock.set(POSTED + timedelta(days=1))
+    launch = Occurrence("launch", LAUNCH, POSTED, POSTED + timedelta(hours=2), State.PENDING)
+    late_boost = Occurrence(
+        BOOST.key("launch"),
+        follow_up_post(LAUNCH, BOOST),
+        POSTED + BOOST.after,
+        POSTED + timedelta(days=2),
+        State.PENDING,
+    )
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as ledger:
+        runner = Runner(settings, ledger, clock, DryRunPublisher(settings, ledger), dry_run=True)
+        with caplog.at_level("INFO", logger="bot.publishing.runner"):
+            summary = runner.run([launch, late_boost])
+        assert ledger.get("launch") is None and ledger.get(BOOST.key("launch")) is None
+    said = [r.getMessage() for r in caplog.records if getattr(r, "post_id", None) != "launch"]
+    assert said == ["would skip the boost by partner: launch would be recorded as missed"]
+    assert [key for key, _ in summary.missed] == ["launch"]
+    assert [(o.key, o.result) for o in summary.outcomes] == [(BOOST.key("launch"), Result.DRY_RUN)]
 
 
 def test_a_quote_of_a_partners_post_looks_it_up_on_the_quoting_instance(

@@ -378,7 +378,13 @@ def test_errors_are_kept_and_attempts_counted(ledger: Ledger) -> None:
     assert record.attempts == 2
     assert record.last_error == "HTTP 422: Validation failed: Text character limit of 500 exceeded"
     assert kinds(ledger, "k") == ["attempt", "retry-later", "attempt", "failed", "retry"]
-    assert ledger.events("k")[-1].detail == "was failed"
+    assert [e.detail for e in ledger.events("k")] == [
+        "attempt 1, content h",
+        "HTTP 503 Service Unavailable",
+        "attempt 2, content h",
+        "HTTP 422: Validation failed: Text character limit of 500 exceeded",
+        "was failed",
+    ]
 
 
 # --- parts ----------------------------------------------------------------------------------
@@ -415,6 +421,7 @@ def test_thread_is_published_part_by_part(ledger: Ledger, clock: FakeClock) -> N
         ("published", None),
     ]
     assert events[2].detail == "status 110 https://social.test/@b/110"
+    assert events[-1].detail == " ".join(record.urls())
 
 
 @pytest.mark.parametrize(("adopted", "kind"), [(False, "part-published"), (True, "part-adopted")])
@@ -433,7 +440,11 @@ def test_idempotency_key_cannot_change(ledger: Ledger, clock: FakeClock) -> None
     clock.advance(timedelta(minutes=1))
     again = ledger.record_part_intent("k", 0, "idem-A")
     assert again.first_attempt_at == START
-    with pytest.raises(LedgerError, match="'idem-A'; refusing to send it with 'idem-B'"):
+    with pytest.raises(
+        LedgerError,
+        match="part 1 of 'k' was sent with idempotency key 'idem-A'; refusing to send it with "
+        "'idem-B'",
+    ):
         ledger.record_part_intent("k", 0, "idem-B")
     part = ledger.get("k").part(0)  # type: ignore[union-attr]
     assert part is not None
@@ -452,21 +463,29 @@ def test_part_rules(ledger: Ledger) -> None:
     ledger.record_part_intent("k", 0, "idem")
     ledger.record_part_published("k", 0, "1", "u")
     ledger.record_part_published("k", 0, "1", "u")  # the same result again changes nothing
-    with pytest.raises(LedgerError, match="already status 1, not 2"):
+    with pytest.raises(LedgerError, match="part 1 of 'k' is already status 1, not 2"):
         ledger.record_part_published("k", 0, "2", "u2")
-    with pytest.raises(LedgerError, match="already published as status 1"):
+    with pytest.raises(LedgerError, match="part 1 of 'k' is already published as status 1"):
         ledger.record_part_intent("k", 0, "idem")
-    with pytest.raises(ValueError, match="non-empty idempotency key"):
+    with pytest.raises(ValueError, match=r"^a part needs an index >= 0 and a non-empty idem"):
         ledger.record_part_intent("k", 1, "")
     assert kinds(ledger, "k") == ["attempt", "part-sending", "part-published"]
 
 
 @pytest.mark.parametrize(
-    ("published", "intents"),
-    [([], []), ([0], [0, 1]), ([1], [1])],
+    ("published", "intents", "says"),
+    [
+        ([], [], "its parts [] are not all recorded as published from part 1 on (waiting: [])"),
+        (
+            [0],
+            [0, 1],
+            "its parts [1, 2] are not all recorded as published from part 1 on (waiting: [2])",
+        ),
+        ([1], [1], "its parts [2] are not all recorded as published from part 1 on (waiting: [])"),
+    ],
 )
 def test_published_needs_every_part(
-    ledger: Ledger, published: list[int], intents: list[int]
+    ledger: Ledger, published: list[int], intents: list[int], says: str
 ) -> None:
     """An occurrence is published only when parts 0..n all have their status."""
     ledger.begin_attempt("k", "p", PLANNED, "h")
@@ -474,8 +493,9 @@ def test_published_needs_every_part(
         ledger.record_part_intent("k", i, f"idem-{i}")
     for i in published:
         ledger.record_part_published("k", i, str(i), f"u{i}")
-    with pytest.raises(LedgerError, match="cannot mark 'k' published"):
+    with pytest.raises(LedgerError) as caught:
         ledger.mark_published("k")
+    assert str(caught.value) == f"cannot mark 'k' published: {says}"
     assert ledger.states() == {"k": State.SENDING}
 
 
@@ -658,6 +678,11 @@ def _prepare_then_write(ledger: Ledger, operation: str) -> Callable[[], object]:
     if operation == "store":
         return lambda: _read_then_write(ledger)
     ledger.begin_attempt("k", "p", PLANNED, "h1")
+    if operation == "record_part_intent":
+        return lambda: ledger.record_part_intent("k", 0, "idem")
+    if operation == "record_part_published":
+        ledger.record_part_intent("k", 0, "idem")
+        return lambda: ledger.record_part_published("k", 0, "1", "https://social.test/@b/1")
     if operation == "mark_published":
         ledger.record_part_intent("k", 0, "idem")
         ledger.record_part_published("k", 0, "1", "https://social.test/@b/1")
@@ -680,7 +705,17 @@ def _read_then_write(ledger: Ledger) -> None:
 
 
 @pytest.mark.parametrize(
-    "operation", ["begin_attempt", "mark_missed", "mark_failed", "retry", "mark_published", "store"]
+    "operation",
+    [
+        "begin_attempt",
+        "mark_missed",
+        "mark_failed",
+        "retry",
+        "record_part_intent",
+        "record_part_published",
+        "mark_published",
+        "store",
+    ],
 )
 def test_a_write_that_reads_first_survives_another_process_committing_meanwhile(
     path: Path, ledger: Ledger, operation: str

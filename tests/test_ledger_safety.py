@@ -95,6 +95,7 @@ def test_lock_of_a_killed_process_does_not_block(data_dir: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", LOCKER, str(data_dir)],
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,  # where the project's settings are (also in a mutation-testing copy)
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -307,3 +307,22 @@ def test_from_still_picks_another_start(
     out = capsys.readouterr().out
     assert "⏭" not in out
     assert out.splitlines()[-1].startswith("Rehearsal: 14 posts published (17 toots")
+
+
+def test_a_boost_of_a_post_missed_before_the_start_is_shown_skipped(
+    example: Path, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: rehearsing from the day after the launch showed the launch as recorded missed,
+    and its partner's boost and quote not at all; `run` records them missed, with the reason."""
+    clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    args = ["--config", str(example), "rehearse", "--until", "2026-12-03 00:00"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    skipped = [line for line in out.splitlines() if line.startswith("⏭ petition-launch~")]
+    assert skipped == [
+        f"⏭ petition-launch~{kind}~readers-union: not published, as `run` would record it — "
+        "skipped: the post it shares, petition-launch, was never published (missed)"
+        for kind in ("boost", "quote")
+    ]
+    assert "1 past their not_after window and recorded as missed" in out
+    assert "  2 boosts and quotes skipped: the post each shares never went out." in out

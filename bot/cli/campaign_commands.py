@@ -19,12 +19,15 @@ from bot.core.states import State
 from bot.core.timespec import TimeSpecError, format_duration, parse_duration, parse_time, to_zone
 from bot.core.words import counted
 from bot.publishing.runner import last_run, ledger_views
-from bot.schedule.due import Action, action, window
+from bot.schedule.due import Action, actions, window
 from bot.schedule.followups import only_copy
 from bot.schedule.planner import MAX_OCCURRENCES_PER_POST, LedgerView, Occurrence, capped
 from bot.service.app import App
 from bot.service.linkcheck import check_links
 from bot.service.living import drift_report
+
+# What `plan` marks as due: what `run`, started now, would act on.
+DUE_NOW = {Action.CATCH_UP, Action.MISS, Action.FINISH, Action.PUBLISH, Action.SKIP}
 
 
 def register(commands: Any) -> None:
@@ -172,6 +175,7 @@ def run_plan(args: argparse.Namespace) -> int:
         return by_account[o.post.account or default].max_characters
 
     zone = app.settings.zone
+    doing = actions(occurrences, now)
     if args.json:
         rows = [
             {
@@ -180,7 +184,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 "at": o.planned_at.isoformat(),
                 "local_time": to_zone(o.planned_at, zone),
                 "state": o.state,
-                "run_would": action(o, now).name.lower(),
+                "run_would": doing[o.key].name.lower(),
                 "deadline": o.deadline.isoformat(),
                 "first_words": o.post.first_words,
                 "characters": o.post.parts[0].characters,
@@ -221,11 +225,14 @@ def run_plan(args: argparse.Namespace) -> int:
             of = o.key.removesuffix(follows.suffix)
             what = "boost" if follows.kind == "boost" else "quote"
             chars = f"{o.post.parts[0].characters}/{limit_of(o)}" if what == "quote" else what
+            marks: list[str] = [o.state] if o.state is not State.PENDING else []
+            if doing[o.key] in DUE_NOW:
+                marks.append(f"due: {doing[o.key]}")
             print(
                 f"  {to_zone(o.planned_at, zone):22} {who + o.post.id:28} {chars:>8}  "
                 f"↳ {what} of {of}, {format_duration(follows.after)} after it goes out"
                 + only_copy(follows)
-                + (f" [{o.state}]" if o.state is not State.PENDING else "")
+                + (f" [{', '.join(marks)}]" if marks else "")
             )
             continue
         chars = f"{o.post.parts[0].characters}/{limit_of(o)}"
@@ -239,9 +246,8 @@ def run_plan(args: argparse.Namespace) -> int:
             extras.append("poll")
         if o.state is not State.PENDING:
             extras.append(o.state)
-        doing = action(o, now)
-        if doing in {Action.CATCH_UP, Action.MISS, Action.FINISH, Action.PUBLISH}:
-            extras.append(f"due: {doing}")
+        if doing[o.key] in DUE_NOW:
+            extras.append(f"due: {doing[o.key]}")
         late = o.deadline - o.planned_at
         extra = f" [{', '.join(extras)}]" if extras else ""
         print(

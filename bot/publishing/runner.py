@@ -96,6 +96,7 @@ class Runner:
         self.publisher = publisher
         self.dry_run = dry_run
         self._dry_run_done: set[str] = set()
+        self._dry_run_missed: set[str] = set()
 
     def upcoming(self, posts: Sequence[CampaignPost], until: datetime) -> list[Occurrence]:
         """Everything from the look-back window up to `until` that is not settled yet."""
@@ -149,6 +150,21 @@ class Runner:
         if now > occurrence.deadline and occurrence.state is not State.SENDING:
             self._miss(occurrence, now, summary)
             return
+        follows = occurrence.post.follows
+        shared_key = occurrence.key.removesuffix(follows.suffix) if follows else ""
+        if self.dry_run and follows is not None and shared_key in self._dry_run_missed:
+            # A real run would have recorded the shared post as missed a moment ago, and so
+            # skip this boost or quote; the dry run wrote nothing, so it says so itself.
+            logger.info(
+                "would skip the %s by %s: %s would be recorded as missed",
+                follows.kind,
+                follows.account,
+                shared_key,
+                extra={"post_id": occurrence.post.id},
+            )
+            self._dry_run_done.add(occurrence.key)
+            summary.outcomes.append(Outcome(occurrence.key, Result.DRY_RUN))
+            return
         late = now - occurrence.planned_at
         waits = self.watch is not None and not self.watch.may_send(occurrence.key)
         if late > timedelta(minutes=1) and not waits:
@@ -179,6 +195,7 @@ class Runner:
         logger.warning("missed: %s", reason, extra={"post_id": occurrence.post.id})
         if self.dry_run:
             self._dry_run_done.add(occurrence.key)
+            self._dry_run_missed.add(occurrence.key)
             return
         self.ledger.mark_missed(occurrence.key, occurrence.post.id, occurrence.planned_at, reason)
 

@@ -44,6 +44,7 @@ class Action(StrEnum):
     CATCH_UP = "is caught up, late"
     MISS = "is recorded as missed"
     FINISH = "is finished (it was being sent)"
+    SKIP = "is skipped: the post it shares never goes out"
     NONE = "nothing more"
 
 
@@ -108,6 +109,26 @@ def action(occurrence: Occurrence, now: datetime) -> Action:
         return Action.MISS
     late = now - occurrence.planned_at
     return Action.CATCH_UP if late > timedelta(minutes=1) else Action.PUBLISH
+
+
+def actions(occurrences: Sequence[Occurrence], now: datetime) -> dict[str, Action]:
+    """What `run`, started at `now`, does with each occurrence. A boost or quote goes with the
+    post it shares: skipped when that post is missed or settled unpublished, and waiting while
+    that post waits (when the post is in `occurrences`)."""
+    by_key = {o.key: o for o in occurrences}
+    found: dict[str, Action] = {}
+    for occurrence in occurrences:
+        doing = action(occurrence, now)
+        follows = occurrence.post.follows
+        shared = by_key.get(occurrence.key.removesuffix(follows.suffix)) if follows else None
+        if shared is not None and doing is not Action.NONE:
+            sharing = action(shared, now)
+            if sharing is Action.MISS or (shared.settled and shared.state is not State.PUBLISHED):
+                doing = Action.SKIP
+            elif sharing is Action.WAIT:
+                doing = Action.WAIT
+        found[occurrence.key] = doing
+    return found
 
 
 def window(

@@ -24,7 +24,7 @@ from bot.config.settings import TOKEN_ENV, Settings, token_env_name
 from bot.core.clock import FakeClock
 from bot.core.errors import CampaignBotError
 from bot.core.posts import CampaignPost
-from bot.core.states import Result
+from bot.core.states import Result, State
 from bot.core.timespec import format_duration, to_zone
 from bot.core.words import counted
 from bot.mastodon.types import RemoteStatus
@@ -117,6 +117,8 @@ class Rehearsal:
     # Planned before the rehearsal's start and past their not_after window: `run` starting then
     # would record them as missed too, so they are part of the story, not a failure.
     past: list[tuple[str, str]] = field(default_factory=list)
+    # Boosts and quotes of a post that never went out.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     caught_up: int = 0
 
     @property
@@ -218,6 +220,16 @@ def rehearse(
                 again = runner.run([by_key[w.key] for w in waiting])
                 summary.outcomes = [o for o in summary.outcomes if o not in waiting]
                 summary.outcomes += again.outcomes
+            # A boost or quote of a post that never went out is recorded missed, as `run` does.
+            for outcome in summary.outcomes:
+                record = ledger.get(outcome.key) if outcome.result is Result.NOT_SENT else None
+                if record is not None and record.state is State.MISSED:
+                    result.skipped.append((outcome.key, outcome.error or ""))
+                    print(
+                        f"\n⏭ {outcome.key}: not published, as `run` would record it — "
+                        f"{outcome.error}",
+                        file=out,
+                    )
             for key, reason in summary.missed:
                 if now == start:
                     result.past.append((key, reason))
@@ -318,6 +330,12 @@ def summarise(result: Rehearsal, invalid: int, out: TextIO) -> None:
             f"  Planned before the start: {result.caught_up} caught up late, {len(result.past)} "
             "past their not_after window and recorded as missed, as `run` would do "
             "(--from picks another start).",
+            file=out,
+        )
+    if result.skipped:
+        print(
+            f"  {counted(len(result.skipped), 'boost or quote', 'boosts and quotes')} skipped: "
+            "the post each shares never went out.",
             file=out,
         )
     for occurrence, reason in result.failed:
