@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import responses
@@ -36,7 +37,7 @@ from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import AuthError
 from bot.publishing.coalition import CoalitionPublisher
 from bot.publishing.pacing import DEFAULT_WINDOWS, Pacer, Window
-from bot.publishing.publisher import Publisher
+from bot.publishing.publisher import Outcome, Publisher, idempotency_key
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
 
@@ -99,6 +100,14 @@ def coalition(ledger: Ledger, clock: FakeClock) -> CoalitionPublisher:
     return Accounts(ledger, clock).coalition()
 
 
+def publish(publisher: CoalitionPublisher, due: Occurrence) -> Outcome:
+    """Every outcome names the occurrence it is about: the runner and the daemon report and
+    alert by that key."""
+    outcome = publisher.publish(due)
+    assert outcome.key == due.key
+    return outcome
+
+
 def own_post(post_id: str, account: str = "", text: str = "Our own post") -> Occurrence:
     """A post of the campaign's own (not a boost or quote), due at START."""
     post = CampaignPost(
@@ -137,7 +146,7 @@ def test_a_failed_boost_is_not_sent_again(ledger: Ledger, clock: FakeClock) -> N
     ledger.begin_attempt(BOOST_KEY, BOOST_KEY, POSTED, "")
     ledger.mark_failed(BOOST_KEY, "the instance refused the boost")
     with responses.RequestsMock():  # nothing is sent
-        outcome = coalition(ledger, clock).publish(occurrence(BOOST))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
     assert outcome.result is Result.NOT_SENT
     assert outcome.error == "the instance refused the boost"
 
@@ -152,9 +161,9 @@ def test_a_boost_waits_for_its_post(tmp_path: Any, clock: FakeClock, started: bo
         clock.set(START)
         publisher = coalition(fresh, clock)
         with responses.RequestsMock():
-            soon = publisher.publish(occurrence(BOOST))
+            soon = publish(publisher, occurrence(BOOST))
             early = replace(occurrence(BOOST), planned_at=START + timedelta(minutes=30))
-            later = publisher.publish(early)
+            later = publish(publisher, early)
         assert (soon.result, soon.error) == (
             Result.NOT_SENT,
             "the post it shares is not published yet",
@@ -171,7 +180,7 @@ def test_a_boost_of_a_failed_post_is_skipped_saying_why(
         fresh.begin_attempt("launch", "launch", POSTED, "h")
         fresh.mark_failed("launch", "text too long")
         with responses.RequestsMock(), caplog.at_level("INFO", "bot.publishing.coalition"):
-            outcome = coalition(fresh, clock).publish(occurrence(BOOST))
+            outcome = publish(coalition(fresh, clock), occurrence(BOOST))
         reason = "skipped: the post it shares, launch, was never published (failed: text too long)"
         assert (outcome.result, outcome.error) == (Result.NOT_SENT, reason)
         record = fresh.get(BOOST_KEY)
@@ -190,7 +199,7 @@ def test_a_boost_goes_at_its_moment_not_before(tmp_path: Any, clock: FakeClock) 
         publisher = coalition(fresh, clock)
         clock.set(START + BOOST.after - timedelta(seconds=1))
         with responses.RequestsMock():
-            early = publisher.publish(occurrence(BOOST))
+            early = publish(publisher, occurrence(BOOST))
         assert (early.result, early.error) == (Result.NOT_SENT, "not due yet")
         assert early.retry_at == START + BOOST.after
         assert fresh.get(BOOST_KEY) is None
@@ -198,7 +207,7 @@ def test_a_boost_goes_at_its_moment_not_before(tmp_path: Any, clock: FakeClock) 
         with responses.RequestsMock() as wire:
             serve_search(wire)
             wire.post(REBLOG, json=status("1000", reblog=status(ON_PARTNER)))
-            assert publisher.publish(occurrence(BOOST)).result is Result.PUBLISHED
+            assert publish(publisher, occurrence(BOOST)).result is Result.PUBLISHED
 
 
 def test_a_boost_goes_until_the_end_of_catch_up_and_is_missed_after(
@@ -211,12 +220,12 @@ def test_a_boost_goes_until_the_end_of_catch_up_and_is_missed_after(
     with responses.RequestsMock() as wire:
         wire.get(f"{ALLY}/api/v2/search", json={"statuses": [status("55")]})
         wire.post(f"{ALLY}/api/v1/statuses/55/reblog", json=status("56"))
-        assert publisher.publish(occurrence(replace(BOOST, account="ally"))).result is (
+        assert publish(publisher, occurrence(replace(BOOST, account="ally"))).result is (
             Result.PUBLISHED
         )
     clock.set(due + timedelta(hours=1, minutes=1))
     with responses.RequestsMock(), caplog.at_level("INFO", "bot.publishing.coalition"):
-        late = publisher.publish(occurrence(BOOST))
+        late = publish(publisher, occurrence(BOOST))
     reason = (
         "missed: due 5m after launch went out (2026-12-01T09:35+00:00), and it is now 1h1m "
         "later, past the catch_up window"
@@ -242,10 +251,10 @@ def test_a_late_boost_that_was_pending_is_missed_but_one_being_sent_is_finished(
     ledger.begin_attempt(sending.key, sending.key, POSTED, "")
     clock.set(POSTED + timedelta(hours=2))
     with responses.RequestsMock() as wire:
-        missed = publisher.publish(pending)
+        missed = publish(publisher, pending)
         wire.get(f"{ALLY}/api/v2/search", json={"statuses": [status("55")]})
         wire.post(f"{ALLY}/api/v1/statuses/55/reblog", json=status("56"))
-        finished = publisher.publish(sending)
+        finished = publish(publisher, sending)
     assert missed.result is Result.NOT_SENT and "past the catch_up window" in (missed.error or "")
     assert finished.result is Result.PUBLISHED
 
@@ -261,7 +270,7 @@ def test_on_the_same_instance_the_post_is_boosted_without_a_search(
     accounts = Accounts(ledger, clock, ally=LEAD + "/")
     with responses.RequestsMock() as wire:
         wire.post(f"{LEAD}/api/v1/statuses/111/reblog", json=status("112"))
-        outcome = accounts.coalition().publish(occurrence(replace(BOOST, account="ally")))
+        outcome = publish(accounts.coalition(), occurrence(replace(BOOST, account="ally")))
         assert [c.request.url for c in wire.calls] == [f"{LEAD}/api/v1/statuses/111/reblog"]
     assert outcome.result is Result.PUBLISHED
 
@@ -277,7 +286,7 @@ def test_a_post_of_the_default_account_is_found_on_its_instance(
     with responses.RequestsMock() as wire:
         wire.post(f"{LEAD}/api/v1/statuses/111/reblog", json=status("112"))
         follow = replace(BOOST, account="ally", of_account="")
-        assert publisher.publish(occurrence(follow)).result is Result.PUBLISHED
+        assert publish(publisher, occurrence(follow)).result is Result.PUBLISHED
         assert len(wire.calls) == 1
 
 
@@ -286,7 +295,7 @@ def test_a_post_not_found_yet_is_looked_for_again_in_a_minute(
 ) -> None:
     with responses.RequestsMock() as wire, caplog.at_level("INFO", "bot.publishing.coalition"):
         wire.get(f"{PARTNER}/api/v2/search", json={"accounts": [], "statuses": [], "hashtags": []})
-        outcome = coalition(ledger, clock).publish(occurrence(BOOST))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
     why = f"{PARTNER} has not found {SHARED_URL} yet"
     assert (outcome.result, outcome.error) == (Result.DEFERRED, why)
     assert outcome.retry_at == START + timedelta(minutes=1)
@@ -303,13 +312,14 @@ def test_a_boost_is_recorded_before_and_after_its_request(
     with responses.RequestsMock() as wire, caplog.at_level("INFO", "bot.publishing.coalition"):
         serve_search(wire)
         wire.post(REBLOG, json=status("1000"))
-        outcome = coalition(ledger, clock).publish(occurrence(BOOST))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
     assert (outcome.result, outcome.urls) == (Result.PUBLISHED, (f"{PARTNER}/@partner/1000",))
-    assert [kind for kind, _detail in events(ledger, BOOST_KEY)] == [
-        "attempt",
-        "part-sending",
-        "part-published",
-        "published",
+    key = idempotency_key(PARTNER, "2", BOOST_KEY, 0)  # the partner's, on its instance
+    assert events(ledger, BOOST_KEY) == [
+        ("attempt", "attempt 1, content "),  # a boost has no content of its own
+        ("part-sending", f"idempotency key {key}"),
+        ("part-published", f"status 1000 {PARTNER}/@partner/1000"),
+        ("published", f"{PARTNER}/@partner/1000"),
     ]
     assert messages(caplog) == [("INFO", "boosted by partner", BOOST_KEY)]
 
@@ -324,7 +334,7 @@ def test_a_boost_that_timed_out_is_asked_for_again_and_adopted(
     with responses.RequestsMock() as wire, caplog.at_level("INFO", "bot.publishing.coalition"):
         serve_search(wire)
         wire.post(REBLOG, status=503, body="Service Unavailable")
-        first = publisher.publish(occurrence(BOOST))
+        first = publish(publisher, occurrence(BOOST))
     assert first.result is Result.DEFERRED
     assert first.retry_at == START + timedelta(minutes=1)
     record = ledger.get(BOOST_KEY)
@@ -336,7 +346,7 @@ def test_a_boost_that_timed_out_is_asked_for_again_and_adopted(
     with responses.RequestsMock() as wire:
         serve_search(wire)
         wire.post(REBLOG, json=status("1000"))
-        again = publisher.publish(occurrence(BOOST))
+        again = publish(publisher, occurrence(BOOST))
     assert again.result is Result.PUBLISHED
     assert ("part-adopted", f"status 1000 {PARTNER}/@partner/1000") in events(ledger, BOOST_KEY)
 
@@ -357,7 +367,7 @@ def test_a_rate_limited_boost_waits_until_the_instance_says(
                 "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
             },
         )
-        outcome = coalition(ledger, clock).publish(occurrence(BOOST))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
     assert outcome.result is Result.DEFERRED
     assert outcome.retry_at == reset
 
@@ -370,7 +380,7 @@ def test_a_boost_sent_before_a_crash_is_not_sent_again(ledger: Ledger, clock: Fa
     ledger.record_part_published(BOOST_KEY, 0, "1000", f"{PARTNER}/@partner/1000")
     with responses.RequestsMock() as wire:
         serve_search(wire)  # the post is looked up, nothing is boosted
-        outcome = coalition(ledger, clock).publish(occurrence(BOOST))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
     assert (outcome.result, outcome.urls) == (Result.PUBLISHED, (f"{PARTNER}/@partner/1000",))
     record = ledger.get(BOOST_KEY)
     assert record is not None and record.state is State.PUBLISHED
@@ -382,7 +392,7 @@ def test_a_refused_boost_fails_and_says_why(
     with responses.RequestsMock() as wire, caplog.at_level("INFO", "bot.publishing.coalition"):
         serve_search(wire)
         wire.post(REBLOG, status=404, json=body("error_404_record_not_found"))
-        outcome = coalition(ledger, clock).publish(occurrence(BOOST))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
     assert outcome.result is Result.FAILED and outcome.error
     record = ledger.get(BOOST_KEY)
     assert record is not None and record.state is State.FAILED
@@ -406,9 +416,17 @@ def test_boosts_count_against_the_accounts_status_limit(ledger: Ledger, clock: F
         with responses.RequestsMock() as wire:
             serve_search(wire)
             wire.post(REBLOG, json=status("1000"))
-            assert publisher.publish(due).result is Result.PUBLISHED
+            assert publish(publisher, due).result is Result.PUBLISHED
         boosted_at.append(clock.now())
     assert boosted_at == [START + BOOST.after, START + BOOST.after + timedelta(minutes=10)]
+    keys = {part.idempotency_key for key in ("launch", "story") for part in parts(ledger, key)}
+    assert len(keys) == 2  # each boost is recorded under its own key
+
+
+def parts(ledger: Ledger, shared: str) -> list[Any]:
+    record = ledger.get(f"{shared}~boost~partner")
+    assert record is not None
+    return list(record.parts)
 
 
 # --- a quote ---------------------------------------------------------------------------------
@@ -425,7 +443,7 @@ def test_a_quote_is_tried_where_the_instance_does_not_say_whether_it_can(
         serve_search(wire)
         wire.get(f"{PARTNER}/api/v2/instance", json=unknown)
         wire.post(f"{PARTNER}/api/v1/statuses", json=status("1001"))
-        outcome = coalition(ledger, clock).publish(occurrence(quote(fallback=True)))
+        outcome = publish(coalition(ledger, clock), occurrence(quote(fallback=True)))
         sent = wire.calls[-1].request
     assert "quoted_status_id" in str(sent.body)
     assert outcome.result is Result.PUBLISHED
@@ -438,7 +456,7 @@ def test_a_quote_the_instance_cannot_make_fails_with_the_fix(
     with responses.RequestsMock() as wire, caplog.at_level("INFO", "bot.publishing.coalition"):
         serve_search(wire)
         wire.get(f"{PARTNER}/api/v2/instance", json=instance("4.3.2", 2))
-        outcome = coalition(ledger, clock).publish(occurrence(quote(fallback=False)))
+        outcome = publish(coalition(ledger, clock), occurrence(quote(fallback=False)))
     reason = (
         "the instance of 'partner' cannot publish quote posts (Mastodon 4.5+ can) — add "
         "`fallback: link` to post the text with the link instead"
@@ -447,6 +465,7 @@ def test_a_quote_the_instance_cannot_make_fails_with_the_fix(
     record = ledger.get(key)
     assert record is not None and record.state is State.FAILED and record.last_error == reason
     assert record.post_id == key and record.planned_at == POSTED + timedelta(minutes=10)
+    assert events(ledger, key) == [("attempt", "attempt 1, content "), ("failed", reason)]
     assert messages(caplog) == [("ERROR", f"quote not sent: {reason}", key)]
 
 
@@ -457,7 +476,7 @@ def test_a_quote_posted_with_the_link_says_so(
         serve_search(wire)
         wire.get(f"{PARTNER}/api/v2/instance", json=instance("4.3.2", 2))
         wire.post(f"{PARTNER}/api/v1/statuses", json=status("1002"))
-        outcome = coalition(ledger, clock).publish(occurrence(quote(fallback=True)))
+        outcome = publish(coalition(ledger, clock), occurrence(quote(fallback=True)))
     assert outcome.result is Result.PUBLISHED
     assert messages(caplog) == [
         ("INFO", "the instance cannot quote: posting the link instead", "launch~quote~partner")
@@ -482,6 +501,94 @@ def test_quotes_of_two_posts_are_not_taken_for_repeats(ledger: Ledger, clock: Fa
         wire.get(f"{PARTNER}/api/v2/instance", json=instance("4.5.0", 7))
         wire.post(f"{PARTNER}/api/v1/statuses", json=status("1003"))
         results = [
-            publisher.publish(due).result for due in (occurrence(quote(fallback=False)), story)
+            publish(publisher, due).result for due in (occurrence(quote(fallback=False)), story)
         ]
     assert results == [Result.PUBLISHED, Result.PUBLISHED]
+
+
+def test_a_published_boost_is_not_sent_again_and_keeps_its_address(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    with responses.RequestsMock() as wire:
+        serve_search(wire)
+        wire.post(REBLOG, json=status("1000"))
+        publish(coalition(ledger, clock), occurrence(BOOST))
+    with responses.RequestsMock():  # nothing is sent
+        again = publish(coalition(ledger, clock), occurrence(BOOST))
+    assert (again.result, again.urls) == (
+        Result.ALREADY_PUBLISHED,
+        (f"{PARTNER}/@partner/1000",),
+    )
+
+
+def test_a_boost_the_instance_gives_no_address_is_reported_without_one(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """A status without `url` or `uri`: the boost is out, with no address to show (not an
+    empty one), also when it is found recorded after a restart."""
+    with responses.RequestsMock() as wire:
+        serve_search(wire)
+        wire.post(REBLOG, json=status("1000", url=None, uri=None))
+        outcome = publish(coalition(ledger, clock), occurrence(BOOST))
+    assert (outcome.result, outcome.urls) == (Result.PUBLISHED, ())
+
+    other = replace(BOOST, account="ally")
+    key = other.key("launch")
+    ledger.begin_attempt(key, key, POSTED, "")
+    ledger.record_part_intent(key, 0, "key")
+    ledger.record_part_published(key, 0, "56", "")
+    with responses.RequestsMock() as wire:
+        wire.get(f"{ALLY}/api/v2/search", json={"statuses": [status("55")]})
+        resumed = publish(coalition(ledger, clock), occurrence(other))
+    assert (resumed.result, resumed.urls) == (Result.PUBLISHED, ())
+
+
+def test_the_same_instance_is_recognised_whichever_address_has_the_slash(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    accounts = Accounts(ledger, clock, ally=LEAD, lead=LEAD + "/")
+    with responses.RequestsMock() as wire:
+        wire.post(f"{LEAD}/api/v1/statuses/111/reblog", json=status("112"))
+        outcome = publish(accounts.coalition(), occurrence(replace(BOOST, account="ally")))
+        assert len(wire.calls) == 1  # no search
+    assert outcome.result is Result.PUBLISHED
+
+
+def test_an_instance_older_than_the_v2_document_gets_the_link(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """Mastodon 3.5 has no /api/v2/instance; its v1 document says it cannot quote."""
+    old = body("instance_v1")
+    old["version"] = "3.5.3"
+    with responses.RequestsMock() as wire:
+        serve_search(wire)
+        wire.get(f"{PARTNER}/api/v2/instance", status=404, json={"error": "Not Found"})
+        wire.get(f"{PARTNER}/api/v1/instance", json=old)
+        wire.post(f"{PARTNER}/api/v1/statuses", json=status("1004"))
+        outcome = publish(coalition(ledger, clock), occurrence(quote(fallback=True)))
+        sent = wire.calls[-1].request
+    assert outcome.result is Result.PUBLISHED
+    assert parse_qs(str(sent.body))["status"] == [f"We back this.\n\n{SHARED_URL}"]
+
+
+def test_a_boost_of_a_thread_that_failed_halfway_is_skipped(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    """The thread's first toot went out, its second was refused: the post failed, and its
+    boost is skipped like that of any post that did not go out, not sent for half a thread."""
+    with Ledger.open(tmp_path / "other.sqlite3", clock) as fresh:
+        fresh.begin_attempt("launch", "launch", POSTED, "h")
+        fresh.record_part_intent("launch", 0, "key-0")
+        fresh.record_part_published("launch", 0, "111", SHARED_URL)
+        fresh.record_part_intent("launch", 1, "key-1")
+        fresh.mark_failed("launch", "part 2: text too long")
+        clock.set(START)
+        with responses.RequestsMock():  # nothing is sent
+            outcome = publish(coalition(fresh, clock), occurrence(BOOST))
+        reason = (
+            "skipped: the post it shares, launch, was never published (failed: part 2: text too "
+            "long)"
+        )
+        assert (outcome.result, outcome.error) == (Result.NOT_SENT, reason)
+        record = fresh.get(BOOST_KEY)
+        assert record is not None and record.state is State.MISSED

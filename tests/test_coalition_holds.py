@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import responses
-from test_coalition_boosts import ALLY, Accounts, messages, own_post
+from test_coalition_boosts import ALLY, Accounts, messages, own_post, publish
 from test_coalition_publish import LEAD, PARTNER, START, clock, ledger, status
 
 from bot.core.clock import FakeClock
@@ -54,10 +54,10 @@ def test_a_rejected_partner_token_holds_only_that_accounts_posts(
 
     with responses.RequestsMock() as wire, caplog.at_level("INFO", LOGGER):
         serve_post(wire, LEAD, "501")
-        first = publisher.publish(own_post("p1", "partner"))
-        second = publisher.publish(own_post("p2", "partner"))
-        again = publisher.publish(own_post("p2", "partner"))
-        lead = publisher.publish(own_post("l1"))
+        first = publish(publisher, own_post("p1", "partner"))
+        second = publish(publisher, own_post("p2", "partner"))
+        again = publish(publisher, own_post("p2", "partner"))
+        lead = publish(publisher, own_post("l1"))
     assert (first.result, first.error, first.retry_at) == (Result.DEFERRED, HELD, retry)
     assert (second.result, second.error, second.retry_at) == (Result.DEFERRED, HELD, retry)
     assert again.result is Result.DEFERRED
@@ -88,7 +88,7 @@ def test_a_rejected_partner_token_holds_only_that_accounts_posts(
     caplog.clear()
     clock.set(retry)
     with responses.RequestsMock(), caplog.at_level("INFO", LOGGER):
-        still = publisher.publish(own_post("p2", "partner"))
+        still = publish(publisher, own_post("p2", "partner"))
     assert (still.result, still.retry_at) == (Result.DEFERRED, retry + timedelta(minutes=2))
     assert accounts.made == ["partner", "partner"]
     assert told.problems == [("partner", REFUSED)]
@@ -104,7 +104,7 @@ def test_a_rejected_partner_token_holds_only_that_accounts_posts(
     caplog.clear()
     with responses.RequestsMock() as wire, caplog.at_level("INFO", LOGGER):
         serve_post(wire, PARTNER, "502")
-        back = publisher.publish(own_post("p2", "partner"))
+        back = publish(publisher, own_post("p2", "partner"))
     assert back.result is Result.PUBLISHED
     assert told.back == [("partner", timedelta(minutes=5))]
     assert messages(caplog) == [
@@ -126,7 +126,7 @@ def test_a_rejected_partner_token_holds_only_that_accounts_posts(
     assert told.problems == [("partner", REFUSED), ("partner", REFUSED)]
     caplog.clear()
     with responses.RequestsMock(), caplog.at_level("INFO", LOGGER):
-        publisher.publish(own_post("p3", "partner"))
+        publish(publisher, own_post("p3", "partner"))
     assert messages(caplog) == [
         ("WARNING", f"due but not sent: {HELD}; it waits for that account's token", "p3")
     ]
@@ -140,15 +140,15 @@ def test_after_a_token_works_again_its_held_posts_are_named_again(
     accounts.refuse["partner"] = REFUSED
     publisher = accounts.coalition()
     with responses.RequestsMock():
-        publisher.publish(own_post("p1", "partner"))
-        publisher.publish(own_post("p1", "partner"))  # named
+        publish(publisher, own_post("p1", "partner"))
+        publish(publisher, own_post("p1", "partner"))  # named
     del accounts.refuse["partner"]
     clock.advance(timedelta(minutes=2))
     publisher.publisher_for("partner")  # works again
     publisher.token_refused("partner", REFUSED)
     caplog.clear()
     with responses.RequestsMock(), caplog.at_level("INFO", LOGGER):
-        publisher.publish(own_post("p1", "partner"))
+        publish(publisher, own_post("p1", "partner"))
     assert [m[0] for m in messages(caplog)] == ["WARNING"]
 
 
@@ -165,8 +165,8 @@ def test_a_rejected_default_token_holds_only_the_default_accounts_posts(
     assert publisher.working_client("lead") is None
     with responses.RequestsMock() as wire:
         serve_post(wire, PARTNER, "601")
-        lead = publisher.publish(own_post("l1"))
-        partner = publisher.publish(own_post("p1", "partner"))
+        lead = publish(publisher, own_post("l1"))
+        partner = publish(publisher, own_post("p1", "partner"))
     assert (lead.result, lead.error) == (Result.DEFERRED, held)
     assert partner.result is Result.PUBLISHED
     assert accounts.made == ["partner"]
@@ -175,7 +175,7 @@ def test_a_rejected_default_token_holds_only_the_default_accounts_posts(
     clock.advance(timedelta(minutes=2))
     with responses.RequestsMock() as wire:
         serve_post(wire, LEAD, "602")
-        assert publisher.publish(own_post("l1")).result is Result.PUBLISHED
+        assert publish(publisher, own_post("l1")).result is Result.PUBLISHED
     assert accounts.made == ["partner", "lead"]
     assert publisher.token_problems() == {}
 
@@ -190,9 +190,9 @@ def test_a_token_rejected_while_posting_holds_that_account(
     with responses.RequestsMock() as wire:
         wire.post(f"{LEAD}/api/v1/statuses", status=401, json={"error": "invalid token"})
         serve_post(wire, PARTNER, "701")
-        lead = publisher.publish(own_post("l1"))
-        later = publisher.publish(own_post("l2"))
-        partner = publisher.publish(own_post("p1", "partner"))
+        lead = publish(publisher, own_post("l1"))
+        later = publish(publisher, own_post("l2"))
+        partner = publish(publisher, own_post("p1", "partner"))
     assert lead.result is Result.DEFERRED
     assert lead.retry_at == START + timedelta(minutes=2)
     assert lead.error and lead.error.startswith("account 'lead': ")
@@ -206,7 +206,7 @@ def test_a_token_rejected_while_posting_holds_that_account(
     clock.advance(timedelta(minutes=2))
     with responses.RequestsMock() as wire:
         serve_post(wire, LEAD, "702")
-        assert publisher.publish(own_post("l2")).result is Result.PUBLISHED
+        assert publish(publisher, own_post("l2")).result is Result.PUBLISHED
     assert accounts.made == ["partner", "lead"]
 
 
@@ -216,16 +216,22 @@ def test_sighup_tries_a_rejected_token_at_once(ledger: Ledger, clock: FakeClock)
     accounts.broken["ally"] = CampaignBotError("no token file for 'ally'")
     publisher = accounts.coalition()
     with responses.RequestsMock():
-        publisher.publish(own_post("p1", "partner"))
-        publisher.publish(own_post("a1", "ally"))
+        publish(publisher, own_post("p1", "partner"))
+        publish(publisher, own_post("a1", "ally"))
     del accounts.refuse["partner"]
     del accounts.broken["ally"]
     publisher.recheck_tokens()
+    # Still rejected, for the same reason, until it is tried.
+    assert publisher.token_problems() == {"partner": HELD}
+    assert publisher.waiting() == {
+        "partner": HELD,
+        "ally": "account 'ally': no token file for 'ally'",
+    }
     with responses.RequestsMock() as wire:
         serve_post(wire, PARTNER, "801")
-        assert publisher.publish(own_post("p1", "partner")).result is Result.PUBLISHED
+        assert publish(publisher, own_post("p1", "partner")).result is Result.PUBLISHED
         # An account held up for another reason still waits its minute.
-        assert publisher.publish(own_post("a1", "ally")).result is Result.DEFERRED
+        assert publish(publisher, own_post("a1", "ally")).result is Result.DEFERRED
     assert accounts.made == ["partner", "ally", "partner"]
 
 
@@ -237,8 +243,8 @@ def test_an_account_that_cannot_connect_waits_a_minute(
     publisher = accounts.coalition()
     reason = "account 'ally': no token file for 'ally'"
     with responses.RequestsMock(), caplog.at_level("INFO", LOGGER):
-        first = publisher.publish(own_post("a1", "ally"))
-        second = publisher.publish(own_post("a2", "ally"))
+        first = publish(publisher, own_post("a1", "ally"))
+        second = publish(publisher, own_post("a2", "ally"))
     retry = START + timedelta(minutes=1)
     assert (first.result, first.error, first.retry_at) == (Result.DEFERRED, reason, retry)
     assert (second.result, second.error, second.retry_at) == (Result.DEFERRED, reason, retry)
@@ -254,7 +260,7 @@ def test_an_account_that_cannot_connect_waits_a_minute(
     assert publisher.waiting() == {}
     with responses.RequestsMock() as wire:
         serve_post(wire, ALLY, "901")
-        assert publisher.publish(own_post("a2", "ally")).result is Result.PUBLISHED
+        assert publish(publisher, own_post("a2", "ally")).result is Result.PUBLISHED
 
 
 def test_a_rate_limit_on_a_partners_instance_holds_only_that_partner(
@@ -275,9 +281,9 @@ def test_a_rate_limit_on_a_partners_instance_holds_only_that_partner(
             },
         )
         serve_post(wire, LEAD, "1001")
-        first = publisher.publish(own_post("p1", "partner"))
-        second = publisher.publish(own_post("p2", "partner"))
-        lead = publisher.publish(own_post("l1"))
+        first = publish(publisher, own_post("p1", "partner"))
+        second = publish(publisher, own_post("p2", "partner"))
+        lead = publish(publisher, own_post("l1"))
         assert len(wire.calls) == 2  # the partner's second post was not even tried
     assert first.result is Result.DEFERRED and first.retry_at == reset
     assert (second.result, second.error, second.retry_at) == (
@@ -298,7 +304,7 @@ def test_the_default_accounts_outage_is_not_an_accounts_wait(
     publisher = Accounts(ledger, clock).coalition()
     with responses.RequestsMock() as wire:
         wire.post(f"{LEAD}/api/v1/statuses", status=503, body="Service Unavailable")
-        outcome = publisher.publish(own_post("l1"))
+        outcome = publish(publisher, own_post("l1"))
     assert outcome.result in {Result.DEFERRED, Result.UNAVAILABLE}
     assert publisher.waiting() == {}
 
@@ -308,7 +314,7 @@ def test_a_partner_sends_nothing_when_the_bot_is_stopping(ledger: Ledger, clock:
     more for any account."""
     publisher = Accounts(ledger, clock).coalition(stopping=True)
     with responses.RequestsMock():  # nothing is sent
-        outcome = publisher.publish(own_post("p1", "partner"))
+        outcome = publish(publisher, own_post("p1", "partner"))
     assert outcome.result is Result.DEFERRED
     assert (outcome.error or "").startswith("the bot is stopping")
 

@@ -31,8 +31,10 @@ from test_publisher import (
 from bot.core.clock import FakeClock
 from bot.core.posts import MediaFile
 from bot.core.states import Result, State
+from bot.mastodon.client import MastodonClient
+from bot.publishing.outage import Backoff, InstanceWatch
 from bot.publishing.pacing import Pacer, Window
-from bot.publishing.publisher import Outcome, RetryPolicy, idempotency_key
+from bot.publishing.publisher import Outcome, Publisher, RetryPolicy, idempotency_key
 from bot.schedule.planner import Occurrence
 from bot.storage.ledger import Ledger
 from bot.storage.media import record_upload
@@ -386,17 +388,19 @@ def test_content_published_under_another_id_is_held_back_with_the_reason(
 ) -> None:
     """A renamed post (new id, same content) is not sent; the outcome and a warning with its
     post id say where the content went out and how to send it again on purpose."""
-    published_elsewhere(ledger, "original", "hash-same")
+    publisher = make_publisher(ledger, clock)
+    assert publisher.publish(same_content("original")).result is Result.PUBLISHED
+    url = instance.created[0]["url"]
     with caplog.at_level(logging.INFO, logger="bot.publishing.publisher"):
-        outcome = make_publisher(ledger, clock).publish(same_content("renamed"))
+        outcome = publisher.publish(same_content("renamed"))
     reason = (
         "held back: the same content (text, content warning, media) went out as original at "
-        "2026-10-14 19:00 UTC (https://x/original); was the post renamed? Add `repeat: true` to "
-        "it to publish it again on purpose"
+        f"2026-10-14 19:00 UTC ({url}); was the post renamed? Add `repeat: true` to it to "
+        "publish it again on purpose"
     )
     assert outcome == Outcome("renamed", Result.NOT_SENT, error=reason)
     assert messages(caplog) == [("WARNING", reason, "renamed")]
-    assert instance.posts() == []
+    assert len(instance.posts()) == 1
     assert ledger.get("renamed") is None
 
 
@@ -457,3 +461,83 @@ def test_a_stop_while_waiting_out_a_429_names_the_rate_limit(
     )
     assert outcome.error.endswith("); it is tried again at the next start")
     assert len(instance.posts()) == 1
+
+
+def test_a_far_429_holds_back_every_post_until_the_reset(
+    instance: Instance, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rate limit is the account's: after a 429 resetting in 30 minutes, the next post is
+    not sent either, and says until when; the first one's log line says why it waits."""
+    instance.then_refuse(
+        429, "error_429_synthesized_from_source", "headers_429_synthesized_from_source"
+    )
+    publisher = make_publisher(ledger, clock)
+    with caplog.at_level(logging.INFO, logger="bot.publishing.publisher"):
+        publisher.publish(occurrence("x", part(0, "X")))
+    reason = f"rate limited by the instance until {wire.RESET_1930}"
+    assert messages(caplog) == [("WARNING", f"deferred: {reason}", "x")]
+    held = publisher.publish(occurrence("y", part(0, "Y")))
+    assert held == Outcome(
+        "y",
+        Result.DEFERRED,
+        error=f"rate limited by the instance until {wire.RESET_1930.isoformat()}",
+        retry_at=wire.RESET_1930,
+    )
+    assert len(instance.posts()) == 1
+    assert ledger.get("y") is None
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_published_post_is_logged_part_by_part_only_when_it_is_a_thread(
+    instance: Instance,
+    ledger: Ledger,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    parts: int,
+) -> None:
+    """A single toot gives one line with its URL; a thread of two gives a line per toot,
+    then the whole; the outcome names the occurrence and its URLs."""
+    post = thread(parts=parts)
+    with caplog.at_level(logging.INFO, logger="bot.publishing.publisher"):
+        outcome = make_publisher(ledger, clock).publish(post)
+    urls = tuple(s["url"] for s in instance.created)
+    assert outcome == Outcome("launch", Result.PUBLISHED, urls)
+    each = [f"part {i} published: {url}" for i, url in enumerate(urls, start=1)]
+    lines = [m[1] for m in messages(caplog)]
+    assert lines == (each if parts > 1 else []) + [f"published {' '.join(urls)}"]
+
+
+def test_a_post_retried_after_a_refusal_starts_its_backoff_afresh(
+    instance: Instance, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A post that failed for a while and was then refused for good has its failures
+    forgotten: after `retry`, its next temporary failure waits the first step of the backoff,
+    not the second."""
+    watch = InstanceWatch(clock, rng=random.Random(5))  # noqa: S311 - jitter, not secrets
+    publisher = Publisher(
+        MastodonClient(BASE, wire.TOKEN, clock=clock),
+        ledger,
+        clock,
+        instance=BASE,
+        account_id=ACCOUNT,
+        honours_idempotency_keys=True,
+        rng=random.Random(7),  # noqa: S311 - jitter, not secrets
+        watch=watch,
+    )
+    for _ in range(3):
+        instance.then_unavailable()
+    first = publisher.publish(occurrence("x", part(0, "X")))
+    failed_at = clock.now()
+    assert first.retry_at is not None
+    clock.set(first.retry_at)
+    instance.then_refuse(422, "error_422_text_too_long_de", "headers_post_status_422")
+    assert publisher.publish(occurrence("x", part(0, "X"))).result is Result.FAILED
+    ledger.retry("x")
+    for _ in range(3):
+        instance.then_unavailable()
+    again = publisher.publish(occurrence("x", part(0, "X")))
+    # The same draws from the same seed: the first failure's wait, then a first step again.
+    replica = random.Random(5)  # noqa: S311 - jitter, not secrets
+    first_wait = Backoff().delay(1, replica)
+    assert first.retry_at == failed_at + timedelta(seconds=first_wait)
+    assert again.retry_at == clock.now() + timedelta(seconds=Backoff().delay(1, replica))
