@@ -256,3 +256,22 @@ def test_the_daily_job_makes_a_copy_when_due_and_logs_what_went_wrong(
     assert record.levelno == logging.ERROR
     assert record.getMessage().startswith(f"cannot back up the ledger to {blocked}: ")
     assert "Not a directory" in record.getMessage()  # what the system said
+
+
+def test_a_ledger_in_a_folder_named_with_uri_characters_is_sound(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Tried: with data_dir `campaign #2`, the check called the sound ledger one that "holds
+    no ledger" (the `#` cut its name short), so the bot would not publish and no copy could be
+    restored. `#`, `?` and `%` in the folder's name are now just characters."""
+    data_dir = tmp_path / "campaign #2?%41"
+    path = data_dir / "ledger.sqlite3"
+    with Ledger.open(path, clock) as ledger:
+        publish(ledger, "a")
+        copy = back_up(ledger, data_dir)
+    assert integrity.problem(path) is None
+    integrity.check(path)
+    assert integrity.problem(copy) is None
+    restore(path, copy, clock.now())
+    with Ledger.open(path, clock) as ledger:
+        assert ledger.states() == {"a": State.PUBLISHED}
