@@ -193,6 +193,10 @@ def test_example_calendar_shows_what_plan_shows(example: Path, run: Run) -> None
     ]
     media = list((example / "calendar" / "media").iterdir())
     assert [m.stat().st_size for m in media] == [6989]
+    # A post may go out until its window ends; a boost's window starts when its post went out.
+    latest = {c.attrs["data-key"]: "may go out until" in c.text for c in cards}
+    assert latest["petition-launch"]
+    assert not latest["petition-launch~boost~readers-union"]
 
 
 def test_example_card_renders_the_toot(example: Path, run: Run) -> None:
@@ -521,7 +525,7 @@ def test_engagement_from_the_ledgers_snapshots(
         "3 replies · 12 boosts · 40 favourites (as of Fri 20 Nov 2026, 14:00 GMT)"
     )
     assert engagement("b") == (
-        "1 replies · 2 boosts · 4 favourites · 1 quotes "
+        "1 reply · 2 boosts · 4 favourites · 1 quote "
         "(deleted on the instance; last counted Fri 20 Nov 2026, 14:00 GMT)"
     )
     assert engagement("c") == ""

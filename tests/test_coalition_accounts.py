@@ -196,8 +196,11 @@ def test_plan_says_a_boost_of_a_missed_post_is_skipped(
     )
     files = make_campaign({"a.yaml": past}, config=ACCOUNTS)
     as_json = run("--config", str(files.config), "plan", "--offline", "--json", "--from", "-3d")
-    rows = {r["key"]: r["run_would"] for r in json.loads(as_json.out)["occurrences"]}
+    found = json.loads(as_json.out)["occurrences"]
+    rows = {r["key"]: r["run_would"] for r in found}
     assert rows == {"launch": "miss", "launch~boost~partner": "skip"}
+    # A boost's window starts when its post went out, so plan gives it no deadline of its own.
+    assert [r["deadline"] for r in found] == ["2026-11-18T10:30:00+00:00", None]
     text = run("--config", str(files.config), "plan", "--offline", "--from", "-3d").out
     boost = next(line for line in text.splitlines() if "↳ boost of launch" in line)
     assert boost.endswith("[due: is skipped: the post it shares never goes out]")

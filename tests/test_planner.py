@@ -347,3 +347,87 @@ def test_a_limit_per_post_cuts_a_recurring_post_short_and_says_which(clock: Fake
     ]
     assert capped(found, 3) == {"hourly": 3}
     assert capped(found, 4) == {}
+
+
+@pytest.mark.parametrize(
+    ("not_after", "deadline"),
+    [
+        (None, utc(2026, 11, 20, 14)),  # catch_up counts from the retry
+        (timedelta(minutes=30), utc(2026, 11, 20, 12, 30)),  # so does the post's own window
+        (utc(2026, 11, 20, 15), utc(2026, 11, 20, 15)),  # a later fixed limit still holds
+        (utc(2026, 11, 19, 10), utc(2026, 11, 20, 14)),  # an earlier one: catch_up from the retry
+    ],
+)
+def test_a_retried_occurrence_gets_its_window_again_from_the_retry(
+    clock: FakeClock, not_after: timedelta | datetime | None, deadline: datetime
+) -> None:
+    """After `retry`, a post long past its window may go out until the retry plus its window
+    (`not_after` as a duration, else catch_up), or its fixed `not_after` if that is later."""
+    at = utc(2026, 11, 18, 9, 30)
+    retried = clock.now()  # 2026-11-20 12:00, two days after its planned time
+    ledger = {"p": LedgerView(State("pending"), at, retried_at=retried)}
+    (found,) = planned(
+        [post("p", 0, at=at, not_after=not_after)], clock, ledger=ledger, start=utc(2026, 11, 18)
+    )
+    assert (found.planned_at, found.deadline) == (at, deadline)
+
+
+def staggered(post_id: str, order: int, offset: timedelta, **schedule: object) -> CampaignPost:
+    """One account's copy of a post from several accounts, going out `offset` later."""
+    part = Part(0, f"text of {post_id}", None, False, None, None, (), None, 12)
+    sched = Schedule(offset=offset, **schedule)  # type: ignore[arg-type]
+    return CampaignPost(post_id, "posts/a.yaml", order + 1, order, sched, None, (part,))
+
+
+@pytest.mark.parametrize("with_from_and_until", [False, True], ids=["open", "from-until"])
+def test_a_staggered_cron_copy_is_in_the_window_by_its_own_time(with_from_and_until: bool) -> None:
+    """A copy `stagger`ed 10 minutes after a 12:00 cron time goes out at 12:10: it is in a
+    window from 12:05 to 12:15 (though 12:00 is not), and out of one that ends at 12:05."""
+    bounds: dict[str, object] = (
+        {"start": utc(2026, 11, 1), "until": utc(2027, 1, 1)} if with_from_and_until else {}
+    )
+    copy = staggered("tick~partner", 0, timedelta(minutes=10), cron="0 12 * * *", **bounds)
+    catch_up = timedelta(hours=2)
+
+    def window(start: datetime, end: datetime) -> list[str]:
+        found = plan(
+            [copy],
+            ledger={},
+            now=start + catch_up,  # as `run` plans: from now - catch_up on
+            start=start,
+            end=end,
+            zone=LONDON,
+            slots=(),
+            catch_up=catch_up,
+        )
+        return [o.key for o in found]
+
+    assert window(utc(2026, 11, 20, 12, 5), utc(2026, 11, 20, 12, 15)) == [
+        "tick~partner@2026-11-20T12:10:00Z"
+    ]
+    assert window(utc(2026, 11, 20, 11), utc(2026, 11, 20, 12, 5)) == []
+
+
+def test_a_staggered_slot_copy_follows_its_first_copy() -> None:
+    """The second copy goes out `stagger` after the slot its first copy takes — also when the
+    queue runs past the window, and when that moment is exactly the window's start."""
+    lead = staggered("joint~lead", 0, timedelta(0))
+    follower = staggered("joint~partner", 1, timedelta(minutes=15), after_copy="joint~lead")
+    later = staggered("later", 2, timedelta(0))
+    clock = FakeClock(utc(2026, 11, 20, 12))
+    # Friday 12:30 and 12:45; `later` would take Saturday 10:00, past the window's end.
+    found = planned([lead, follower, later], clock, end=utc(2026, 11, 20, 18))
+    assert rows(found) == [
+        ("2026-11-20 12:30 GMT", "joint~lead"),
+        ("2026-11-20 12:45 GMT", "joint~partner"),
+    ]
+    # The first copy was sent at 12:30; a window from 12:45 shows the second copy at 12:45.
+    ledger = {"joint~lead": LedgerView(State("published"), utc(2026, 11, 20, 12, 30))}
+    found = planned(
+        [lead, follower],
+        clock,
+        ledger=ledger,
+        start=utc(2026, 11, 20, 12, 45),
+        end=utc(2026, 11, 21),
+    )
+    assert rows(found) == [("2026-11-20 12:45 GMT", "joint~partner")]

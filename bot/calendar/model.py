@@ -244,7 +244,9 @@ def build_cards(
         planned.add(occ.key)
         record = sources.records.get(occ.key)
         cards.append(
-            _card(occ.key, occ.post, occ.planned_at, occ.state, occ.deadline, record, sources,
+            # A boost's or quote's window runs from when its post really went out: not known here.
+            _card(occ.key, occ.post, occ.planned_at, occ.state,
+                  None if occ.post.follows else occ.deadline, record, sources,
                   attached, zone, instance, place)
         )  # fmt: skip
     posts = {p.id: p for p in sources.posts}

@@ -22,6 +22,7 @@ import jinja2
 from bot.calendar.model import CalendarPage, Sources, build_cards, lay_out
 from bot.core.files import write_atomically
 from bot.core.posts import MediaFile
+from bot.core.words import counted
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -77,6 +78,7 @@ def environment() -> jinja2.Environment:
     env.filters["clock"] = lambda moment: moment.strftime("%H:%M")
     env.filters["short"] = lambda moment: f"{moment:%b} {moment.day}"
     env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["counted"] = counted
     return env
 
 

@@ -185,7 +185,8 @@ def run_plan(args: argparse.Namespace) -> int:
                 "local_time": to_zone(o.planned_at, zone),
                 "state": o.state,
                 "run_would": doing[o.key].name.lower(),
-                "deadline": o.deadline.isoformat(),
+                # A boost's or quote's window opens when its post went out: not known here.
+                "deadline": None if o.post.follows else o.deadline.isoformat(),
                 "first_words": o.post.first_words,
                 "characters": o.post.parts[0].characters,
                 "limit": limit_of(o),

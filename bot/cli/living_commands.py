@@ -14,6 +14,7 @@ from bot.core.posts import ScheduleKind
 from bot.core.published import FieldChange
 from bot.core.states import State
 from bot.core.timespec import to_zone
+from bot.core.words import counted
 from bot.publishing.drift import PartDrift, PostDrift, find_drift
 from bot.publishing.withdraw import Withdrawer, published_parts
 from bot.service.app import App
@@ -148,7 +149,10 @@ def run_withdraw(args: argparse.Namespace) -> int:
             key, post_id, planned_at = record.key, record.post_id, record.planned_at
         parts = published_parts(record)
         if parts:
-            print(f"Delete {len(parts)} statuses of {key} from the instance (replies first):")
+            print(
+                f"Delete {counted(len(parts), 'status', 'statuses')} of {key} from the instance"
+                + (" (replies first):" if len(parts) > 1 else ":")
+            )
             for _, _, url in parts:
                 print(f"    {url}")
         else:

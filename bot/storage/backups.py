@@ -122,7 +122,7 @@ def restore(ledger_path: Path, source: Path, now: datetime) -> Path | None:
 
 def _copy(source: Path, target: Path) -> None:
     """A consistent copy through SQLite (it reads the source's write-ahead log too)."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(f"{source.absolute().as_uri()}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)

@@ -42,7 +42,7 @@ def problem(path: Path, *, thorough: bool = True) -> str | None:
     if size == 0:
         return "is empty (zero bytes): its records are gone"
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=5.0)
     except sqlite3.Error as exc:
         return f"cannot be opened ({one_line(exc)})"
     try:
