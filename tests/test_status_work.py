@@ -119,3 +119,16 @@ def test_withdraw_gives_up_on_a_429_reset_too_far_away(ledger: Ledger, clock: Fa
         withdrawer.withdraw("p", "p", START, ledger.get("p"))
     assert clock.now() < START + timedelta(minutes=1)
     assert len(responses.calls) == 1
+
+
+def test_the_jitter_comes_from_the_random_source_given_or_a_fresh_one(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    """A seeded source makes the waits repeatable; without one, a blip still gets a wait."""
+    store = Amendments(ledger, clock)
+    blip = TransientError("no connection")
+    seeded = StatusWork(None, store, clock, rng=random.Random(11))  # noqa: S311
+    expected = RetryPolicy().backoff(1, random.Random(11))  # noqa: S311
+    assert seeded.retry_delay(blip, 1) == expected
+    fresh = StatusWork(None, store, clock).retry_delay(blip, 1)
+    assert fresh is not None and 0.5 <= fresh <= 1.0
