@@ -78,6 +78,30 @@ def test_the_pause_switch_is_the_file_paused_in_data_dir(tmp_path: Path) -> None
     assert control.is_paused(tmp_path)
 
 
+def test_pause_reason_is_the_file_on_one_line_or_plain_paused(tmp_path: Path) -> None:
+    """What `status` and the daemon show: the file's words on one line, cut at 200 characters;
+    a missing or blank file reads as "paused"."""
+    assert control.pause_reason(tmp_path) == "paused"
+    control.pause(tmp_path, "fixing\n  a typo\tin launch", NOW)
+    assert control.pause_reason(tmp_path) == f"paused at {NOW.isoformat()}: fixing a typo in launch"
+    control.pause_path(tmp_path).write_text("x" * 150 + "\n\n" + "y" * 150, encoding="utf-8")
+    assert control.pause_reason(tmp_path) == "x" * 150 + " " + "y" * 49
+    control.pause_path(tmp_path).write_text(" \n\t\n", encoding="utf-8")
+    assert control.pause_reason(tmp_path) == "paused"
+
+
+def test_nudge_creates_its_folder_and_changes_each_time(tmp_path: Path) -> None:
+    """A nudge in a data_dir not made yet creates it, parents included; each nudge is seen."""
+    data = tmp_path / "not-yet" / "data"
+    assert control.nudged_at(data) is None
+    control.nudge(data)
+    first = control.nudged_at(data)
+    assert first is not None
+    os.utime(data / control.NUDGE_FILE, ns=(1, 1))
+    control.nudge(data)
+    assert control.nudged_at(data) not in (None, 1)
+
+
 def test_heartbeat_creates_its_folder(tmp_path: Path) -> None:
     """The first heartbeat of a new data_dir creates the folder, parents included."""
     data = tmp_path / "not-yet" / "data"
