@@ -111,10 +111,12 @@ def test_expire_records_as_missed_only_what_is_past_its_deadline_and_not_in_flig
     assert {k: str(v) for k, v in ledger.states().items()} == {"late": "missed"}
 
 
-def test_a_miss_during_an_outage_names_it(
-    settings: Settings, ledger: Ledger, clock: FakeClock
-) -> None:
-    """With the instance down, a missed occurrence says since when and what it answered."""
+def test_a_miss_during_an_outage_names_it(tmp_path: Path, ledger: Ledger, clock: FakeClock) -> None:
+    """With the instance down, a missed occurrence says since when and what it answered, in
+    the campaign's zone."""
+    path = tmp_path / "london.yaml"
+    path.write_text('timezone: "Europe/London"\ncatch_up: "1h"\n')
+    settings = load_settings(path, env={})
     down = Outage(NOW - timedelta(hours=3), "503", 4, NOW + timedelta(minutes=1))
     watch = InstanceWatch(clock, load=down.to_json)
     runner = Runner(settings, ledger, clock, Sender(), watch=watch)
@@ -123,9 +125,9 @@ def test_a_miss_during_an_outage_names_it(
     [(key, reason)] = summary.missed
     assert key == "late"
     assert reason == (
-        "the instance was unavailable from 2026-06-10 09:00 UTC to 2026-06-10 12:00 UTC; last "
-        "answer: 503; planned for 2026-06-10 10:00 UTC, and it is now 2h later, past its "
-        "not_after window (until 2026-06-10 11:00 UTC)"
+        "the instance was unavailable from 2026-06-10 10:00 BST to 2026-06-10 13:00 BST; last "
+        "answer: 503; planned for 2026-06-10 11:00 BST, and it is now 2h later, past its "
+        "not_after window (until 2026-06-10 12:00 BST)"
     )
     # Given its own reason, the miss does not add the outage's.
     again = occurrence("other", NOW - timedelta(hours=2), NOW - timedelta(hours=1), State.PENDING)
@@ -183,8 +185,10 @@ def test_the_dry_run_publisher_answers_for_the_occurrence(settings: Settings) ->
 def test_a_dry_run_boost_without_a_ledger_waits_for_its_post(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    boost = boost_of("launch")
     with caplog.at_level(logging.INFO, logger="bot.publishing.runner"):
-        DryRunPublisher(settings).publish(boost_of("launch"))
+        outcome = DryRunPublisher(settings).publish(boost)
+    assert outcome == Outcome(boost.key, Result.DRY_RUN)
     assert [r.getMessage() for r in caplog.records] == [
         "would boost launch once it is out (30m after it) as ally"
     ]
@@ -231,7 +235,7 @@ def test_a_dry_run_quote_shows_its_text_and_the_link_fallback_only_when_asked(
 
 
 def test_a_dry_run_round_does_not_repeat_a_skipped_boost(
-    settings: Settings, ledger: Ledger, clock: FakeClock
+    settings: Settings, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A dry run that would record the post as missed skips its boost, and a later round of the
     same dry run has neither left to do."""
@@ -249,7 +253,13 @@ def test_a_dry_run_round_does_not_repeat_a_skipped_boost(
     )
     runner = Runner(settings, ledger, clock, DryRunPublisher(settings, ledger), dry_run=True)
     first = runner.upcoming([launch], NOW)
-    assert [o.key for o in first] == ["launch", f"launch{follow.suffix}"]
-    runner.run(first)
+    boost = f"launch{follow.suffix}"
+    assert [o.key for o in first] == ["launch", boost]
+    with caplog.at_level(logging.INFO, logger="bot.publishing.runner"):
+        summary = runner.run(first)
+    [skip] = [r for r in caplog.records if r.getMessage().startswith("would skip")]
+    assert skip.getMessage() == "would skip the boost by ally: launch would be recorded as missed"
+    assert getattr(skip, "post_id", None) == first[1].post.id
+    assert summary.outcomes == [Outcome(boost, Result.DRY_RUN)]
     assert runner.upcoming([launch], NOW) == []
     assert ledger.states() == {}
