@@ -263,3 +263,17 @@ def test_a_dry_run_round_does_not_repeat_a_skipped_boost(
     assert summary.outcomes == [Outcome(boost, Result.DRY_RUN)]
     assert runner.upcoming([launch], NOW) == []
     assert ledger.states() == {}
+
+
+def test_a_dry_run_boost_of_a_post_still_due_is_described_not_skipped(
+    settings: Settings, ledger: Ledger, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a boost whose post the dry run records as missed is skipped; this one is told."""
+    runner = Runner(settings, ledger, clock, DryRunPublisher(settings, ledger), dry_run=True)
+    boost = boost_of("launch")
+    with caplog.at_level(logging.INFO, logger="bot.publishing.runner"):
+        summary = runner.run([boost])
+    assert [r.getMessage() for r in caplog.records] == [
+        "would boost launch once it is out (30m after it) as ally"
+    ]
+    assert summary.outcomes == [Outcome(boost.key, Result.DRY_RUN)]
