@@ -3,6 +3,7 @@ gone from the instance, the order they are read back in, and the newest counts p
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,3 +104,20 @@ def test_a_status_gone_before_its_first_count_shows_nothing(
     gone = ledger.events("b")[-1]
     assert (gone.kind, gone.detail, gone.part_index) == ("status-gone", "status 222", 1)
     assert read_snapshots(ledger)["222"][0].index == 1
+
+
+def test_counts_are_read_while_the_running_bot_writes(
+    ledger: Ledger, clock: FakeClock, tmp_path: Path
+) -> None:
+    """`report` and `calendar` read the counts while the bot may hold the write lock: the read
+    does not wait for it (with no busy timeout, a read that had to would fail)."""
+    EngagementStore(ledger, clock).record("111", "a", 0, Counts(1, 2, 3))
+    writer = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE meta SET value = value")
+        with Ledger.open(tmp_path / "ledger.sqlite3", clock, busy_timeout=0) as reader:
+            assert latest_engagement(reader) == {"111": Counts(1, 2, 3)}
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()

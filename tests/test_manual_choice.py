@@ -42,10 +42,12 @@ def daily(start: datetime | None = None, until: datetime | None = None) -> Campa
     return CampaignPost("daily", "posts/p.yaml", 1, 0, schedule, None, (part(0, "Hi"),), "h")
 
 
-def published(ledger: Ledger, key: str, at: datetime) -> None:
+def published(ledger: Ledger, key: str, at: datetime, parts: int = 1) -> None:
     ledger.begin_attempt(key, "daily", at, "h")
-    ledger.record_part_intent(key, 0, f"k-{key}")
-    ledger.record_part_published(key, 0, "111", "https://campaign.example/@a/111")
+    for index in range(parts):
+        status = str(111 + index)
+        ledger.record_part_intent(key, index, f"k-{key}-{index}")
+        ledger.record_part_published(key, index, status, f"https://campaign.example/@a/{status}")
     ledger.mark_published(key)
 
 
@@ -108,6 +110,10 @@ def test_a_key_without_an_occurrence_or_in_another_form_is_refused(
         "(see `campaign-bot plan` or `status`)"
     )
     assert refused.value.__suppress_context__
+    # One `@`: a time with more after it, or an id with an `@` of its own, is not a key.
+    for asked in ("daily@2026-12-05T11:00:00Z@x", "daily@x@2026-12-05T11:00:00Z"):
+        with pytest.raises(UsageError, match="an occurrence key looks like"):
+            chosen_occurrence(daily(), settings, ledger, NOW, asked)
 
 
 def test_an_occurrence_already_out_is_refused_naming_the_next(
@@ -140,13 +146,14 @@ def test_the_next_after_a_later_one_out_comes_after_it(settings: Settings, ledge
 
 
 def test_the_last_occurrence_out_names_no_next(settings: Settings, ledger: Ledger) -> None:
+    """A thread of two: both its addresses, and nothing after it."""
     ended = daily(until=TODAY)
-    published(ledger, "daily@2026-12-02T11:00:00Z", TODAY)
+    published(ledger, "daily@2026-12-02T11:00:00Z", TODAY, parts=2)
     with pytest.raises(CampaignBotError) as refused:
         chosen_occurrence(ended, settings, ledger, NOW, "daily")
     assert str(refused.value) == (
         "daily@2026-12-02T11:00:00Z (planned for 2026-12-02 12:00 CET) is already out: "
-        "https://campaign.example/@a/111"
+        "https://campaign.example/@a/111 https://campaign.example/@a/112"
     )
 
 

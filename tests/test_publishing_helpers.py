@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_publisher import occurrence, part
+import responses
+from test_publisher import BASE, MEDIA, body, occurrence, part
 
+from bot.core.clock import FakeClock
 from bot.core.posts import MediaFile, PollSpec
 from bot.core.published import MediaSnapshot, PartSnapshot, PollSnapshot
+from bot.mastodon.client import MastodonClient
 from bot.mastodon.types import (
     AuthError,
     MediaFailed,
@@ -23,12 +26,16 @@ from bot.mastodon.types import (
     RemoteStatus,
 )
 from bot.publishing.matching import comparable, is_part
-from bot.publishing.media import media_gone
+from bot.publishing.media import media_gone, upload_media
+from bot.publishing.pacing import Pacer, Window
 from bot.publishing.reasons import explain, part_name
 from bot.publishing.snapshot import file_digest, snapshot_of
 from bot.schedule.planner import Occurrence
+from bot.storage.ledger import Ledger
+from bot.storage.media import record_upload, usable_uploads
 
 CREATED = datetime(2026, 10, 14, 19, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 def status(text: str, **changes: Any) -> RemoteStatus:
@@ -258,3 +265,37 @@ def test_snapshot_keeps_every_field_the_instance_shows(tmp_path: Path) -> None:
         visibility="unlisted",
     )
     assert snapshot_of(part(1, "plain")).poll is None
+
+
+# --- media: uploaded once -----------------------------------------------------------------------
+
+
+def test_only_the_uploads_the_ledger_lacks_are_made_each_paced(tmp_path: Path) -> None:
+    """Of three pictures, the first uploaded before a crash: it is reused, the other two are
+    uploaded under the media rate limit (one a minute here), and all three are remembered."""
+    clock = FakeClock(CREATED)
+    pictures = tuple(media(tmp_path, f"{n}.png") for n in "abc")
+    pictured = part(0, "look", media=pictures)
+    windows = {"media": Window(1, timedelta(minutes=1)), "request": Window(100, HOUR)}
+    with (
+        Ledger.open(tmp_path / "ledger.sqlite3", clock) as ledger,
+        responses.RequestsMock() as mock,
+    ):
+        ledger.begin_attempt("pics", "pics", CREATED, "h")
+        record_upload(ledger, "pics", 0, 0, "m-old")
+        mock.get(f"{BASE}/api/v2/instance", json=body("instance_v2"))
+        mock.post(MEDIA, json=body("media_v2_image_200"))
+        client = MastodonClient(BASE, "t", clock=clock)
+        ids, reused = upload_media(ledger, client, Pacer(clock, windows), "pics", pictured)
+        new = body("media_v2_image_200")["id"]
+        assert (ids, reused) == (("m-old", new, new), True)
+        assert len([c for c in mock.calls if c.request.url == MEDIA]) == 2
+        assert clock.now() == CREATED + timedelta(minutes=1)  # the second upload waited
+        assert {p: m.media_id for p, m in usable_uploads(ledger, "pics", 0).items()} == {
+            0: "m-old",
+            1: new,
+            2: new,
+        }
+        # Nothing stored for another part: every file is uploaded, nothing reused.
+        _, reused = upload_media(ledger, client, Pacer(clock, windows), "pics", part(1, "x"))
+        assert reused is False
