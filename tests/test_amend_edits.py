@@ -654,6 +654,22 @@ def test_a_changed_poll_is_sent_as_the_file_says_with_reset_poll(
     }
 
 
+def test_a_poll_that_changes_only_its_choice_is_sent_with_reset_poll(
+    mock: responses.RequestsMock, ledger: Ledger, store: Amendments, clock: FakeClock
+) -> None:
+    """The same options, now several choices: the instance's one-choice poll does not show the
+    edit, so it is sent, not recorded as found while followers still see one choice."""
+    poll = PollSpec(("Yes", "No"), 86400, True, False)
+    part = file_part(None, poll=poll)
+    post = published(ledger, part)
+    before = replace(snapshot_of(part), poll=PollSnapshot(("Yes", "No"), 86400, False, False))
+    on_server(mock, text="New text", media=[], poll=poll_on_server(["Yes", "No"], START))
+    edit_answers(mock)
+    (outcome,) = amender(store, clock).amend(drift_of(ledger, post, {0: before}), reset_poll=True)
+    assert outcome.result == "edited"
+    assert puts(mock)[0]["poll"]["multiple"] is True
+
+
 # --- refused, gone, or not answering --------------------------------------------------------------
 
 

@@ -287,7 +287,9 @@ def _shows(
             return False  # a new file was to replace this one, and has not
     if target.poll is None:
         return not status.has_poll
-    return status.poll_options == target.poll.options
+    return (
+        status.poll_options == target.poll.options and status.poll_multiple == target.poll.multiple
+    )
 
 
 def _same_file(before: PartSnapshot, i: int, name: str, sha256: str) -> bool:
