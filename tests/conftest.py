@@ -23,6 +23,7 @@ from mastodon_mock.testing import MockServer
 from bot.config.settings import BASE_URL_ENV, CONFIG_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 from bot.core.clock import FakeClock
 from bot.service import logs
+from bot.storage.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
 # A Friday, a little before the example campaign starts, outside any daylight-saving change.
@@ -69,6 +70,13 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
 def clock() -> FakeClock:
     """A clock standing still at START until a test moves it."""
     return FakeClock(START)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
+    """A real ledger file in the test's folder, on the test's clock (a module may give its own)."""
+    with Ledger.open(tmp_path / "ledger.sqlite3", clock) as opened:
+        yield opened
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,6 @@ def client(clock: FakeClock) -> MastodonClient:
     return MastodonClient(BASE, "token-not-shown", clock=clock)
 
 
-@pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.sqlite3", clock) as opened:
-        yield opened
-
-
 def snap(text: str = "Sign the petition\n\n#Libraries", **changes: Any) -> PartSnapshot:
     fields: dict[str, Any] = {
         "text": text,

@@ -55,12 +55,6 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.sqlite3", clock) as opened:
-        yield opened
-
-
-@pytest.fixture
 def store(ledger: Ledger, clock: FakeClock) -> Amendments:
     return Amendments(ledger, clock)
 

@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import responses
@@ -29,12 +27,6 @@ STATUS = f"{BASE}/api/v1/statuses/1"
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.sqlite3", clock) as opened:
-        yield opened
 
 
 def work(ledger: Ledger, clock: FakeClock, **policy: float) -> StatusWork[None]:

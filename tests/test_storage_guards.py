@@ -11,7 +11,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,12 +37,6 @@ ALICE = Binding("https://social.test", "101", "alice")
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.sqlite3", clock) as opened:
-        yield opened
 
 
 def open_descriptors() -> int:

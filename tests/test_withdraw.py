@@ -50,12 +50,6 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.sqlite3", clock) as opened:
-        yield opened
-
-
 def withdrawer(
     ledger: Ledger,
     clock: FakeClock,
