@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -191,3 +193,13 @@ def webhook() -> Iterator[AlertWebhook]:
     yield made
     server.shutdown()
     server.server_close()
+
+
+def started_in_background(args: list[str], **options: Any) -> subprocess.Popen[str]:
+    """Start a command as a script's background job (`… &`) starts it: with SIGINT ignored,
+    which the child inherits. Ctrl-C and `kill -INT` must still stop a serving command."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.Popen(args, text=True, **options)
+    finally:
+        signal.signal(signal.SIGINT, previous)

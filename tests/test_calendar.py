@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import DEFAULT_CONFIG, REPO, MakeCampaign
+from conftest import DEFAULT_CONFIG, REPO, MakeCampaign, started_in_background
 
 from bot.calendar.model import Engagement, Sources, object_position
 from bot.calendar.richtext import render_text
@@ -565,10 +565,10 @@ def test_serve_rebuilds_when_posts_change(make_campaign: MakeCampaign, clock: Fa
 def test_serve_command_serves_rebuilds_and_stops_on_ctrl_c(example: Path) -> None:
     """`calendar --serve --port 0` in its own process: it prints its address on 127.0.0.1, the
     page answers there, an edit of a post file shows up on it, and Ctrl-C ends it with 0."""
-    bot = subprocess.Popen(
+    bot = started_in_background(
         [sys.executable, "-m", "bot", "--config", "config/bot.yaml", "calendar", "--serve",
          "--port", "0", "--offline", "--from", "2026-11-20", "--until", "2027-01-20"],
-        cwd=example, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=example, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         assert bot.stdout is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import START
+from conftest import START, started_in_background
 from mastodon import Mastodon
 
 from bot.campaign.loading import load_campaign
@@ -175,11 +175,10 @@ def test_rehearse_from_until_limits_the_window(
 @contextmanager
 def serving(example: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
     """`rehearse --serve` running in its own process: its web address, and its output so far."""
-    bot = subprocess.Popen(
+    bot = started_in_background(
         [sys.executable, "-m", "bot", "--config", str(example), "rehearse", "--serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         assert bot.stdout is not None

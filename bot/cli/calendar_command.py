@@ -12,6 +12,7 @@ from bot.calendar.model import CalendarPage, Engagement, Sources, engagement_of
 from bot.calendar.serve import CalendarServer
 from bot.calendar.site import SiteOptions, write_site
 from bot.cli.campaign_commands import cap_notes, parse_moment, planned
+from bot.cli.interrupt import stop_on_interrupt
 from bot.core.errors import CampaignBotError
 from bot.core.timespec import to_zone
 from bot.core.words import counted
@@ -114,6 +115,7 @@ def run_calendar(args: argparse.Namespace) -> int:
             f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}; "
             "pick another port with --port N (0 takes any free one)"
         ) from None
+    stop_on_interrupt()
     server.start()
     print(
         f"Serving the calendar at {server.url} ; rebuilt when {settings.posts_dir} changes "

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.campaign.mistakes import minutes_per_hour
 from bot.cli.campaign_commands import parse_moment
+from bot.cli.interrupt import stop_on_interrupt
 from bot.core.timespec import to_zone
 from bot.service.app import App
 from bot.service.logs import configure
@@ -94,6 +95,7 @@ def run_rehearse(args: argparse.Namespace) -> int:
                 file=out,
                 flush=True,
             )
+            stop_on_interrupt()
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
     return 0 if result.ok and not invalid else 1
