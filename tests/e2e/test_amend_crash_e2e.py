@@ -103,6 +103,7 @@ def test_sigkill_during_amend_all_edits_each_status_once(site: Site) -> None:
     assert kills >= 5
     with site.ledger() as ledger:
         kinds = [e.kind for e in ledger.events()]
-    # Some kill fell between an edit's request and its result: the next run found it done.
-    assert kinds.count("edit-found") >= 1
-    assert kinds.count("edited") + kinds.count("edit-found") >= len(parts)
+    # Each part's edit was settled once: recorded as sent, or found done by the next run where
+    # a kill fell between the request and its result. Whether some kill falls there depends on
+    # timing; test_a_lost_answer_is_read_back_not_edited_twice makes it happen every time.
+    assert kinds.count("edited") + kinds.count("edit-found") == len(parts)
