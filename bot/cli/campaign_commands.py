@@ -193,7 +193,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 "account": o.post.account or default,
                 "follows": {
                     "kind": str(o.post.follows.kind),
-                    "of": o.key.removesuffix(o.post.follows.suffix),
+                    "of": o.post.follows.shared_key(o.key),
                     "of_account": o.post.follows.of_account or default,
                     "copies": list(o.post.follows.of_copies),
                     "after": format_duration(o.post.follows.after),
@@ -223,7 +223,7 @@ def run_plan(args: argparse.Namespace) -> int:
         who = f"@{o.post.account or default} " if several else ""
         follows = o.post.follows
         if follows is not None:
-            of = o.key.removesuffix(follows.suffix)
+            of = follows.shared_key(o.key)
             what = "boost" if follows.kind == "boost" else "quote"
             chars = f"{o.post.parts[0].characters}/{limit_of(o)}" if what == "quote" else what
             marks: list[str] = [o.state] if o.state is not State.PENDING else []

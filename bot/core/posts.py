@@ -102,6 +102,10 @@ class FollowUp:
     def key(self, occurrence_key: str) -> str:
         return occurrence_key + self.suffix
 
+    def shared_key(self, key: str) -> str:
+        """The key of the occurrence that this follow-up's `key` shares."""
+        return key.removesuffix(self.suffix)
+
 
 @dataclass(frozen=True, slots=True)
 class CampaignPost:

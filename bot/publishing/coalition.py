@@ -205,7 +205,7 @@ class CoalitionPublisher(Publisher):
             return Outcome(key, Result.ALREADY_PUBLISHED, tuple(existing.urls()))
         if existing is not None and existing.state.settled:
             return Outcome(key, Result.NOT_SENT, error=existing.last_error)
-        shared = self.ledger.get(key.removesuffix(follow.suffix))
+        shared = self.ledger.get(follow.shared_key(key))
         now = self.clock.now()
         if shared is None or not shared.state.settled:
             retry = max(occurrence.planned_at, now + LOOK_AGAIN)

@@ -151,7 +151,7 @@ class Runner:
             self._miss(occurrence, now, summary)
             return
         follows = occurrence.post.follows
-        shared_key = occurrence.key.removesuffix(follows.suffix) if follows else ""
+        shared_key = follows.shared_key(occurrence.key) if follows else ""
         if self.dry_run and follows is not None and shared_key in self._dry_run_missed:
             # A real run would have recorded the shared post as missed a moment ago, and so
             # skip this boost or quote; the dry run wrote nothing, so it says so itself.
@@ -243,7 +243,7 @@ class DryRunPublisher:
     def _follow_up(self, occurrence: Occurrence, follow: FollowUp) -> None:
         """A boost shares a status, it publishes no text of its own: say which, and as whom."""
         post = occurrence.post
-        shared_key = occurrence.key.removesuffix(follow.suffix)
+        shared_key = follow.shared_key(occurrence.key)
         record = self.ledger.get(shared_key) if self.ledger is not None else None
         first = record.part(0) if record is not None else None
         if record is not None and record.state is State.PUBLISHED and first is not None:

@@ -120,7 +120,7 @@ def actions(occurrences: Sequence[Occurrence], now: datetime) -> dict[str, Actio
     for occurrence in occurrences:
         doing = action(occurrence, now)
         follows = occurrence.post.follows
-        shared = by_key.get(occurrence.key.removesuffix(follows.suffix)) if follows else None
+        shared = by_key.get(follows.shared_key(occurrence.key)) if follows else None
         if shared is not None and doing is not Action.NONE:
             sharing = action(shared, now)
             if sharing is Action.MISS or (shared.settled and shared.state is not State.PUBLISHED):

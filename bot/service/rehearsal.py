@@ -283,7 +283,7 @@ def show(
     print(f"\n━━ {when} · {post.id} ({post.file}:{post.line}){who}", file=out)
     follows = post.follows
     if follows is not None:
-        shared = occurrence.key.removesuffix(follows.suffix)
+        shared = follows.shared_key(occurrence.key)
         if follows.kind == "boost":
             print(f"   🔁 boosts {shared}{only_copy(follows)}", file=out)
             return
